@@ -1,0 +1,157 @@
+//! Opening databases: SQLite (WAL, busy timeout, foreign keys, one writer
+//! connection and a pool of readers) or PostgreSQL, migrated on open.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Which engine a `DATABASE_URL` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_string()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_string()))
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres:// (got {url:?})")
+        }
+    }
+}
+
+/// A SQLite database: SQLite allows one writer at a time, so writes go through
+/// a single connection (no busy-retry storms) while reads use a pool. sqlx runs
+/// each connection on its own thread, so no query blocks the async workers.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub reader: SqlitePool,
+    pub writer: SqlitePool,
+}
+
+impl SqliteDb {
+    pub async fn open(url: &str, migrator: &Migrator) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("bad SQLite URL {url}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .pragma("cache_size", "-16000")
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        migrator
+            .run(&writer)
+            .await
+            .with_context(|| format!("migrating {url}"))?;
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
+        let reader = SqlitePoolOptions::new()
+            .max_connections(readers as u32)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("opening {url} for reading"))?;
+        Ok(Self { reader, writer })
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Opens a PostgreSQL pool and runs the migrations (sqlx takes an advisory
+/// lock, so instances starting together migrate once).
+pub async fn open_postgres(url: &str, migrator: &Migrator) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url).context("bad PostgreSQL URL")?;
+    open_postgres_with(options, migrator).await
+}
+
+pub async fn open_postgres_with(
+    options: PgConnectOptions,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    let max = std::env::var("DATABASE_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL")?;
+    migrator.run(&pool).await.context("migrating PostgreSQL")?;
+    Ok(pool)
+}
+
+/// SQLite URL of `<dir>/<name>.db`.
+pub fn sqlite_url_in(dir: &std::path::Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(format!("{name}.db")).display())
+}
+
+/// PostgreSQL for tests: each test gets a schema of its own in the database of
+/// `ROOKERY_TEST_POSTGRES_URL`, dropped by [`TestPostgres::cleanup`].
+pub struct TestPostgres {
+    pub pool: PgPool,
+    admin: PgPool,
+    schema: String,
+}
+
+impl TestPostgres {
+    /// `None` (and a note on stderr) when `ROOKERY_TEST_POSTGRES_URL` is not set.
+    pub async fn from_env(migrator: &Migrator) -> Option<Self> {
+        let Ok(url) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        Some(
+            Self::create(&url, migrator)
+                .await
+                .expect("PostgreSQL test database"),
+        )
+    }
+
+    pub async fn create(url: &str, migrator: &Migrator) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let schema = format!("t_{:016x}", rand::random::<u64>());
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await?;
+        let options = options.options([("search_path", schema.as_str())]);
+        let pool = open_postgres_with(options, migrator).await?;
+        Ok(Self {
+            pool,
+            admin,
+            schema,
+        })
+    }
+
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        let _ = sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .execute(&self.admin)
+            .await;
+        self.admin.close().await;
+    }
+}

@@ -1,0 +1,303 @@
+//! Cross-service events: a transactional outbox in each service's database, a
+//! relay that publishes its rows, and the bus they travel on.
+//!
+//! The domain write and its outbox row commit in one transaction; the relay
+//! publishes rows in order and marks them only after the bus has taken them
+//! (in-process: after every subscriber acknowledged), so delivery is at least
+//! once across crashes and restarts. Consumers dedupe by event id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, SqliteConnection};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::SqliteDb;
+
+pub mod topics {
+    pub const USER_REGISTERED: &str = "user.registered";
+    pub const USER_DEACTIVATED: &str = "user.deactivated";
+    pub const FOLLOW_CREATED: &str = "follow.created";
+    pub const FOLLOW_REMOVED: &str = "follow.removed";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique, time-sortable; consumers dedupe by it.
+    pub id: i64,
+    pub topic: String,
+    pub payload: serde_json::Value,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One event handed to a consumer; it acknowledges once it has applied it.
+pub struct Delivery {
+    pub event: Event,
+    ack: Option<oneshot::Sender<()>>,
+}
+
+impl Delivery {
+    pub fn ack(mut self) {
+        if let Some(tx) = self.ack.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct Subscription {
+    rx: mpsc::Receiver<Delivery>,
+}
+
+impl Subscription {
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+}
+
+/// Where events go. In-process for the embedded mode; NATS JetStream scaled out.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Returns once the event is durably taken (in-process: applied by every subscriber).
+    async fn publish(&self, event: &Event) -> anyhow::Result<()>;
+    /// A named durable consumer of some topics. Instances that subscribe with the
+    /// same name share the work.
+    async fn subscribe(&self, consumer: &str, topics: &[&str]) -> anyhow::Result<Subscription>;
+}
+
+/// The embedded bus: subscribers are bounded channels; publishing waits for
+/// each subscriber's acknowledgement, so the outbox row stays unpublished
+/// until every consumer applied it.
+#[derive(Default)]
+pub struct InProcessBus {
+    subscribers: RwLock<HashMap<String, Vec<mpsc::Sender<Delivery>>>>,
+}
+
+/// How long the in-process bus waits for a consumer before the relay retries.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl InProcessBus {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+}
+
+#[async_trait]
+impl EventBus for InProcessBus {
+    async fn publish(&self, event: &Event) -> anyhow::Result<()> {
+        let targets: Vec<_> = self
+            .subscribers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&event.topic)
+            .cloned()
+            .unwrap_or_default();
+        for tx in targets {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            let delivery = Delivery {
+                event: event.clone(),
+                ack: Some(ack_tx),
+            };
+            tx.send(delivery)
+                .await
+                .map_err(|_| anyhow::anyhow!("consumer of {} has stopped", event.topic))?;
+            tokio::time::timeout(ACK_TIMEOUT, ack_rx)
+                .await
+                .map_err(|_| anyhow::anyhow!("consumer of {} timed out", event.topic))?
+                .map_err(|_| anyhow::anyhow!("consumer of {} failed", event.topic))?;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, _consumer: &str, topics: &[&str]) -> anyhow::Result<Subscription> {
+        let (tx, rx) = mpsc::channel(256);
+        let mut subs = self.subscribers.write().unwrap_or_else(|p| p.into_inner());
+        for topic in topics {
+            subs.entry((*topic).to_string())
+                .or_default()
+                .push(tx.clone());
+        }
+        Ok(Subscription { rx })
+    }
+}
+
+/// Wakes a relay right after a commit that wrote outbox rows.
+pub type OutboxSignal = Arc<Notify>;
+
+/// Writes an event into the outbox inside the caller's SQLite transaction.
+pub async fn outbox_insert_sqlite(conn: &mut SqliteConnection, event: &Event) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO outbox (event_id, topic, payload, created_at) VALUES (?, ?, ?, ?)")
+        .bind(event.id)
+        .bind(&event.topic)
+        .bind(event.payload.to_string())
+        .bind(event.created_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes an event into the outbox inside the caller's PostgreSQL transaction.
+pub async fn outbox_insert_pg(conn: &mut PgConnection, event: &Event) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, payload, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(event.id)
+    .bind(&event.topic)
+    .bind(event.payload.to_string())
+    .bind(event.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The relay's view of an outbox table.
+#[async_trait]
+pub trait OutboxSource: Send + Sync {
+    /// Up to `limit` unpublished events, oldest first, with their row numbers.
+    async fn unpublished(&self, limit: i64) -> anyhow::Result<Vec<(i64, Event)>>;
+    async fn mark_published(&self, seqs: &[i64]) -> anyhow::Result<()>;
+}
+
+type OutboxRow = (i64, i64, String, String, i64);
+
+fn row_to_event((seq, id, topic, payload, created_at): OutboxRow) -> (i64, Event) {
+    let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
+    (
+        seq,
+        Event {
+            id,
+            topic,
+            payload,
+            created_at,
+        },
+    )
+}
+
+#[async_trait]
+impl OutboxSource for SqliteDb {
+    async fn unpublished(&self, limit: i64) -> anyhow::Result<Vec<(i64, Event)>> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT seq, event_id, topic, payload, created_at FROM outbox
+             WHERE published_at IS NULL ORDER BY seq LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows.into_iter().map(row_to_event).collect())
+    }
+
+    async fn mark_published(&self, seqs: &[i64]) -> anyhow::Result<()> {
+        let now = crate::time::now_ms();
+        let mut tx = self.writer.begin().await?;
+        for seq in seqs {
+            sqlx::query("UPDATE outbox SET published_at = ? WHERE seq = ?")
+                .bind(now)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Keep a week of published events for inspection, then drop them.
+        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
+            .bind(now - 7 * 24 * 3600 * 1000)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OutboxSource for PgPool {
+    async fn unpublished(&self, limit: i64) -> anyhow::Result<Vec<(i64, Event)>> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT seq, event_id, topic, payload, created_at FROM outbox
+             WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self)
+        .await?;
+        Ok(rows.into_iter().map(row_to_event).collect())
+    }
+
+    async fn mark_published(&self, seqs: &[i64]) -> anyhow::Result<()> {
+        let now = crate::time::now_ms();
+        sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = ANY($2)")
+            .bind(now)
+            .bind(seqs)
+            .execute(self)
+            .await?;
+        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+            .bind(now - 7 * 24 * 3600 * 1000)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Publishes outbox rows until `shutdown`; wakes on `signal` or every 500 ms.
+pub async fn run_relay(
+    source: Arc<dyn OutboxSource>,
+    bus: Arc<dyn EventBus>,
+    signal: OutboxSignal,
+    shutdown: CancellationToken,
+) {
+    const BATCH: i64 = 256;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = relay_once(source.as_ref(), bus.as_ref(), BATCH).await;
+        let wait = match result {
+            Ok(n) if n as i64 == BATCH => Duration::ZERO,
+            Ok(_) => {
+                backoff = Duration::from_millis(100);
+                Duration::from_millis(500)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "outbox relay failed; retrying");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff
+            }
+        };
+        if wait.is_zero() {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = signal.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Publishes one batch in order; stops at the first failure so order holds.
+pub async fn relay_once(
+    source: &dyn OutboxSource,
+    bus: &dyn EventBus,
+    limit: i64,
+) -> anyhow::Result<usize> {
+    let rows = source.unpublished(limit).await?;
+    let mut done = Vec::with_capacity(rows.len());
+    let mut failure = None;
+    for (seq, event) in &rows {
+        match bus.publish(event).await {
+            Ok(()) => done.push(*seq),
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+    if !done.is_empty() {
+        source.mark_published(&done).await?;
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(rows.len()),
+    }
+}

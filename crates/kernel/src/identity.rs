@@ -1,0 +1,160 @@
+//! Caller identity between the gateway and the services.
+//!
+//! The gateway authenticates the client (Basic or Bearer, through the users
+//! service) and passes the result on as a short-lived signed token in
+//! `x-rookery-identity`. Services verify that signature themselves; a header a
+//! client sends is stripped by the gateway and would fail verification anyway.
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::secret::Secret;
+
+pub const IDENTITY_HEADER: &str = "x-rookery-identity";
+const AUDIENCE: &str = "rookery-internal";
+/// Identity tokens live for one request; a minute covers clock skew and retries.
+const IDENTITY_TTL_SECS: u64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    Basic,
+    Bearer,
+}
+
+/// The authenticated caller, as a service sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: i64,
+    pub username: String,
+    pub method: AuthMethod,
+    /// The bearer token's session id, for logout.
+    pub session_id: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    name: String,
+    method: AuthMethod,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+    aud: String,
+    exp: u64,
+}
+
+/// Signs and verifies identity tokens with a key derived from the shared secret.
+#[derive(Clone)]
+pub struct IdentityKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl IdentityKeys {
+    pub fn new(secret: &Secret) -> Self {
+        let key = secret.derive("identity-token");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[AUDIENCE]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            validation,
+        }
+    }
+
+    pub fn sign(&self, identity: &Identity) -> String {
+        let claims = Claims {
+            sub: identity.user_id.to_string(),
+            name: identity.username.clone(),
+            method: identity.method,
+            sid: identity.session_id.map(|s| s.to_string()),
+            aud: AUDIENCE.into(),
+            exp: jsonwebtoken::get_current_timestamp() + IDENTITY_TTL_SECS,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HMAC signing cannot fail")
+    }
+
+    pub fn verify(&self, token: &str) -> Option<Identity> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        let c = data.claims;
+        Some(Identity {
+            user_id: c.sub.parse().ok()?,
+            username: c.name,
+            method: c.method,
+            session_id: match c.sid {
+                Some(s) => Some(s.parse().ok()?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Middleware: verifies `x-rookery-identity` and puts the [`Identity`] into the
+/// request extensions. A present but invalid header is a 401.
+pub async fn verify_identity(
+    axum::extract::State(keys): axum::extract::State<IdentityKeys>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(value) = req.headers().get(IDENTITY_HEADER) {
+        match value.to_str().ok().and_then(|t| keys.verify(t)) {
+            Some(identity) => {
+                req.extensions_mut().insert(identity);
+            }
+            None => return ApiError::unauthorized("invalid identity").into_response(),
+        }
+    }
+    next.run(req).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("authentication required"))
+    }
+}
+
+/// The caller if authenticated; public routes use it to show more to the owner.
+pub struct MaybeIdentity(pub Option<Identity>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeIdentity {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeIdentity(parts.extensions.get::<Identity>().cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_and_reject_tampering() {
+        let keys = IdentityKeys::new(&Secret::from_bytes(b"0123456789abcdef0123456789abcdef"));
+        let other = IdentityKeys::new(&Secret::from_bytes(b"another secret of enough length!"));
+        let id = Identity {
+            user_id: 42,
+            username: "alice".into(),
+            method: AuthMethod::Bearer,
+            session_id: Some(7),
+        };
+        let token = keys.sign(&id);
+        assert_eq!(keys.verify(&token), Some(id));
+        assert_eq!(other.verify(&token), None);
+        assert_eq!(keys.verify("garbage"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! What every Rookery service shares.
+
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod http;
+pub mod identity;
+pub mod ids;
+pub mod pagination;
+pub mod secret;
+pub mod telemetry;
+pub mod time;
+
+pub use error::{ApiError, ApiResult};

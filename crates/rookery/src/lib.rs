@@ -1,0 +1,7 @@
+//! The `rookery` binary's building blocks, as a library so tests drive the
+//! same wiring as the binary.
+
+pub mod app;
+pub mod bench;
+pub mod openapi;
+pub mod seed;

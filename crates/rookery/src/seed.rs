@@ -1,0 +1,126 @@
+//! Seeding: a few sample accounts, or a real social graph (socfb-Reed98: one
+//! account per node, each undirected edge as two follows), written in bulk
+//! straight into the users database (safe while the server runs: SQLite WAL,
+//! PostgreSQL transactions); events go through the outbox as usual.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rookery_kernel::ids::IdGenerator;
+use rookery_users::auth::PasswordHasher;
+use rookery_users::store::NewUser;
+
+/// Seeded accounts are `user0`, `user1`, ...; sample accounts have names.
+pub const SAMPLE_USERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank"];
+
+pub struct SeedReport {
+    pub users_created: usize,
+    pub follows_created: usize,
+}
+
+/// Loads `<dir>/<name>.edges` (`a b` per line, `%` comments) and `.nodes`.
+pub fn read_graph(dir: &Path) -> anyhow::Result<(usize, Vec<(usize, usize)>)> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("graph directory has no name")?;
+    let edges_path = dir.join(format!("{name}.edges"));
+    let text = std::fs::read_to_string(&edges_path)
+        .with_context(|| format!("reading {}", edges_path.display()))?;
+    let mut edges = Vec::new();
+    let mut max_node = 0;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('%') || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+            anyhow::bail!("{}:{}: expected two node ids", edges_path.display(), n + 1);
+        };
+        let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
+        max_node = max_node.max(a).max(b);
+        edges.push((a, b));
+    }
+    let nodes = std::fs::read_to_string(dir.join(format!("{name}.nodes")))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(max_node + 1);
+    Ok((nodes, edges))
+}
+
+/// Seeds the users database at `database_url`.
+pub async fn seed(
+    database_url: &str,
+    graph: Option<&Path>,
+    password: &str,
+) -> anyhow::Result<SeedReport> {
+    let opened = rookery_users::open_store(database_url, Arc::new(IdGenerator::from_env())).await?;
+    // One argon2 hash for every seeded account: same password, fast seeding.
+    let password_hash = PasswordHasher::default()
+        .hash(password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let new_user = |name: &str| NewUser {
+        username: name.to_string(),
+        email: format!("{name}@example.com"),
+        password_hash: password_hash.clone(),
+        bio: String::new(),
+    };
+    let (users, follows): (Vec<NewUser>, Vec<(String, String)>) = match graph {
+        Some(dir) => {
+            let (nodes, edges) = read_graph(dir)?;
+            let users = (0..nodes).map(|i| new_user(&format!("user{i}"))).collect();
+            let follows = edges
+                .iter()
+                .flat_map(|&(a, b)| {
+                    let (a, b) = (format!("user{a}"), format!("user{b}"));
+                    [(a.clone(), b.clone()), (b, a)]
+                })
+                .collect();
+            (users, follows)
+        }
+        None => {
+            let users = SAMPLE_USERS.iter().map(|n| new_user(n)).collect();
+            // Everyone follows the next two sample users.
+            let follows = (0..SAMPLE_USERS.len())
+                .flat_map(|i| {
+                    (1..=2).map(move |k| {
+                        (
+                            SAMPLE_USERS[i].to_string(),
+                            SAMPLE_USERS[(i + k) % SAMPLE_USERS.len()].to_string(),
+                        )
+                    })
+                })
+                .collect();
+            (users, follows)
+        }
+    };
+
+    let bar = ProgressBar::new((users.len() + follows.len()) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("users");
+    let users_len = users.len() as u64;
+    let (users_created, _) = opened.store.import(users, Vec::new()).await?;
+    bar.inc(users_len);
+    bar.set_message("follows");
+    let mut follows_created = 0;
+    // Chunks keep each transaction short so a running server keeps writing.
+    for chunk in follows.chunks(2_000) {
+        let (_, created) = opened.store.import(Vec::new(), chunk.to_vec()).await?;
+        follows_created += created;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_with_message("done");
+    (opened.close)().await;
+    Ok(SeedReport {
+        users_created,
+        follows_created,
+    })
+}

@@ -1,0 +1,220 @@
+//! The API gateway: one public address in front of every service. It routes
+//! by path, turns client credentials into a signed identity (through the users
+//! service), forwards to in-process routers or HTTP instance pools, and serves
+//! the OpenAPI document and its documentation page.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use axum::routing::any;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use rookery_kernel::extract::MAX_BODY_BYTES;
+use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
+use rookery_kernel::identity::IDENTITY_HEADER;
+use rookery_kernel::{ApiError, ApiResult};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub mod upstream;
+
+pub use upstream::{HttpPool, Upstream};
+
+/// Public routes and the service that serves each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("/api/v1/users", "users"),
+    ("/api/v1/users/{username}", "users"),
+    ("/api/v1/users/{username}/follow", "users"),
+    ("/api/v1/users/{username}/followers", "users"),
+    ("/api/v1/users/{username}/following", "users"),
+    ("/api/v1/auth/token", "users"),
+    ("/api/v1/auth/whoami", "users"),
+];
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub struct Gateway {
+    upstreams: HashMap<String, Upstream>,
+}
+
+impl Gateway {
+    /// `upstreams` must include `users`, which authenticates every request.
+    pub fn new(upstreams: HashMap<String, Upstream>) -> anyhow::Result<Arc<Self>> {
+        anyhow::ensure!(
+            upstreams.contains_key("users"),
+            "the gateway needs a users upstream to authenticate requests"
+        );
+        Ok(Arc::new(Self { upstreams }))
+    }
+}
+
+/// The gateway's router. `openapi` is the merged document of every service.
+pub fn router(gateway: Arc<Gateway>, openapi: utoipa::openapi::OpenApi) -> Router {
+    let mut api = Router::new();
+    for (path, service) in ROUTES {
+        if gateway.upstreams.contains_key(*service) {
+            let service: &'static str = service;
+            api = api.route(
+                path,
+                any(move |state: State<Arc<Gateway>>, req: Request| proxy(state, service, req)),
+            );
+        }
+    }
+    let probe = gateway.clone();
+    let ready: ReadyCheck = Arc::new(move || {
+        let gateway = probe.clone();
+        Box::pin(async move {
+            let down: Vec<&str> = gateway
+                .upstreams
+                .iter()
+                .filter(|(_, u)| !u.healthy())
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if down.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("no healthy instance of: {}", down.join(", ")))
+            }
+        })
+    });
+    let api = api
+        .with_state(gateway)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(ops_routes(ready));
+    finish_router(api, "gateway")
+}
+
+async fn proxy(
+    State(gateway): State<Arc<Gateway>>,
+    service: &'static str,
+    req: Request,
+) -> ApiResult<Response> {
+    let client_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let upstream = gateway
+        .upstreams
+        .get(service)
+        .ok_or_else(|| ApiError::not_found("no such route"))?;
+    let (mut parts, body) = req.into_parts();
+    if parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > MAX_BODY_BYTES)
+    {
+        return Err(ApiError::payload_too_large());
+    }
+    let body = http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::payload_too_large()
+            } else {
+                ApiError::bad_request("could not read the request body")
+            }
+        })?
+        .to_bytes();
+
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
+    // Identity comes only from the gateway's own authentication.
+    headers.remove(IDENTITY_HEADER);
+    match &client_ip {
+        Some(ip) => {
+            if let Ok(v) = HeaderValue::from_str(ip) {
+                headers.insert("x-forwarded-for", v);
+            }
+        }
+        None => {
+            headers.remove("x-forwarded-for");
+        }
+    }
+    if let Some(authorization) = headers.remove(header::AUTHORIZATION) {
+        let identity =
+            authenticate(&gateway, &authorization, client_ip.as_deref(), headers).await?;
+        match identity {
+            Ok(token) => {
+                headers.insert(
+                    IDENTITY_HEADER,
+                    HeaderValue::from_str(&token).map_err(ApiError::internal)?,
+                );
+            }
+            Err(rejection) => return Ok(rejection),
+        }
+    }
+    // A fresh request for the service: nothing of the gateway's routing
+    // (matched path, connection info) leaks into the service's extractors.
+    parts.extensions = http::Extensions::new();
+    let response = upstream
+        .send(http::Request::from_parts(parts, body))
+        .await?;
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, body))
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// Asks the users service who the credentials belong to. `Ok(Err(response))`
+/// is the users service's refusal (401/429), passed on to the client as is.
+async fn authenticate(
+    gateway: &Gateway,
+    authorization: &HeaderValue,
+    client_ip: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<Result<String, Response>> {
+    let users = &gateway.upstreams["users"];
+    let authorization = authorization
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let body = serde_json::json!({"authorization": authorization, "client_ip": client_ip});
+    let mut req = http::Request::post("/internal/v1/authenticate")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Bytes::from(body.to_string()))
+        .map_err(ApiError::internal)?;
+    if let Some(id) = headers.get(rookery_kernel::http::REQUEST_ID_HEADER) {
+        req.headers_mut()
+            .insert(rookery_kernel::http::REQUEST_ID_HEADER, id.clone());
+    }
+    let response = users.send(req).await?;
+    if !response.status().is_success() {
+        return Ok(Err(response));
+    }
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(ApiError::internal)?
+        .to_bytes();
+    #[derive(serde::Deserialize)]
+    struct Authenticated {
+        identity: String,
+    }
+    let parsed: Authenticated = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    Ok(Ok(parsed.identity))
+}

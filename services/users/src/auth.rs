@@ -1,0 +1,387 @@
+//! Credentials: argon2id hashing off the async threads, the Basic credential
+//! cache, bearer tokens with server-side sessions, and the failed-login limiter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use moka::sync::Cache;
+use rookery_kernel::ApiError;
+use rookery_kernel::identity::AuthMethod;
+use rookery_kernel::secret::Secret;
+use rookery_kernel::time::now_ms;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use crate::store::{User, UserStore};
+
+/// Limits and lifetimes; the defaults are the documented ones.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Lifetime of bearer tokens (`ROOKERY_TOKEN_TTL_SECS`, default one day).
+    pub token_ttl: Duration,
+    /// How long verified Basic credentials are trusted without argon2 (60 s).
+    pub credential_cache_ttl: Duration,
+    /// Failed attempts per username within the window before 429 (10).
+    pub username_failure_limit: i64,
+    /// Failed attempts per client IP within the window before 429 (100).
+    pub ip_failure_limit: i64,
+    /// The failure window (15 minutes).
+    pub failure_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(24 * 3600),
+            credential_cache_ttl: Duration::from_secs(60),
+            username_failure_limit: 10,
+            ip_failure_limit: 100,
+            failure_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn from_env() -> Self {
+        let mut config = Self::default();
+        if let Some(secs) = std::env::var("ROOKERY_TOKEN_TTL_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.token_ttl = Duration::from_secs(secs);
+        }
+        config
+    }
+}
+
+/// Runs argon2id on the blocking pool, at most one hash per core at a time so
+/// a burst of logins queues (bounded by the semaphore) instead of starving
+/// everything else.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+impl PasswordHasher {
+    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| ApiError::internal(e.to_string()))
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CachedCredential {
+    user_id: i64,
+    auth_version: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AccessClaims {
+    sub: String,
+    sid: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// A bearer token as handed to the client.
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+/// Who authenticated, and how.
+pub struct Authenticated {
+    pub user: User,
+    pub method: AuthMethod,
+    pub session_id: Option<i64>,
+}
+
+pub struct Authenticator {
+    store: Arc<dyn UserStore>,
+    hasher: PasswordHasher,
+    /// Keyed hash of `username\0password` -> the account it proved, so repeated
+    /// Basic requests skip argon2. Entries die with the account's auth_version.
+    cache: Cache<[u8; 32], CachedCredential>,
+    cache_key: [u8; 32],
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    /// A real hash to verify against for unknown usernames, so timing does not
+    /// tell which usernames exist.
+    dummy_hash: String,
+    config: AuthConfig,
+}
+
+impl Authenticator {
+    pub async fn new(
+        store: Arc<dyn UserStore>,
+        secret: &Secret,
+        config: AuthConfig,
+    ) -> Result<Self, ApiError> {
+        let hasher = PasswordHasher::default();
+        let dummy_hash = hasher.hash("not a real password, only for timing").await?;
+        let token_key = secret.derive("access-token");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        Ok(Self {
+            store,
+            hasher,
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.credential_cache_ttl)
+                .support_invalidation_closures()
+                .build(),
+            cache_key: secret.derive("credential-cache"),
+            encoding: EncodingKey::from_secret(&token_key),
+            decoding: DecodingKey::from_secret(&token_key),
+            validation,
+            dummy_hash,
+            config,
+        })
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// Checks an `Authorization` header (Basic or Bearer).
+    pub async fn authenticate_header(
+        &self,
+        header: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Authenticated, ApiError> {
+        let (scheme, value) = header.trim().split_once(' ').unwrap_or((header, ""));
+        let value = value.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = STANDARD
+                .decode(value)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+            let (username, password) = decoded
+                .split_once(':')
+                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+            let user = self.verify_password(username, password, client_ip).await?;
+            Ok(Authenticated {
+                user,
+                method: AuthMethod::Basic,
+                session_id: None,
+            })
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            self.verify_bearer(value, client_ip).await
+        } else {
+            Err(ApiError::unauthorized(
+                "unsupported authorization scheme; use Basic or Bearer",
+            ))
+        }
+    }
+
+    /// Verifies a username and password, with the failure limits and the cache.
+    pub async fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: Option<&str>,
+    ) -> Result<User, ApiError> {
+        let username_key = username.trim().to_lowercase();
+        let password = password.trim();
+        let mut subjects = vec![format!("u:{username_key}")];
+        if let Some(ip) = client_ip {
+            subjects.push(format!("ip:{ip}"));
+        }
+        let had_failures = self.check_limits(&subjects).await?;
+
+        let cache_key = self.credential_key(&username_key, password);
+        if let Some(cached) = self.cache.get(&cache_key) {
+            match self.store.user_by_id(cached.user_id).await? {
+                Some(user) if user.active && user.auth_version == cached.auth_version => {
+                    self.after_success(&subjects[0], had_failures).await?;
+                    return Ok(user);
+                }
+                _ => self.cache.invalidate(&cache_key),
+            }
+        }
+
+        let user = self
+            .store
+            .user_by_username(&username_key)
+            .await?
+            .filter(|u| u.active);
+        let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
+        let verified = self.hasher.verify(password, hash).await?;
+        match user {
+            Some(user) if verified => {
+                self.cache.insert(
+                    cache_key,
+                    CachedCredential {
+                        user_id: user.id,
+                        auth_version: user.auth_version,
+                    },
+                );
+                self.after_success(&subjects[0], had_failures).await?;
+                Ok(user)
+            }
+            _ => {
+                self.record_failure(&subjects).await?;
+                Err(ApiError::unauthorized("invalid username or password"))
+            }
+        }
+    }
+
+    async fn verify_bearer(
+        &self,
+        token: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Authenticated, ApiError> {
+        let subjects: Vec<String> = client_ip.map(|ip| format!("ip:{ip}")).into_iter().collect();
+        self.check_limits(&subjects).await?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|d| d.claims);
+        let parsed =
+            claims.and_then(|c| Some((c.sub.parse::<i64>().ok()?, c.sid.parse::<i64>().ok()?)));
+        if let Some((user_id, session_id)) = parsed {
+            if let Some(user) = self.store.session_user(session_id, now_ms()).await? {
+                if user.id == user_id {
+                    return Ok(Authenticated {
+                        user,
+                        method: AuthMethod::Bearer,
+                        session_id: Some(session_id),
+                    });
+                }
+            }
+        }
+        self.record_failure(&subjects).await?;
+        Err(ApiError::unauthorized("invalid or revoked token"))
+    }
+
+    /// Creates a session and its signed token.
+    pub async fn issue_token(&self, user: &User) -> Result<IssuedToken, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let ttl = self.config.token_ttl.as_secs();
+        let expires_at_ms = ((now + ttl) * 1000) as i64;
+        let session = self.store.create_session(user.id, expires_at_ms).await?;
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            sid: session.to_string(),
+            iat: now,
+            exp: now + ttl,
+        };
+        let access_token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+                .map_err(ApiError::internal)?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: ttl,
+        })
+    }
+
+    /// Drops cached credentials of a user. The auth_version check already makes
+    /// them useless on every instance; this frees them here at once.
+    pub fn forget_user(&self, user_id: i64) {
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, v| v.user_id == user_id);
+    }
+
+    fn credential_key(&self, username_key: &str, password: &str) -> [u8; 32] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.cache_key).expect("HMAC takes any key length");
+        mac.update(username_key.as_bytes());
+        mac.update(&[0]);
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// 429 when any subject is over its limit; returns whether the username
+    /// (the first subject) has failures counted in the open window.
+    async fn check_limits(&self, subjects: &[String]) -> Result<bool, ApiError> {
+        if subjects.is_empty() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        let window = self.config.failure_window.as_millis() as i64;
+        let counts = self.store.auth_failures(subjects, now - window).await?;
+        for (subject, count) in &counts {
+            let limit = if subject.starts_with("ip:") {
+                self.config.ip_failure_limit
+            } else {
+                self.config.username_failure_limit
+            };
+            if count.failures >= limit {
+                let retry_ms = count.window_start + window - now;
+                return Err(ApiError::too_many(
+                    (retry_ms.max(0) as u64).div_ceil(1000),
+                    "too many failed attempts; try again later",
+                ));
+            }
+        }
+        Ok(counts
+            .iter()
+            .any(|(s, _)| s == &subjects[0] && s.starts_with("u:")))
+    }
+
+    async fn record_failure(&self, subjects: &[String]) -> Result<(), ApiError> {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let window = self.config.failure_window.as_millis() as i64;
+        self.store
+            .record_auth_failure(subjects, now_ms(), window)
+            .await?;
+        Ok(())
+    }
+
+    async fn after_success(
+        &self,
+        username_subject: &str,
+        had_failures: bool,
+    ) -> Result<(), ApiError> {
+        if had_failures {
+            self.store.clear_auth_failures(username_subject).await?;
+        }
+        Ok(())
+    }
+}

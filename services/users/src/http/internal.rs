@@ -1,0 +1,62 @@
+//! Service-to-service routes (not routed by the gateway to clients).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use rookery_kernel::ApiResult;
+use rookery_kernel::extract::JsonBody;
+use rookery_kernel::identity::Identity;
+use serde::{Deserialize, Serialize};
+
+use crate::UsersService;
+
+#[derive(Deserialize, Serialize)]
+pub struct AuthenticateRequest {
+    /// The client's `Authorization` header, as sent.
+    pub authorization: String,
+    /// The client's address, for the per-IP failure limit.
+    pub client_ip: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+pub struct AuthenticateResponse {
+    /// Signed identity to pass to services in `x-rookery-identity`.
+    pub identity: String,
+    pub user_id: String,
+    pub username: String,
+}
+
+/// Used by the gateway: checks a client's credentials and answers with a
+/// signed identity (or the 401/429 to pass on).
+pub async fn authenticate(
+    State(svc): State<Arc<UsersService>>,
+    JsonBody(req): JsonBody<AuthenticateRequest>,
+) -> ApiResult<Json<AuthenticateResponse>> {
+    let auth = svc
+        .auth
+        .authenticate_header(&req.authorization, req.client_ip.as_deref())
+        .await?;
+    let identity = Identity {
+        user_id: auth.user.id,
+        username: auth.user.username.clone(),
+        method: auth.method,
+        session_id: auth.session_id,
+    };
+    Ok(Json(AuthenticateResponse {
+        identity: svc.identity.sign(&identity),
+        user_id: auth.user.id.to_string(),
+        username: auth.user.username,
+    }))
+}
+
+/// The client address as the gateway reported it (first `X-Forwarded-For` hop).
+pub fn client_ip(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}

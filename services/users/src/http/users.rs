@@ -1,0 +1,211 @@
+//! Accounts: register, list, read, update, deactivate.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rookery_kernel::error::ErrorBody;
+use rookery_kernel::extract::JsonBody;
+use rookery_kernel::identity::{Identity, MaybeIdentity};
+use rookery_kernel::pagination::{Page, PageRequest};
+use rookery_kernel::{ApiError, ApiResult};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{UserPage, UserView};
+use crate::UsersService;
+use crate::domain::{Email, Password, Username, parse_bio};
+use crate::store::{NewUser, User, UserUpdate};
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(example = "alice")]
+    pub username: Option<String>,
+    #[schema(example = "alice@example.com")]
+    pub email: Option<String>,
+    #[schema(example = "correct horse battery staple")]
+    pub password: Option<String>,
+    pub bio: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateRequest {
+    pub email: Option<String>,
+    pub bio: Option<String>,
+    pub password: Option<String>,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
+}
+
+/// Register an account.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created; the private view", body = UserView,
+            headers(("Location" = String, description = "/api/v1/users/{username}"))),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
+    ))]
+pub async fn register(
+    State(svc): State<Arc<UsersService>>,
+    JsonBody(req): JsonBody<RegisterRequest>,
+) -> ApiResult<Response> {
+    let username = Username::parse(required(&req.username, "username")?)?;
+    let email = Email::parse(required(&req.email, "email")?)?;
+    let password = Password::parse(required(&req.password, "password")?)?;
+    let bio = parse_bio(req.bio.as_deref())?;
+    // A taken name is answered before paying for argon2.
+    if svc
+        .store
+        .user_by_username(username.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(crate::store::StoreError::UsernameTaken.into());
+    }
+    let password_hash = svc.auth.hasher().hash(password.as_str()).await?;
+    let user = svc
+        .store
+        .create_user(NewUser {
+            username: username.into_string(),
+            email: email.into_string(),
+            password_hash,
+            bio,
+        })
+        .await?;
+    Ok(created(&user))
+}
+
+fn created(user: &User) -> Response {
+    let location = format!("/api/v1/users/{}", user.username);
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(UserView::private(user)),
+    )
+        .into_response()
+}
+
+/// List active users by username ascending.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    params(
+        ("limit" = Option<u32>, Query, description = "1..=100, default 20 (alias `n`)"),
+        ("cursor" = Option<String>, Query, description = "Opaque cursor from `next_cursor`"),
+    ),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(svc): State<Arc<UsersService>>,
+    MaybeIdentity(viewer): MaybeIdentity,
+    page: PageRequest,
+) -> ApiResult<Page<UserView>> {
+    let users = svc
+        .store
+        .list_users(page.after.as_deref(), page.limit + 1)
+        .await?;
+    let viewer = viewer.map(|v| v.user_id);
+    Ok(page
+        .respond(users, |u| u.username.to_lowercase())
+        .map(|u| UserView::for_viewer(&u, viewer)))
+}
+
+/// Looks up an active account by username, or 404.
+pub(crate) async fn active_user(svc: &UsersService, username: &str) -> ApiResult<User> {
+    svc.store
+        .user_by_username(username.trim())
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::not_found("no such user"))
+}
+
+/// Read a profile (private view for yourself).
+#[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users",
+    params(("username" = String, Path, description = "Case-insensitive")),
+    responses(
+        (status = 200, body = UserView),
+        (status = 404, description = "Unknown or deactivated", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(svc): State<Arc<UsersService>>,
+    MaybeIdentity(viewer): MaybeIdentity,
+    Path(username): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let user = active_user(&svc, &username).await?;
+    Ok(Json(UserView::for_viewer(&user, viewer.map(|v| v.user_id))))
+}
+
+/// The caller's own account, or 403 (another's) / 404 (no such account).
+async fn own_account(svc: &UsersService, caller: &Identity, username: &str) -> ApiResult<User> {
+    let user = active_user(svc, username).await?;
+    if user.id != caller.user_id {
+        return Err(ApiError::forbidden("you can only change your own account"));
+    }
+    Ok(user)
+}
+
+/// Update your email, bio or password. A new password revokes every token.
+#[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "users",
+    params(("username" = String, Path)),
+    request_body = UpdateRequest,
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The private view", body = UserView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not your account", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(svc): State<Arc<UsersService>>,
+    caller: Identity,
+    Path(username): Path<String>,
+    JsonBody(req): JsonBody<UpdateRequest>,
+) -> ApiResult<Json<UserView>> {
+    let user = own_account(&svc, &caller, &username).await?;
+    let mut update = UserUpdate {
+        email: req
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()?
+            .map(Email::into_string),
+        bio: req.bio.as_deref().map(|b| parse_bio(Some(b))).transpose()?,
+        password_hash: None,
+    };
+    if let Some(raw) = req.password.as_deref() {
+        let password = Password::parse(raw)?;
+        update.password_hash = Some(svc.auth.hasher().hash(password.as_str()).await?);
+    }
+    let changed_password = update.password_hash.is_some();
+    let updated = svc.store.update_user(user.id, update).await?;
+    if changed_password {
+        svc.auth.forget_user(user.id);
+    }
+    Ok(Json(UserView::private(&updated)))
+}
+
+/// Deactivate your account: credentials and tokens stop working at once, the
+/// profile answers 404, the username stays reserved.
+#[utoipa::path(delete, path = "/api/v1/users/{username}", tag = "users",
+    params(("username" = String, Path)),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn deactivate(
+    State(svc): State<Arc<UsersService>>,
+    caller: Identity,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = own_account(&svc, &caller, &username).await?;
+    svc.store.deactivate(user.id).await?;
+    svc.auth.forget_user(user.id);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,138 @@
+//! The users service: accounts, credentials, bearer tokens, follows, karma.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use rookery_kernel::db::{DatabaseUrl, SqliteDb, open_postgres};
+use rookery_kernel::events::{OutboxSignal, OutboxSource};
+use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
+use rookery_kernel::identity::{IdentityKeys, verify_identity};
+use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::secret::Secret;
+use utoipa::OpenApi;
+
+pub mod auth;
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod store;
+
+pub use auth::{AuthConfig, Authenticator};
+pub use store::{PostgresUserStore, SqliteUserStore, UserStore};
+
+/// What the handlers share.
+pub struct UsersService {
+    pub store: Arc<dyn UserStore>,
+    pub auth: Authenticator,
+    pub identity: IdentityKeys,
+}
+
+/// A store opened from a `DATABASE_URL`, with the outbox its relay reads.
+pub struct OpenedStore {
+    pub store: Arc<dyn UserStore>,
+    pub outbox: Arc<dyn OutboxSource>,
+    pub signal: OutboxSignal,
+    pub close: Box<dyn FnOnce() -> futures_close::CloseFuture + Send>,
+}
+
+mod futures_close {
+    pub type CloseFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+/// Opens (creating and migrating) the users database named by `url`.
+pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
+    let signal = OutboxSignal::default();
+    Ok(match DatabaseUrl::parse(url)? {
+        DatabaseUrl::Sqlite(url) => {
+            let db = SqliteDb::open(&url, &store::sqlite::MIGRATOR).await?;
+            let closer = db.clone();
+            OpenedStore {
+                store: Arc::new(SqliteUserStore::new(db.clone(), ids, signal.clone())),
+                outbox: Arc::new(db),
+                signal,
+                close: Box::new(move || Box::pin(async move { closer.close().await })),
+            }
+        }
+        DatabaseUrl::Postgres(url) => {
+            let pool = open_postgres(&url, &store::postgres::MIGRATOR).await?;
+            let closer = pool.clone();
+            OpenedStore {
+                store: Arc::new(PostgresUserStore::new(pool.clone(), ids, signal.clone())),
+                outbox: Arc::new(pool),
+                signal,
+                close: Box::new(move || Box::pin(async move { closer.close().await })),
+            }
+        }
+    })
+}
+
+impl UsersService {
+    pub async fn new(
+        store: Arc<dyn UserStore>,
+        secret: &Secret,
+        config: AuthConfig,
+    ) -> anyhow::Result<Arc<Self>> {
+        let auth = Authenticator::new(store.clone(), secret, config)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Arc::new(Self {
+            store,
+            auth,
+            identity: IdentityKeys::new(secret),
+        }))
+    }
+}
+
+/// Every route of the service, with the shared layers.
+pub fn router(svc: Arc<UsersService>) -> Router {
+    use http::{auth as a, follows as f, internal as i, users as u};
+    let store = svc.store.clone();
+    let ready: ReadyCheck = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    });
+    let api = Router::new()
+        .route("/api/v1/users", post(u::register).get(u::list))
+        .route(
+            "/api/v1/users/{username}",
+            get(u::get).patch(u::update).delete(u::deactivate),
+        )
+        .route(
+            "/api/v1/users/{username}/follow",
+            post(f::follow).delete(f::unfollow),
+        )
+        .route("/api/v1/users/{username}/followers", get(f::followers))
+        .route("/api/v1/users/{username}/following", get(f::following))
+        .route(
+            "/api/v1/auth/token",
+            post(a::create_token).delete(a::revoke_token),
+        )
+        .route("/api/v1/auth/whoami", get(a::whoami))
+        .route("/internal/v1/authenticate", post(i::authenticate))
+        .layer(middleware::from_fn_with_state(
+            svc.identity.clone(),
+            verify_identity,
+        ))
+        .with_state(svc);
+    finish_router(api.merge(ops_routes(ready)), "users")
+}
+
+/// The users part of the public OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        http::users::register, http::users::list, http::users::get, http::users::update,
+        http::users::deactivate, http::auth::create_token, http::auth::revoke_token,
+        http::auth::whoami, http::follows::follow, http::follows::unfollow,
+        http::follows::followers, http::follows::following,
+    ),
+    components(schemas(rookery_kernel::error::ErrorBody)),
+    tags(
+        (name = "users", description = "Accounts and profiles"),
+        (name = "auth", description = "Bearer tokens"),
+        (name = "follows", description = "The follow graph"),
+    )
+)]
+pub struct UsersApi;

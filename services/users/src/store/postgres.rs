@@ -1,0 +1,45 @@
+//! PostgreSQL implementation of [`UserStore`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rookery_kernel::events::{OutboxSignal, outbox_insert_pg};
+use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::time::now_ms;
+use sqlx::{PgConnection, PgPool};
+
+use super::sql::{FAILURE_UPSERT_SQL, FOLLOWERS_SQL, FOLLOWING_SQL, USER_COLUMNS, USER_COLUMNS_U};
+use super::sql_store::sql_user_store;
+use super::{
+    FailureCount, FollowEntry, FollowRow, NewUser, StoreError, StoreResult, User, UserStore,
+    UserUpdate, uniqueness_error,
+};
+use crate::events;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PostgresUserStore {
+    pool: PgPool,
+    ids: Arc<IdGenerator>,
+    outbox: OutboxSignal,
+}
+
+impl PostgresUserStore {
+    pub fn new(pool: PgPool, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
+        Self { pool, ids, outbox }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+sql_user_store!(PostgresUserStore, PgConnection, outbox_insert_pg);

@@ -1,0 +1,434 @@
+//! The body of [`UserStore`] for both SQL engines. The SQL is the same text
+//! for SQLite and PostgreSQL (`$n` placeholders work in both); only the pool
+//! and connection types differ, so one macro writes both implementations
+//! rather than keeping two copies of every query in step.
+
+macro_rules! sql_user_store {
+    ($store:ty, $conn:ty, $emit:path) => {
+        impl $store {
+            async fn user_in(conn: &mut $conn, id: i64) -> StoreResult<User> {
+                sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?
+                    .ok_or(StoreError::NotFound)
+            }
+
+            async fn adjust_follow_counts(
+                conn: &mut $conn,
+                follower: i64,
+                followee: i64,
+                delta: i64,
+            ) -> sqlx::Result<()> {
+                sqlx::query("UPDATE users SET following_count = following_count + $1 WHERE id = $2")
+                    .bind(delta)
+                    .bind(follower)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE users SET followers_count = followers_count + $1 WHERE id = $2")
+                    .bind(delta)
+                    .bind(followee)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            /// Inserts one follow and adjusts both counters; false when it existed.
+            async fn insert_follow(
+                &self,
+                conn: &mut $conn,
+                follower: i64,
+                followee: i64,
+                now: i64,
+            ) -> sqlx::Result<bool> {
+                let inserted = sqlx::query(
+                    "INSERT INTO follows (id, follower_id, followee_id, created_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (follower_id, followee_id) DO NOTHING",
+                )
+                .bind(self.ids.next())
+                .bind(follower)
+                .bind(followee)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                Self::adjust_follow_counts(conn, follower, followee, 1).await?;
+                let event = events::follow_changed(&self.ids, true, follower, followee, now);
+                $emit(conn, &event).await?;
+                Ok(true)
+            }
+
+            /// Removes one follow and adjusts both counters; false when there was none.
+            async fn remove_follow(
+                &self,
+                conn: &mut $conn,
+                follower: i64,
+                followee: i64,
+                now: i64,
+            ) -> sqlx::Result<bool> {
+                let removed =
+                    sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+                        .bind(follower)
+                        .bind(followee)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                if removed == 0 {
+                    return Ok(false);
+                }
+                Self::adjust_follow_counts(conn, follower, followee, -1).await?;
+                let event = events::follow_changed(&self.ids, false, follower, followee, now);
+                $emit(conn, &event).await?;
+                Ok(true)
+            }
+
+            async fn insert_user(
+                &self,
+                conn: &mut $conn,
+                new: &NewUser,
+                now: i64,
+                skip_existing: bool,
+            ) -> StoreResult<Option<i64>> {
+                let id = self.ids.next();
+                let sql = if skip_existing {
+                    concat!(
+                        "INSERT INTO users (id, username, username_key, email, email_key, ",
+                        "password_hash, bio, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ",
+                        "ON CONFLICT DO NOTHING"
+                    )
+                } else {
+                    concat!(
+                        "INSERT INTO users (id, username, username_key, email, email_key, ",
+                        "password_hash, bio, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    )
+                };
+                let inserted = sqlx::query(sql)
+                    .bind(id)
+                    .bind(&new.username)
+                    .bind(new.username.to_lowercase())
+                    .bind(&new.email)
+                    .bind(new.email.to_lowercase())
+                    .bind(&new.password_hash)
+                    .bind(&new.bio)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(uniqueness_error)?
+                    .rows_affected();
+                if inserted == 0 {
+                    return Ok(None);
+                }
+                let event = events::user_registered(&self.ids, id, &new.username, now);
+                $emit(conn, &event).await?;
+                Ok(Some(id))
+            }
+
+            async fn revoke_sessions_of(conn: &mut $conn, user: i64, now: i64) -> sqlx::Result<()> {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(user)
+                .execute(conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn follow_list(
+                &self,
+                sql: &str,
+                user: i64,
+                before: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<FollowEntry>> {
+                let rows: Vec<FollowRow> = sqlx::query_as(sql)
+                    .bind(user)
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(FollowRow::into_entry).collect())
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+                let now = now_ms();
+                let mut tx = self.writer().begin().await?;
+                let id = self
+                    .insert_user(&mut tx, &new, now, false)
+                    .await?
+                    .ok_or(StoreError::UsernameTaken)?;
+                let user = Self::user_in(&mut tx, id).await?;
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok(user)
+            }
+
+            async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+                Ok(
+                    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"))
+                        .bind(username.to_lowercase())
+                        .fetch_optional(self.reader())
+                        .await?,
+                )
+            }
+
+            async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+                Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE active AND username_key > $1
+                     ORDER BY username_key LIMIT $2"
+                ))
+                .bind(after.unwrap_or(""))
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn update_user(&self, id: i64, update: UserUpdate) -> StoreResult<User> {
+                let mut tx = self.writer().begin().await?;
+                let user = Self::user_in(&mut tx, id).await?;
+                if !user.active {
+                    return Err(StoreError::NotFound);
+                }
+                if let Some(email) = &update.email {
+                    sqlx::query("UPDATE users SET email = $1, email_key = $2 WHERE id = $3")
+                        .bind(email)
+                        .bind(email.to_lowercase())
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(uniqueness_error)?;
+                }
+                if let Some(bio) = &update.bio {
+                    sqlx::query("UPDATE users SET bio = $1 WHERE id = $2")
+                        .bind(bio)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some(hash) = &update.password_hash {
+                    sqlx::query(
+                        "UPDATE users SET password_hash = $1, auth_version = auth_version + 1 WHERE id = $2",
+                    )
+                    .bind(hash)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::revoke_sessions_of(&mut tx, id, now_ms()).await?;
+                }
+                let user = Self::user_in(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn deactivate(&self, id: i64) -> StoreResult<()> {
+                let now = now_ms();
+                let mut tx = self.writer().begin().await?;
+                let user = Self::user_in(&mut tx, id).await?;
+                if !user.active {
+                    return Ok(());
+                }
+                sqlx::query(
+                    "UPDATE users SET active = FALSE, deactivated_at = $1,
+                     auth_version = auth_version + 1 WHERE id = $2",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                Self::revoke_sessions_of(&mut tx, id, now).await?;
+                let pairs: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT follower_id, followee_id FROM follows
+                     WHERE follower_id = $1 OR followee_id = $1",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (follower, followee) in pairs {
+                    self.remove_follow(&mut tx, follower, followee, now).await?;
+                }
+                let event = events::user_deactivated(&self.ids, id, &user.username, now);
+                $emit(&mut tx, &event).await?;
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok(())
+            }
+
+            async fn follow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let created = self.insert_follow(&mut tx, follower, followee, now_ms()).await?;
+                tx.commit().await?;
+                if created {
+                    self.outbox.notify_one();
+                }
+                Ok(created)
+            }
+
+            async fn unfollow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let removed = self.remove_follow(&mut tx, follower, followee, now_ms()).await?;
+                tx.commit().await?;
+                if removed {
+                    self.outbox.notify_one();
+                }
+                Ok(removed)
+            }
+
+            async fn followers(
+                &self,
+                user: i64,
+                before: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<FollowEntry>> {
+                self.follow_list(FOLLOWERS_SQL, user, before, limit).await
+            }
+
+            async fn following(
+                &self,
+                user: i64,
+                before: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<FollowEntry>> {
+                self.follow_list(FOLLOWING_SQL, user, before, limit).await
+            }
+
+            async fn create_session(&self, user: i64, expires_at: i64) -> StoreResult<i64> {
+                let id = self.ids.next();
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(user)
+                .bind(now_ms())
+                .bind(expires_at)
+                .execute(self.writer())
+                .await?;
+                Ok(id)
+            }
+
+            async fn session_user(&self, session: i64, now: i64) -> StoreResult<Option<User>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS_U} FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.active"
+                ))
+                .bind(session)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn revoke_session(&self, session: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now_ms())
+                    .bind(session)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn auth_failures(
+                &self,
+                subjects: &[String],
+                window_start_after: i64,
+            ) -> StoreResult<Vec<(String, FailureCount)>> {
+                let mut out = Vec::with_capacity(subjects.len());
+                for subject in subjects {
+                    let row: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT failures, window_start FROM auth_failures
+                         WHERE subject = $1 AND window_start > $2",
+                    )
+                    .bind(subject)
+                    .bind(window_start_after)
+                    .fetch_optional(self.reader())
+                    .await?;
+                    if let Some((failures, window_start)) = row {
+                        out.push((subject.clone(), FailureCount { failures, window_start }));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn record_auth_failure(
+                &self,
+                subjects: &[String],
+                now: i64,
+                window_ms: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                for subject in subjects {
+                    sqlx::query(FAILURE_UPSERT_SQL)
+                        .bind(subject)
+                        .bind(now)
+                        .bind(now - window_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn clear_auth_failures(&self, subject: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM auth_failures WHERE subject = $1")
+                    .bind(subject)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn import(
+                &self,
+                users: Vec<NewUser>,
+                follows: Vec<(String, String)>,
+            ) -> StoreResult<(usize, usize)> {
+                let now = now_ms();
+                let mut tx = self.writer().begin().await?;
+                let mut created_users = 0;
+                for new in &users {
+                    if self.insert_user(&mut tx, new, now, true).await?.is_some() {
+                        created_users += 1;
+                    }
+                }
+                let mut created_follows = 0;
+                for (a, b) in follows {
+                    let ids: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT a.id, b.id FROM users a, users b
+                         WHERE a.username_key = $1 AND b.username_key = $2 AND a.active AND b.active",
+                    )
+                    .bind(a.to_lowercase())
+                    .bind(b.to_lowercase())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((follower, followee)) = ids {
+                        if follower != followee
+                            && self.insert_follow(&mut tx, follower, followee, now).await?
+                        {
+                            created_follows += 1;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok((created_users, created_follows))
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_user_store;
