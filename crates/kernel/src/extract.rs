@@ -49,6 +49,9 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8], form: bool) -> Result<T, Ap
             "request body is empty; expected a JSON object",
         ));
     }
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::bad_request("request body is not valid UTF-8"));
+    }
     // `curl -d '{...}'` labels JSON as a form: a body that opens like JSON is JSON.
     let looks_like_json = bytes
         .iter()

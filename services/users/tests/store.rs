@@ -1,0 +1,340 @@
+//! One test suite for every `UserStore` implementation: SQLite always,
+//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set.
+
+use std::sync::Arc;
+
+use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
+use rookery_kernel::events::{OutboxSignal, OutboxSource};
+use rookery_kernel::ids::IdGenerator;
+use rookery_users::store::{NewUser, StoreError, UserStore, UserUpdate, postgres, sqlite};
+use rookery_users::{PostgresUserStore, SqliteUserStore};
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.to_string(),
+        email: format!("{name}@Example.com"),
+        password_hash: "hash".into(),
+        bio: String::new(),
+    }
+}
+
+async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
+    // Registration and case-insensitive uniqueness.
+    let alice = store.create_user(new_user("Alice")).await.unwrap();
+    assert_eq!(alice.username, "Alice");
+    assert!(alice.active);
+    let mut dup = new_user("ALICE");
+    dup.email = "other@example.com".into();
+    let dup = store.create_user(dup).await;
+    assert!(matches!(dup, Err(StoreError::UsernameTaken)), "{dup:?}");
+    let mut same_email = new_user("alice2");
+    same_email.email = "ALICE@example.COM".into();
+    assert!(matches!(
+        store.create_user(same_email).await,
+        Err(StoreError::EmailTaken)
+    ));
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let carol = store.create_user(new_user("carol")).await.unwrap();
+    assert_eq!(
+        store.user_by_username("aLiCe").await.unwrap().unwrap().id,
+        alice.id
+    );
+    assert!(store.user_by_username("nobody").await.unwrap().is_none());
+
+    // Listing by username, keyset.
+    let page = store.list_users(None, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
+        ["Alice", "bob"]
+    );
+    let rest = store.list_users(Some("bob"), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].username, "carol");
+
+    // Follows: idempotent, counted, listed newest first.
+    assert!(store.follow(alice.id, bob.id).await.unwrap());
+    assert!(!store.follow(alice.id, bob.id).await.unwrap());
+    assert!(store.follow(carol.id, bob.id).await.unwrap());
+    assert!(store.follow(bob.id, alice.id).await.unwrap());
+    let bob_now = store.user_by_id(bob.id).await.unwrap().unwrap();
+    assert_eq!((bob_now.followers_count, bob_now.following_count), (2, 1));
+    let followers = store.followers(bob.id, None, 10).await.unwrap();
+    assert_eq!(
+        followers
+            .iter()
+            .map(|f| f.user.username.as_str())
+            .collect::<Vec<_>>(),
+        ["carol", "Alice"]
+    );
+    let after_first = store
+        .followers(bob.id, Some(followers[0].follow_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].user.id, alice.id);
+    assert_eq!(
+        store.following(alice.id, None, 10).await.unwrap()[0]
+            .user
+            .id,
+        bob.id
+    );
+    assert!(store.unfollow(carol.id, bob.id).await.unwrap());
+    assert!(!store.unfollow(carol.id, bob.id).await.unwrap());
+    assert_eq!(
+        store
+            .user_by_id(bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .followers_count,
+        1
+    );
+
+    // Updates; email uniqueness; password change bumps auth_version and revokes sessions.
+    let session = store
+        .create_session(alice.id, rookery_kernel::time::now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session_user(session, rookery_kernel::time::now_ms())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    let taken = store
+        .update_user(
+            alice.id,
+            UserUpdate {
+                email: Some("BOB@example.com".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::EmailTaken)));
+    let updated = store
+        .update_user(
+            alice.id,
+            UserUpdate {
+                bio: Some("hello".into()),
+                password_hash: Some("new".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.bio, "hello");
+    assert_eq!(updated.password_hash, "new");
+    assert_eq!(updated.auth_version, alice.auth_version + 1);
+    assert!(
+        store
+            .session_user(session, rookery_kernel::time::now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Sessions: revoke and expiry.
+    let s2 = store
+        .create_session(bob.id, rookery_kernel::time::now_ms() + 60_000)
+        .await
+        .unwrap();
+    store.revoke_session(s2).await.unwrap();
+    assert!(
+        store
+            .session_user(s2, rookery_kernel::time::now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let s3 = store.create_session(bob.id, 1).await.unwrap();
+    assert!(
+        store
+            .session_user(s3, rookery_kernel::time::now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Deactivation: sessions revoked, follows gone both ways, name kept.
+    let s4 = store
+        .create_session(bob.id, rookery_kernel::time::now_ms() + 60_000)
+        .await
+        .unwrap();
+    store.deactivate(bob.id).await.unwrap();
+    let gone = store.user_by_id(bob.id).await.unwrap().unwrap();
+    assert!(!gone.active);
+    assert!(
+        store
+            .session_user(s4, rookery_kernel::time::now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let alice_now = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (alice_now.followers_count, alice_now.following_count),
+        (0, 0)
+    );
+    let mut again = new_user("BOB");
+    again.email = "new-bob@example.com".into();
+    assert!(matches!(
+        store.create_user(again).await,
+        Err(StoreError::UsernameTaken)
+    ));
+    assert!(
+        store
+            .list_users(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.id != bob.id)
+    );
+
+    // Failure counters: fixed windows.
+    let subjects = vec!["u:alice".to_string(), "ip:1.2.3.4".to_string()];
+    store
+        .record_auth_failure(&subjects, 1_000, 500)
+        .await
+        .unwrap();
+    store
+        .record_auth_failure(&subjects, 1_100, 500)
+        .await
+        .unwrap();
+    let counts = store.auth_failures(&subjects, 600).await.unwrap();
+    assert_eq!(counts.len(), 2);
+    assert!(
+        counts
+            .iter()
+            .all(|(_, c)| c.failures == 2 && c.window_start == 1_000)
+    );
+    // The window closed: counting restarts.
+    store
+        .record_auth_failure(&subjects[..1], 2_000, 500)
+        .await
+        .unwrap();
+    let counts = store.auth_failures(&subjects[..1], 1_500).await.unwrap();
+    assert_eq!(counts[0].1.failures, 1);
+    store.clear_auth_failures("u:alice").await.unwrap();
+    assert!(
+        store
+            .auth_failures(&subjects[..1], 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Bulk import skips existing users and follows.
+    let (users, follows) = store
+        .import(
+            vec![new_user("dave"), new_user("Alice")],
+            vec![
+                ("dave".into(), "Alice".into()),
+                ("dave".into(), "alice".into()),
+                ("dave".into(), "nobody".into()),
+                ("dave".into(), "dave".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((users, follows), (1, 1));
+
+    // Every change above wrote its event in the same transaction.
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let topics: Vec<&str> = events.iter().map(|(_, e)| e.topic.as_str()).collect();
+    assert_eq!(
+        topics.iter().filter(|t| **t == "user.registered").count(),
+        4
+    );
+    assert_eq!(topics.iter().filter(|t| **t == "follow.created").count(), 4);
+    // carol unfollowed bob; bob's deactivation removed alice->bob and bob->alice.
+    assert_eq!(topics.iter().filter(|t| **t == "follow.removed").count(), 3);
+    assert_eq!(
+        topics.iter().filter(|t| **t == "user.deactivated").count(),
+        1
+    );
+    let seqs: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
+    outbox.mark_published(&seqs).await.unwrap();
+    assert!(outbox.unpublished(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let store = SqliteUserStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    suite(Arc::new(store), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_store_suite() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    let store = PostgresUserStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    pg.cleanup().await;
+}
+
+/// Two registrations of one name at the same time: the database decides.
+async fn concurrent_registration(store: Arc<dyn UserStore>) {
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut u = new_user(if i % 2 == 0 { "race" } else { "RACE" });
+            u.email = format!("race{i}@example.com");
+            store.create_user(u).await
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::UsernameTaken) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn sqlite_concurrent_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let store = SqliteUserStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    concurrent_registration(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_concurrent_registration() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    let store = PostgresUserStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    concurrent_registration(Arc::new(store)).await;
+    pg.cleanup().await;
+}
