@@ -57,7 +57,8 @@ impl Upstream {
 }
 
 pub struct Instance {
-    pub base: Uri,
+    /// `http://host:port`, no trailing slash.
+    pub base: String,
     pub healthy: AtomicBool,
     pub in_flight: AtomicUsize,
 }
@@ -84,7 +85,7 @@ impl HttpPool {
                     "upstream {b} must be http://host:port"
                 );
                 Ok(Instance {
-                    base,
+                    base: format!("http://{}", base.authority().expect("checked above")),
                     healthy: AtomicBool::new(true),
                     in_flight: AtomicUsize::new(0),
                 })

@@ -1,0 +1,146 @@
+//! Scaled out: two users instances on PostgreSQL, each on its own socket,
+//! behind a gateway that reaches them over HTTP. Skipped without
+//! `ROOKERY_TEST_POSTGRES_URL`.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{Server, expect_error, json};
+use reqwest::{Method, StatusCode};
+use rookery_kernel::secret::Secret;
+use serde_json::json;
+
+async fn pg_schema_url(base: &str) -> (String, sqlx::PgPool, String) {
+    let admin = sqlx::PgPool::connect(base).await.unwrap();
+    let schema = format!("t_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (
+        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        admin,
+        schema,
+    )
+}
+
+#[tokio::test]
+async fn users_instances_on_postgres_behind_an_http_gateway() {
+    let Ok(base) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (url, admin, schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let one = Server::serve(
+        rookery::app::users_instance(&url, &secret).await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let two = Server::serve(
+        rookery::app::users_instance(&url, &secret).await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([(
+        "users".to_string(),
+        vec![one.base.clone(), two.base.clone()],
+    )]);
+    let gw = Server::serve(
+        rookery::app::gateway_only(&upstreams).unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+
+    let alice = gw.user("alice").await;
+    let bob = gw.user("bob").await;
+    expect_error(
+        gw.register("ALICE").await,
+        StatusCode::CONFLICT,
+        "username_taken",
+    )
+    .await;
+    // A token issued by one instance works on both (round robin alternates).
+    let token = gw.token(&alice).await;
+    for _ in 0..4 {
+        let resp = gw
+            .req(Method::GET, "/api/v1/auth/whoami")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let resp = bob
+            .basic(gw.req(Method::GET, "/api/v1/auth/whoami"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let resp = alice
+        .basic(gw.req(Method::POST, "/api/v1/users/bob/follow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (_, followers) = json(
+        gw.req(Method::GET, "/api/v1/users/bob/followers")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(followers["items"][0]["username"], "alice");
+
+    // Logout on one instance is seen by the other at once.
+    let resp = gw
+        .req(Method::DELETE, "/api/v1/auth/token")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    for _ in 0..2 {
+        let resp = gw
+            .req(Method::GET, "/api/v1/auth/whoami")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // A password change on one instance kills cached Basic credentials on both.
+    let resp = bob
+        .basic(gw.req(Method::PATCH, "/api/v1/users/bob"))
+        .json(&json!({"password": "another password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    for _ in 0..2 {
+        let resp = bob
+            .basic(gw.req(Method::GET, "/api/v1/auth/whoami"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+
+    // One instance goes away: reads keep working on the other.
+    one.stop().await;
+    for _ in 0..4 {
+        let resp = gw
+            .req(Method::GET, "/api/v1/users/alice")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    gw.stop().await;
+    two.stop().await;
+    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await;
+}
