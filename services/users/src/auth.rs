@@ -282,16 +282,15 @@ impl Authenticator {
             .map(|d| d.claims);
         let parsed =
             claims.and_then(|c| Some((c.sub.parse::<i64>().ok()?, c.sid.parse::<i64>().ok()?)));
-        if let Some((user_id, session_id)) = parsed {
-            if let Some(user) = self.store.session_user(session_id, now_ms()).await? {
-                if user.id == user_id {
-                    return Ok(Authenticated {
-                        user,
-                        method: AuthMethod::Bearer,
-                        session_id: Some(session_id),
-                    });
-                }
-            }
+        if let Some((user_id, session_id)) = parsed
+            && let Some(user) = self.store.session_user(session_id, now_ms()).await?
+            && user.id == user_id
+        {
+            return Ok(Authenticated {
+                user,
+                method: AuthMethod::Bearer,
+                session_id: Some(session_id),
+            });
         }
         self.record_failure(&subjects).await?;
         Err(ApiError::unauthorized("invalid or revoked token"))

@@ -86,15 +86,15 @@ impl From<StoreError> for rookery_kernel::ApiError {
 
 /// Which unique index a violation hit.
 pub(crate) fn uniqueness_error(err: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &err {
-        if db.is_unique_violation() {
-            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-            if text.contains("username_key") {
-                return StoreError::UsernameTaken;
-            }
-            if text.contains("email_key") {
-                return StoreError::EmailTaken;
-            }
+    if let sqlx::Error::Database(db) = &err
+        && db.is_unique_violation()
+    {
+        let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+        if text.contains("username_key") {
+            return StoreError::UsernameTaken;
+        }
+        if text.contains("email_key") {
+            return StoreError::EmailTaken;
         }
     }
     StoreError::Database(err)
