@@ -3,6 +3,10 @@
 //! and connection types differ, so one macro writes both implementations
 //! rather than keeping two copies of every query in step.
 
+/// Rows per multi-row statement in bulk imports (well under both engines'
+/// bind-parameter limits).
+pub(crate) const IMPORT_CHUNK: usize = 500;
+
 macro_rules! sql_user_store {
     ($store:ty, $conn:ty, $emit:path) => {
         impl $store {
@@ -400,27 +404,87 @@ macro_rules! sql_user_store {
                         created_users += 1;
                     }
                 }
-                let mut created_follows = 0;
-                for (a, b) in follows {
-                    let ids: Option<(i64, i64)> = sqlx::query_as(
-                        "SELECT a.id, b.id FROM users a, users b
-                         WHERE a.username_key = $1 AND b.username_key = $2 AND a.active AND b.active",
-                    )
-                    .bind(a.to_lowercase())
-                    .bind(b.to_lowercase())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some((follower, followee)) = ids {
-                        if follower != followee
-                            && self.insert_follow(&mut tx, follower, followee, now).await?
-                        {
-                            created_follows += 1;
-                        }
+                // Resolve every named account with one query per chunk.
+                let mut names: Vec<String> = follows
+                    .iter()
+                    .flat_map(|(a, b)| [a.to_lowercase(), b.to_lowercase()])
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let mut ids = std::collections::HashMap::with_capacity(names.len());
+                for chunk in names.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT id, username_key FROM users WHERE active AND username_key IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for name in chunk {
+                        list.push_bind(name);
                     }
+                    q.push(")");
+                    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    ids.extend(rows.into_iter().map(|(id, key)| (key, id)));
+                }
+                let mut pairs: Vec<(i64, i64)> = follows
+                    .iter()
+                    .filter_map(|(a, b)| {
+                        Some((*ids.get(&a.to_lowercase())?, *ids.get(&b.to_lowercase())?))
+                    })
+                    .filter(|(a, b)| a != b)
+                    .collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                // Multi-row inserts; RETURNING tells which follows are new.
+                let mut created: Vec<(i64, i64)> = Vec::with_capacity(pairs.len());
+                for chunk in pairs.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO follows (id, follower_id, followee_id, created_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (follower, followee)| {
+                        row.push_bind(self.ids.next())
+                            .push_bind(*follower)
+                            .push_bind(*followee)
+                            .push_bind(now);
+                    });
+                    q.push(" ON CONFLICT (follower_id, followee_id) DO NOTHING RETURNING follower_id, followee_id");
+                    let rows: Vec<(i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    created.extend(rows);
+                }
+                let events: Vec<_> = created
+                    .iter()
+                    .map(|(a, b)| events::follow_changed(&self.ids, true, *a, *b, now))
+                    .collect();
+                for chunk in events.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO outbox (event_id, topic, payload, created_at) ",
+                    );
+                    q.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.id)
+                            .push_bind(e.topic.clone())
+                            .push_bind(e.payload.to_string())
+                            .push_bind(e.created_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                // One counter update per account touched, not per follow.
+                let mut deltas: std::collections::HashMap<i64, (i64, i64)> = Default::default();
+                for (follower, followee) in &created {
+                    deltas.entry(*follower).or_default().1 += 1;
+                    deltas.entry(*followee).or_default().0 += 1;
+                }
+                for (id, (followers, following)) in deltas {
+                    sqlx::query(
+                        "UPDATE users SET followers_count = followers_count + $1,
+                         following_count = following_count + $2 WHERE id = $3",
+                    )
+                    .bind(followers)
+                    .bind(following)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 self.outbox.notify_one();
-                Ok((created_users, created_follows))
+                Ok((created_users, created.len()))
             }
 
             async fn ping(&self) -> StoreResult<()> {

@@ -11,7 +11,7 @@ use rookery_kernel::time::now_ms;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::sql::{FAILURE_UPSERT_SQL, FOLLOWERS_SQL, FOLLOWING_SQL, USER_COLUMNS, USER_COLUMNS_U};
-use super::sql_store::sql_user_store;
+use super::sql_store::{IMPORT_CHUNK, sql_user_store};
 use super::{
     FailureCount, FollowEntry, FollowRow, NewUser, StoreError, StoreResult, User, UserStore,
     UserUpdate, uniqueness_error,
