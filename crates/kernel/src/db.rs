@@ -70,6 +70,14 @@ impl SqliteDb {
         Ok(Self { reader, writer })
     }
 
+    /// A write transaction with `BEGIN IMMEDIATE`: it takes the write lock up
+    /// front, so one that reads before it writes waits (busy timeout) for
+    /// another process's writer instead of failing with SQLITE_BUSY when it
+    /// would upgrade its read snapshot.
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;

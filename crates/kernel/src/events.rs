@@ -192,7 +192,7 @@ impl OutboxSource for SqliteDb {
 
     async fn mark_published(&self, seqs: &[i64]) -> anyhow::Result<()> {
         let now = crate::time::now_ms();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         for seq in seqs {
             sqlx::query("UPDATE outbox SET published_at = ? WHERE seq = ?")
                 .bind(now)

@@ -40,6 +40,10 @@ impl PostgresUserStore {
     fn writer(&self) -> &PgPool {
         &self.pool
     }
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await
+    }
 }
 
 sql_user_store!(PostgresUserStore, PgConnection, outbox_insert_pg);

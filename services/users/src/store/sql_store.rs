@@ -162,7 +162,7 @@ macro_rules! sql_user_store {
         impl UserStore for $store {
             async fn create_user(&self, new: NewUser) -> StoreResult<User> {
                 let now = now_ms();
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id = self
                     .insert_user(&mut tx, &new, now, false)
                     .await?
@@ -201,7 +201,7 @@ macro_rules! sql_user_store {
             }
 
             async fn update_user(&self, id: i64, update: UserUpdate) -> StoreResult<User> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let user = Self::user_in(&mut tx, id).await?;
                 if !user.active {
                     return Err(StoreError::NotFound);
@@ -239,7 +239,7 @@ macro_rules! sql_user_store {
 
             async fn deactivate(&self, id: i64) -> StoreResult<()> {
                 let now = now_ms();
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let user = Self::user_in(&mut tx, id).await?;
                 if !user.active {
                     return Ok(());
@@ -271,7 +271,7 @@ macro_rules! sql_user_store {
             }
 
             async fn follow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let created = self.insert_follow(&mut tx, follower, followee, now_ms()).await?;
                 tx.commit().await?;
                 if created {
@@ -281,7 +281,7 @@ macro_rules! sql_user_store {
             }
 
             async fn unfollow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let removed = self.remove_follow(&mut tx, follower, followee, now_ms()).await?;
                 tx.commit().await?;
                 if removed {
@@ -370,7 +370,7 @@ macro_rules! sql_user_store {
                 now: i64,
                 window_ms: i64,
             ) -> StoreResult<()> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 for subject in subjects {
                     sqlx::query(FAILURE_UPSERT_SQL)
                         .bind(subject)
@@ -397,7 +397,7 @@ macro_rules! sql_user_store {
                 follows: Vec<(String, String)>,
             ) -> StoreResult<(usize, usize)> {
                 let now = now_ms();
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let mut created_users = 0;
                 for new in &users {
                     if self.insert_user(&mut tx, new, now, true).await?.is_some() {

@@ -42,6 +42,10 @@ impl SqliteUserStore {
     fn writer(&self) -> &SqlitePool {
         &self.db.writer
     }
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.db.begin_write().await
+    }
 }
 
 sql_user_store!(SqliteUserStore, SqliteConnection, outbox_insert_sqlite);
