@@ -5,6 +5,8 @@
 //! `x-rookery-identity`. Services verify that signature themselves; a header a
 //! client sends is stripped by the gateway and would fail verification anyway.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -20,7 +22,7 @@ const AUDIENCE: &str = "rookery-internal";
 /// Identity tokens live for one request; a minute covers clock skew and retries.
 const IDENTITY_TTL_SECS: u64 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     Basic,
@@ -28,7 +30,7 @@ pub enum AuthMethod {
 }
 
 /// The authenticated caller, as a service sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
     pub user_id: i64,
     pub username: String,
@@ -49,11 +51,20 @@ struct Claims {
 }
 
 /// Signs and verifies identity tokens with a key derived from the shared secret.
+/// Cheap to clone (middleware state is cloned per request).
 #[derive(Clone)]
-pub struct IdentityKeys {
+pub struct IdentityKeys(Arc<Keys>);
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens already verified -> who, until shortly before they expire. The
+    /// same token arrives on every request of a caller within its lifetime,
+    /// so most requests skip the HMAC and JSON work.
+    verified: moka::sync::Cache<String, (Identity, u64)>,
+    /// Tokens minted per caller, reused while they have most of their life left.
+    minted: moka::sync::Cache<Identity, (String, u64)>,
 }
 
 impl IdentityKeys {
@@ -62,30 +73,63 @@ impl IdentityKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 5;
-        Self {
+        fn cache<K, V>(ttl_secs: u64) -> moka::sync::Cache<K, V>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+            V: Clone + Send + Sync + 'static,
+        {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(ttl_secs))
+                .build()
+        }
+        Self(Arc::new(Keys {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),
             validation,
-        }
+            verified: cache(IDENTITY_TTL_SECS),
+            minted: cache(IDENTITY_TTL_SECS / 2),
+        }))
     }
 
     pub fn sign(&self, identity: &Identity) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some((token, exp)) = self.0.minted.get(identity)
+            && exp > now + IDENTITY_TTL_SECS / 2
+        {
+            return token;
+        }
+        let exp = now + IDENTITY_TTL_SECS;
+        let token = self.mint(identity, exp);
+        self.0.minted.insert(identity.clone(), (token.clone(), exp));
+        token
+    }
+
+    fn mint(&self, identity: &Identity, exp: u64) -> String {
         let claims = Claims {
             sub: identity.user_id.to_string(),
             name: identity.username.clone(),
             method: identity.method,
             sid: identity.session_id.map(|s| s.to_string()),
             aud: AUDIENCE.into(),
-            exp: jsonwebtoken::get_current_timestamp() + IDENTITY_TTL_SECS,
+            exp,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
             .expect("HMAC signing cannot fail")
     }
 
     pub fn verify(&self, token: &str) -> Option<Identity> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some((identity, exp)) = self.0.verified.get(token)
+            && exp > now
+        {
+            return Some(identity);
+        }
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation).ok()?;
         let c = data.claims;
-        Some(Identity {
+        let exp = c.exp;
+        let identity = Identity {
             user_id: c.sub.parse().ok()?,
             username: c.name,
             method: c.method,
@@ -93,8 +137,24 @@ impl IdentityKeys {
                 Some(s) => Some(s.parse().ok()?),
                 None => None,
             },
-        })
+        };
+        self.0
+            .verified
+            .insert(token.to_string(), (identity.clone(), exp));
+        Some(identity)
     }
+}
+
+/// Turns a client's `Authorization` header into a signed identity token. The
+/// gateway calls the users service for it: over HTTP when scaled out, or
+/// directly through this trait when both run in one process.
+pub trait Authenticate: Send + Sync {
+    /// `Err` is the response to send the client as is (401, 429, 503).
+    fn authenticate<'a>(
+        &'a self,
+        authorization: &'a str,
+        client_ip: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<String, Response>>;
 }
 
 /// Middleware: verifies `x-rookery-identity` and puts the [`Identity`] into the

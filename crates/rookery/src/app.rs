@@ -13,7 +13,8 @@ use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
-use rookery_users::{AuthConfig, UsersService};
+use rookery_users::store::CachedUserStore;
+use rookery_users::{AuthConfig, UserStore, UsersService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,18 +73,23 @@ pub async fn embedded(data_dir: &Path) -> anyhow::Result<App> {
     let tasks = TaskTracker::new();
 
     let users = rookery_users::open_store(&sqlite_url_in(data_dir, "users"), ids.clone()).await?;
-    let users_service =
-        UsersService::new(users.store.clone(), &secret, AuthConfig::from_env()).await?;
+    // This process is the only server of its databases: caches are exact.
+    let users_store: Arc<dyn UserStore> = Arc::new(CachedUserStore::new(users.store.clone()));
+    let auth_config = AuthConfig {
+        single_instance: true,
+        ..AuthConfig::from_env()
+    };
+    let users_service = UsersService::new(users_store, &secret, auth_config).await?;
     tasks.spawn(run_relay(
         users.outbox.clone(),
         bus.clone(),
         users.signal.clone(),
         shutdown.clone(),
     ));
-    let users_router = rookery_users::router(users_service);
+    let users_router = rookery_users::router(users_service.clone());
 
     let upstreams = HashMap::from([("users".to_string(), Upstream::InProcess(users_router))]);
-    let gateway = Gateway::new(upstreams)?;
+    let gateway = Gateway::new(upstreams, Some(users_service))?;
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus,
@@ -123,7 +129,7 @@ pub fn gateway_only(upstreams: &HashMap<String, Vec<String>>) -> anyhow::Result<
         tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
         pools.insert(service.clone(), Upstream::Http(pool));
     }
-    let gateway = Gateway::new(pools)?;
+    let gateway = Gateway::new(pools, None)?;
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus: InProcessBus::new(),

@@ -11,6 +11,10 @@ use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::secret::Secret;
 use tokio::net::TcpListener;
 
+// A faster allocator than glibc's for many small, short-lived allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rookery",

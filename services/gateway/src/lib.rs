@@ -7,16 +7,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use rookery_kernel::extract::MAX_BODY_BYTES;
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
-use rookery_kernel::identity::IDENTITY_HEADER;
+use rookery_kernel::identity::{Authenticate, IDENTITY_HEADER};
 use rookery_kernel::{ApiError, ApiResult};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -50,16 +52,26 @@ const HOP_BY_HOP: &[&str] = &[
 
 pub struct Gateway {
     upstreams: HashMap<String, Upstream>,
+    authenticator: Arc<dyn Authenticate>,
 }
 
 impl Gateway {
-    /// `upstreams` must include `users`, which authenticates every request.
-    pub fn new(upstreams: HashMap<String, Upstream>) -> anyhow::Result<Arc<Self>> {
-        anyhow::ensure!(
-            upstreams.contains_key("users"),
-            "the gateway needs a users upstream to authenticate requests"
-        );
-        Ok(Arc::new(Self { upstreams }))
+    /// `upstreams` must include `users`. Without an `authenticator` (scaled
+    /// out), credentials are checked by the users service over HTTP.
+    pub fn new(
+        upstreams: HashMap<String, Upstream>,
+        authenticator: Option<Arc<dyn Authenticate>>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let users = upstreams
+            .get("users")
+            .cloned()
+            .context("the gateway needs a users upstream to authenticate requests")?;
+        let authenticator = authenticator
+            .unwrap_or_else(|| Arc::new(UsersOverHttp { users }) as Arc<dyn Authenticate>);
+        Ok(Arc::new(Self {
+            upstreams,
+            authenticator,
+        }))
     }
 }
 
@@ -151,9 +163,14 @@ async fn proxy(
         }
     }
     if let Some(authorization) = headers.remove(header::AUTHORIZATION) {
-        let identity =
-            authenticate(&gateway, &authorization, client_ip.as_deref(), headers).await?;
-        match identity {
+        let authorization = authorization
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        match gateway
+            .authenticator
+            .authenticate(authorization, client_ip.as_deref())
+            .await
+        {
             Ok(token) => {
                 headers.insert(
                     IDENTITY_HEADER,
@@ -180,41 +197,49 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Asks the users service who the credentials belong to. `Ok(Err(response))`
-/// is the users service's refusal (401/429), passed on to the client as is.
-async fn authenticate(
-    gateway: &Gateway,
-    authorization: &HeaderValue,
-    client_ip: Option<&str>,
-    headers: &HeaderMap,
-) -> ApiResult<Result<String, Response>> {
-    let users = &gateway.upstreams["users"];
-    let authorization = authorization
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-    let body = serde_json::json!({"authorization": authorization, "client_ip": client_ip});
-    let mut req = http::Request::post("/internal/v1/authenticate")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Bytes::from(body.to_string()))
-        .map_err(ApiError::internal)?;
-    if let Some(id) = headers.get(rookery_kernel::http::REQUEST_ID_HEADER) {
-        req.headers_mut()
-            .insert(rookery_kernel::http::REQUEST_ID_HEADER, id.clone());
+/// Asks a users instance who the credentials belong to
+/// (`POST /internal/v1/authenticate`); its refusals (401/429) go to the client as is.
+struct UsersOverHttp {
+    users: Upstream,
+}
+
+impl UsersOverHttp {
+    async fn call(&self, authorization: &str, client_ip: Option<&str>) -> Result<String, Response> {
+        let body = serde_json::json!({"authorization": authorization, "client_ip": client_ip});
+        let req = http::Request::post("/internal/v1/authenticate")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Bytes::from(body.to_string()))
+            .map_err(|e| ApiError::internal(e).into_response())?;
+        let response = self
+            .users
+            .send(req)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !response.status().is_success() {
+            return Err(response);
+        }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ApiError::internal(e).into_response())?
+            .to_bytes();
+        #[derive(serde::Deserialize)]
+        struct Authenticated {
+            identity: String,
+        }
+        serde_json::from_slice::<Authenticated>(&bytes)
+            .map(|a| a.identity)
+            .map_err(|e| ApiError::internal(e).into_response())
     }
-    let response = users.send(req).await?;
-    if !response.status().is_success() {
-        return Ok(Err(response));
+}
+
+impl Authenticate for UsersOverHttp {
+    fn authenticate<'a>(
+        &'a self,
+        authorization: &'a str,
+        client_ip: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, Response>> {
+        Box::pin(self.call(authorization, client_ip))
     }
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(ApiError::internal)?
-        .to_bytes();
-    #[derive(serde::Deserialize)]
-    struct Authenticated {
-        identity: String,
-    }
-    let parsed: Authenticated = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
-    Ok(Ok(parsed.identity))
 }

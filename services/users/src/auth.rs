@@ -34,6 +34,13 @@ pub struct AuthConfig {
     pub ip_failure_limit: i64,
     /// The failure window (15 minutes).
     pub failure_window: Duration,
+    /// True when this process is the only one serving the users database
+    /// (`rookery serve`): every change to credentials, sessions and lockouts
+    /// happens here, so the in-memory caches are invalidated in-process and
+    /// a cache hit needs no database read. False for scaled-out instances,
+    /// where each hit re-checks the account's `auth_version` and sessions are
+    /// always read from the database (a change on another instance counts at once).
+    pub single_instance: bool,
 }
 
 impl Default for AuthConfig {
@@ -44,6 +51,7 @@ impl Default for AuthConfig {
             username_failure_limit: 10,
             ip_failure_limit: 100,
             failure_window: Duration::from_secs(15 * 60),
+            single_instance: false,
         }
     }
 }
@@ -111,9 +119,10 @@ impl PasswordHasher {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct CachedCredential {
     user_id: i64,
+    username: String,
     auth_version: i64,
 }
 
@@ -132,10 +141,23 @@ pub struct IssuedToken {
 }
 
 /// Who authenticated, and how.
+#[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub user: User,
+    pub user_id: i64,
+    pub username: String,
     pub method: AuthMethod,
     pub session_id: Option<i64>,
+}
+
+impl Authenticated {
+    fn basic(user: &User) -> Self {
+        Self {
+            user_id: user.id,
+            username: user.username.clone(),
+            method: AuthMethod::Basic,
+            session_id: None,
+        }
+    }
 }
 
 pub struct Authenticator {
@@ -145,6 +167,11 @@ pub struct Authenticator {
     /// Basic requests skip argon2. Entries die with the account's auth_version.
     cache: Cache<[u8; 32], CachedCredential>,
     cache_key: [u8; 32],
+    /// Live sessions (id -> who), only in single-instance mode.
+    sessions: Cache<i64, (i64, String)>,
+    /// Subjects over their failure limit -> when the window ends (ms), so a
+    /// locked username is refused without a database read.
+    locked: Cache<String, i64>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -174,6 +201,15 @@ impl Authenticator {
                 .support_invalidation_closures()
                 .build(),
             cache_key: secret.derive("credential-cache"),
+            sessions: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.credential_cache_ttl)
+                .support_invalidation_closures()
+                .build(),
+            locked: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.failure_window)
+                .build(),
             encoding: EncodingKey::from_secret(&token_key),
             decoding: DecodingKey::from_secret(&token_key),
             validation,
@@ -203,12 +239,7 @@ impl Authenticator {
             let (username, password) = decoded
                 .split_once(':')
                 .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
-            let user = self.verify_password(username, password, client_ip).await?;
-            Ok(Authenticated {
-                user,
-                method: AuthMethod::Basic,
-                session_id: None,
-            })
+            self.verify_password(username, password, client_ip).await
         } else if scheme.eq_ignore_ascii_case("bearer") {
             self.verify_bearer(value, client_ip).await
         } else {
@@ -224,26 +255,34 @@ impl Authenticator {
         username: &str,
         password: &str,
         client_ip: Option<&str>,
-    ) -> Result<User, ApiError> {
+    ) -> Result<Authenticated, ApiError> {
         let username_key = username.trim().to_lowercase();
         let password = password.trim();
         let mut subjects = vec![format!("u:{username_key}")];
         if let Some(ip) = client_ip {
             subjects.push(format!("ip:{ip}"));
         }
-        let had_failures = self.check_limits(&subjects).await?;
+        self.refuse_locked(&subjects)?;
 
         let cache_key = self.credential_key(&username_key, password);
         if let Some(cached) = self.cache.get(&cache_key) {
+            if self.config.single_instance {
+                return Ok(Authenticated {
+                    user_id: cached.user_id,
+                    username: cached.username,
+                    method: AuthMethod::Basic,
+                    session_id: None,
+                });
+            }
             match self.store.user_by_id(cached.user_id).await? {
                 Some(user) if user.active && user.auth_version == cached.auth_version => {
-                    self.after_success(&subjects[0], had_failures).await?;
-                    return Ok(user);
+                    return Ok(Authenticated::basic(&user));
                 }
                 _ => self.cache.invalidate(&cache_key),
             }
         }
 
+        let had_failures = self.check_limits(&subjects).await?;
         let user = self
             .store
             .user_by_username(&username_key)
@@ -257,11 +296,15 @@ impl Authenticator {
                     cache_key,
                     CachedCredential {
                         user_id: user.id,
+                        username: user.username.clone(),
                         auth_version: user.auth_version,
                     },
                 );
-                self.after_success(&subjects[0], had_failures).await?;
-                Ok(user)
+                if had_failures {
+                    // A success before the limit resets the count.
+                    self.store.clear_auth_failures(&subjects[0]).await?;
+                }
+                Ok(Authenticated::basic(&user))
             }
             _ => {
                 self.record_failure(&subjects).await?;
@@ -276,34 +319,48 @@ impl Authenticator {
         client_ip: Option<&str>,
     ) -> Result<Authenticated, ApiError> {
         let subjects: Vec<String> = client_ip.map(|ip| format!("ip:{ip}")).into_iter().collect();
-        self.check_limits(&subjects).await?;
+        self.refuse_locked(&subjects)?;
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .ok()
             .map(|d| d.claims);
         let parsed =
             claims.and_then(|c| Some((c.sub.parse::<i64>().ok()?, c.sid.parse::<i64>().ok()?)));
-        if let Some((user_id, session_id)) = parsed
-            && let Some(user) = self.store.session_user(session_id, now_ms()).await?
-            && user.id == user_id
-        {
-            return Ok(Authenticated {
-                user,
+        if let Some((user_id, session_id)) = parsed {
+            let bearer = |username: String| Authenticated {
+                user_id,
+                username,
                 method: AuthMethod::Bearer,
                 session_id: Some(session_id),
-            });
+            };
+            if self.config.single_instance
+                && let Some((owner, username)) = self.sessions.get(&session_id)
+                && owner == user_id
+            {
+                return Ok(bearer(username));
+            }
+            if let Some(user) = self.store.session_user(session_id, now_ms()).await?
+                && user.id == user_id
+            {
+                if self.config.single_instance {
+                    self.sessions
+                        .insert(session_id, (user.id, user.username.clone()));
+                }
+                return Ok(bearer(user.username));
+            }
         }
+        self.check_limits(&subjects).await?;
         self.record_failure(&subjects).await?;
         Err(ApiError::unauthorized("invalid or revoked token"))
     }
 
     /// Creates a session and its signed token.
-    pub async fn issue_token(&self, user: &User) -> Result<IssuedToken, ApiError> {
+    pub async fn issue_token(&self, user_id: i64) -> Result<IssuedToken, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
         let ttl = self.config.token_ttl.as_secs();
         let expires_at_ms = ((now + ttl) * 1000) as i64;
-        let session = self.store.create_session(user.id, expires_at_ms).await?;
+        let session = self.store.create_session(user_id, expires_at_ms).await?;
         let claims = AccessClaims {
-            sub: user.id.to_string(),
+            sub: user_id.to_string(),
             sid: session.to_string(),
             iat: now,
             exp: now + ttl,
@@ -323,6 +380,38 @@ impl Authenticator {
         let _ = self
             .cache
             .invalidate_entries_if(move |_, v| v.user_id == user_id);
+        let _ = self
+            .sessions
+            .invalidate_entries_if(move |_, (owner, _)| *owner == user_id);
+    }
+
+    /// Drops a revoked session from the cache.
+    pub fn forget_session(&self, session_id: i64) {
+        self.sessions.invalidate(&session_id);
+    }
+
+    /// 429 for a subject this process knows to be locked.
+    fn refuse_locked(&self, subjects: &[String]) -> Result<(), ApiError> {
+        let now = now_ms();
+        for subject in subjects {
+            if let Some(until) = self.locked.get(subject)
+                && until > now
+            {
+                return Err(ApiError::too_many(
+                    ((until - now) as u64).div_ceil(1000),
+                    "too many failed attempts; try again later",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn limit_of(&self, subject: &str) -> i64 {
+        if subject.starts_with("ip:") {
+            self.config.ip_failure_limit
+        } else {
+            self.config.username_failure_limit
+        }
     }
 
     fn credential_key(&self, username_key: &str, password: &str) -> [u8; 32] {
@@ -344,17 +433,9 @@ impl Authenticator {
         let window = self.config.failure_window.as_millis() as i64;
         let counts = self.store.auth_failures(subjects, now - window).await?;
         for (subject, count) in &counts {
-            let limit = if subject.starts_with("ip:") {
-                self.config.ip_failure_limit
-            } else {
-                self.config.username_failure_limit
-            };
-            if count.failures >= limit {
-                let retry_ms = count.window_start + window - now;
-                return Err(ApiError::too_many(
-                    (retry_ms.max(0) as u64).div_ceil(1000),
-                    "too many failed attempts; try again later",
-                ));
+            if count.failures >= self.limit_of(subject) {
+                self.lock(subject, count.window_start + window);
+                self.refuse_locked(std::slice::from_ref(subject))?;
             }
         }
         Ok(counts
@@ -362,25 +443,33 @@ impl Authenticator {
             .any(|(s, _)| s == &subjects[0] && s.starts_with("u:")))
     }
 
+    /// Counts a failure; a subject that reaches its limit is locked here at
+    /// once (and its cached credentials dropped, so even the right password
+    /// meets the lock).
     async fn record_failure(&self, subjects: &[String]) -> Result<(), ApiError> {
         if subjects.is_empty() {
             return Ok(());
         }
+        let now = now_ms();
         let window = self.config.failure_window.as_millis() as i64;
         self.store
-            .record_auth_failure(subjects, now_ms(), window)
+            .record_auth_failure(subjects, now, window)
             .await?;
+        for (subject, count) in self.store.auth_failures(subjects, now - window).await? {
+            if count.failures >= self.limit_of(&subject) {
+                self.lock(&subject, count.window_start + window);
+            }
+        }
         Ok(())
     }
 
-    async fn after_success(
-        &self,
-        username_subject: &str,
-        had_failures: bool,
-    ) -> Result<(), ApiError> {
-        if had_failures {
-            self.store.clear_auth_failures(username_subject).await?;
+    fn lock(&self, subject: &str, until_ms: i64) {
+        self.locked.insert(subject.to_string(), until_ms);
+        if let Some(username_key) = subject.strip_prefix("u:") {
+            let key = username_key.to_string();
+            let _ = self
+                .cache
+                .invalidate_entries_if(move |_, v| v.username.to_lowercase() == key);
         }
-        Ok(())
     }
 }

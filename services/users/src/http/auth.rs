@@ -47,7 +47,7 @@ pub async fn create_token(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TokenResponse>> {
     let has_body = !body.iter().all(u8::is_ascii_whitespace);
-    let user = if has_body {
+    let (user_id, username) = if has_body {
         let form = headers
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -56,9 +56,11 @@ pub async fn create_token(
         match (req.username, req.password) {
             (Some(username), Some(password)) => {
                 let ip = crate::http::internal::client_ip(&headers);
-                svc.auth
+                let auth = svc
+                    .auth
                     .verify_password(&username, &password, ip.as_deref())
-                    .await?
+                    .await?;
+                (auth.user_id, auth.username)
             }
             _ if caller.is_some() => basic_caller(&svc, caller).await?,
             _ => {
@@ -71,27 +73,25 @@ pub async fn create_token(
     } else {
         basic_caller(&svc, caller).await?
     };
-    let token = svc.auth.issue_token(&user).await?;
+    let token = svc.auth.issue_token(user_id).await?;
     Ok(Json(TokenResponse {
         access_token: token.access_token,
         token_type: "Bearer",
         expires_in: token.expires_in,
-        username: user.username,
+        username,
     }))
 }
 
 /// The account proven by HTTP Basic on this request (a bearer token cannot
 /// be exchanged for another one).
-async fn basic_caller(
-    svc: &UsersService,
-    caller: Option<Identity>,
-) -> ApiResult<crate::store::User> {
+async fn basic_caller(svc: &UsersService, caller: Option<Identity>) -> ApiResult<(i64, String)> {
     match caller {
         Some(id) if id.method == AuthMethod::Basic => svc
             .store
             .user_by_id(id.user_id)
             .await?
             .filter(|u| u.active)
+            .map(|u| (u.id, u.username))
             .ok_or_else(|| ApiError::unauthorized("invalid username or password")),
         _ => Err(ApiError::unauthorized(
             "send HTTP Basic credentials or a JSON body with username and password",
@@ -119,6 +119,7 @@ pub async fn revoke_token(
         )
     })?;
     svc.store.revoke_session(session).await?;
+    svc.auth.forget_session(session);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,9 +5,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 use rookery_kernel::ApiResult;
 use rookery_kernel::extract::JsonBody;
-use rookery_kernel::identity::Identity;
+use rookery_kernel::identity::{Authenticate, Identity};
+
+use crate::auth::Authenticated;
 use serde::{Deserialize, Serialize};
 
 use crate::UsersService;
@@ -34,21 +38,51 @@ pub async fn authenticate(
     State(svc): State<Arc<UsersService>>,
     JsonBody(req): JsonBody<AuthenticateRequest>,
 ) -> ApiResult<Json<AuthenticateResponse>> {
-    let auth = svc
-        .auth
-        .authenticate_header(&req.authorization, req.client_ip.as_deref())
+    let (identity, auth) = svc
+        .sign_identity(&req.authorization, req.client_ip.as_deref())
         .await?;
-    let identity = Identity {
-        user_id: auth.user.id,
-        username: auth.user.username.clone(),
-        method: auth.method,
-        session_id: auth.session_id,
-    };
     Ok(Json(AuthenticateResponse {
-        identity: svc.identity.sign(&identity),
-        user_id: auth.user.id.to_string(),
-        username: auth.user.username,
+        identity,
+        user_id: auth.user_id.to_string(),
+        username: auth.username,
     }))
+}
+
+impl UsersService {
+    /// Checks an `Authorization` header and signs the caller's identity.
+    pub async fn sign_identity(
+        &self,
+        authorization: &str,
+        client_ip: Option<&str>,
+    ) -> ApiResult<(String, Authenticated)> {
+        let auth = self
+            .auth
+            .authenticate_header(authorization, client_ip)
+            .await?;
+        let identity = Identity {
+            user_id: auth.user_id,
+            username: auth.username.clone(),
+            method: auth.method,
+            session_id: auth.session_id,
+        };
+        Ok((self.identity.sign(&identity), auth))
+    }
+}
+
+/// The in-process path of the gateway (embedded mode): no HTTP, no JSON.
+impl Authenticate for UsersService {
+    fn authenticate<'a>(
+        &'a self,
+        authorization: &'a str,
+        client_ip: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, Response>> {
+        Box::pin(async move {
+            self.sign_identity(authorization, client_ip)
+                .await
+                .map(|(token, _)| token)
+                .map_err(IntoResponse::into_response)
+        })
+    }
 }
 
 /// The client address as the gateway reported it (first `X-Forwarded-For` hop).

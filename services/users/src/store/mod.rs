@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 
+pub mod cached;
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+pub use cached::CachedUserStore;
 pub use postgres::PostgresUserStore;
 pub use sqlite::SqliteUserStore;
 

@@ -1,0 +1,168 @@
+//! A read-through cache of accounts in front of any [`UserStore`], for a
+//! process that is the only writer of its users database (`rookery serve`):
+//! every write below invalidates what it changed, so reads stay exact; the
+//! short time-to-live bounds staleness from out-of-process writers such as
+//! `rookery seed`. Scaled-out instances do not use it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+
+use super::{FailureCount, FollowEntry, NewUser, StoreResult, User, UserStore, UserUpdate};
+
+const TTL: Duration = Duration::from_secs(2);
+
+pub struct CachedUserStore {
+    inner: Arc<dyn UserStore>,
+    by_id: Cache<i64, User>,
+    /// Lower-cased username -> id (usernames never change hands).
+    ids: Cache<String, i64>,
+}
+
+impl CachedUserStore {
+    pub fn new(inner: Arc<dyn UserStore>) -> Self {
+        Self {
+            inner,
+            by_id: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(TTL)
+                .build(),
+            ids: Cache::builder().max_capacity(200_000).build(),
+        }
+    }
+
+    fn remember(&self, user: &User) {
+        self.ids.insert(user.username.to_lowercase(), user.id);
+        self.by_id.insert(user.id, user.clone());
+    }
+}
+
+#[async_trait]
+impl UserStore for CachedUserStore {
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        self.inner.create_user(new).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        if let Some(id) = self.ids.get(&username.to_lowercase()) {
+            return self.user_by_id(id).await;
+        }
+        let user = self.inner.user_by_username(username).await?;
+        if let Some(u) = &user {
+            self.remember(u);
+        }
+        Ok(user)
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        if let Some(user) = self.by_id.get(&id) {
+            return Ok(Some(user));
+        }
+        let user = self.inner.user_by_id(id).await?;
+        if let Some(u) = &user {
+            self.remember(u);
+        }
+        Ok(user)
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        self.inner.list_users(after, limit).await
+    }
+
+    async fn update_user(&self, id: i64, update: UserUpdate) -> StoreResult<User> {
+        self.by_id.invalidate(&id);
+        let user = self.inner.update_user(id, update).await?;
+        self.by_id.invalidate(&id);
+        Ok(user)
+    }
+
+    async fn deactivate(&self, id: i64) -> StoreResult<()> {
+        let result = self.inner.deactivate(id).await;
+        // Every account that followed or was followed by it changed counts.
+        self.by_id.invalidate_all();
+        result
+    }
+
+    async fn follow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
+        let result = self.inner.follow(follower, followee).await;
+        self.by_id.invalidate(&follower);
+        self.by_id.invalidate(&followee);
+        result
+    }
+
+    async fn unfollow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
+        let result = self.inner.unfollow(follower, followee).await;
+        self.by_id.invalidate(&follower);
+        self.by_id.invalidate(&followee);
+        result
+    }
+
+    async fn followers(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowEntry>> {
+        self.inner.followers(user, before, limit).await
+    }
+
+    async fn following(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowEntry>> {
+        self.inner.following(user, before, limit).await
+    }
+
+    async fn create_session(&self, user: i64, expires_at: i64) -> StoreResult<i64> {
+        self.inner.create_session(user, expires_at).await
+    }
+
+    async fn session_user(&self, session: i64, now: i64) -> StoreResult<Option<User>> {
+        self.inner.session_user(session, now).await
+    }
+
+    async fn revoke_session(&self, session: i64) -> StoreResult<()> {
+        self.inner.revoke_session(session).await
+    }
+
+    async fn auth_failures(
+        &self,
+        subjects: &[String],
+        window_start_after: i64,
+    ) -> StoreResult<Vec<(String, FailureCount)>> {
+        self.inner.auth_failures(subjects, window_start_after).await
+    }
+
+    async fn record_auth_failure(
+        &self,
+        subjects: &[String],
+        now: i64,
+        window_ms: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .record_auth_failure(subjects, now, window_ms)
+            .await
+    }
+
+    async fn clear_auth_failures(&self, subject: &str) -> StoreResult<()> {
+        self.inner.clear_auth_failures(subject).await
+    }
+
+    async fn import(
+        &self,
+        users: Vec<NewUser>,
+        follows: Vec<(String, String)>,
+    ) -> StoreResult<(usize, usize)> {
+        let result = self.inner.import(users, follows).await;
+        self.by_id.invalidate_all();
+        result
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+}
