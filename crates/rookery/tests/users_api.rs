@@ -1013,3 +1013,47 @@ async fn operations_endpoints_and_request_ids() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_ip() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    // 100 failures from one address, spread over many usernames.
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let req = s
+            .req(Method::GET, "/api/v1/auth/whoami")
+            .basic_auth(format!("nobody{}", i % 20), Some("wrong password"));
+        tasks.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    // Now every attempt from that address is refused, good credentials included.
+    let resp = alice
+        .basic(s.req(Method::GET, "/api/v1/auth/whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let resp = s
+        .req(Method::GET, "/api/v1/auth/whoami")
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Unauthenticated routes still work.
+    assert_eq!(
+        s.req(Method::GET, "/api/v1/users/alice")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    s.stop().await;
+}
