@@ -73,6 +73,10 @@ enum Command {
         /// Password of every seeded account.
         #[arg(long, default_value = "rookery-seed-password")]
         password: String,
+        /// Seed the sample accounts through a running gateway's API instead
+        /// of writing to the database (not for --graph, which loads in bulk).
+        #[arg(long, conflicts_with = "graph")]
+        url: Option<String>,
         /// Users database URL; defaults to the SQLite file under --data-dir.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
@@ -166,8 +170,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Seed {
             graph,
             password,
+            url: Some(api),
+            ..
+        } if graph.is_none() => {
+            let report = seed::seed_over_http(&api, &password).await?;
+            println!(
+                "seeded {} users and {} follows through {api} (password: {password})",
+                report.users_created, report.follows_created
+            );
+            Ok(())
+        }
+        Command::Seed {
+            graph,
+            password,
             database_url,
             data_dir,
+            ..
         } => {
             let url = match database_url {
                 Some(url) => url,

@@ -124,3 +124,63 @@ pub async fn seed(
         follows_created,
     })
 }
+
+/// Seeds the sample accounts through a running gateway's public API (for a
+/// server whose database this machine cannot reach). Graphs go to the
+/// database in bulk instead (see [`seed`]).
+pub async fn seed_over_http(base_url: &str, password: &str) -> anyhow::Result<SeedReport> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let client: Client<_, Full<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let base = base_url.trim_end_matches('/');
+    let send = |path: String, body: Option<serde_json::Value>, auth: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut req = http::Request::builder()
+                .method(http::Method::POST)
+                .uri(format!("{base}{path}"))
+                .header(http::header::CONTENT_TYPE, "application/json");
+            if let Some(auth) = auth {
+                req = req.header(http::header::AUTHORIZATION, auth);
+            }
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let resp = client
+                .request(req.body(Full::new(body.into()))?)
+                .await
+                .with_context(|| format!("POST {base}{path}"))?;
+            let status = resp.status();
+            let text = resp.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, String::from_utf8_lossy(&text).into_owned()))
+        }
+    };
+    let mut report = SeedReport {
+        users_created: 0,
+        follows_created: 0,
+    };
+    for name in SAMPLE_USERS {
+        let body = serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": password});
+        let (status, text) = send("/api/v1/users".into(), Some(body), None).await?;
+        match status.as_u16() {
+            201 => report.users_created += 1,
+            409 => {}
+            _ => anyhow::bail!("registering {name}: {status} {text}"),
+        }
+    }
+    for (i, name) in SAMPLE_USERS.iter().enumerate() {
+        let auth = crate::bench::basic(name, password);
+        for k in 1..=2 {
+            let other = SAMPLE_USERS[(i + k) % SAMPLE_USERS.len()];
+            let path = format!("/api/v1/users/{other}/follow");
+            let (status, text) = send(path, None, Some(auth.clone())).await?;
+            match status.as_u16() {
+                201 => report.follows_created += 1,
+                200 => {}
+                _ => anyhow::bail!("{name} following {other}: {status} {text}"),
+            }
+        }
+    }
+    Ok(report)
+}

@@ -77,3 +77,16 @@ async fn sample_seed() {
         2 * rookery::seed::SAMPLE_USERS.len()
     );
 }
+
+#[tokio::test]
+async fn sample_seed_through_a_running_server() {
+    let s = Server::embedded().await;
+    let report = rookery::seed::seed_over_http(&s.base, "seed-password").await.unwrap();
+    assert_eq!(report.users_created, rookery::seed::SAMPLE_USERS.len());
+    assert_eq!(report.follows_created, 2 * rookery::seed::SAMPLE_USERS.len());
+    let again = rookery::seed::seed_over_http(&s.base, "seed-password").await.unwrap();
+    assert_eq!((again.users_created, again.follows_created), (0, 0));
+    let (_, bob) = json(s.req(Method::GET, "/api/v1/users/bob").send().await.unwrap()).await;
+    assert_eq!(bob["followers_count"], 2);
+    s.stop().await;
+}
