@@ -133,8 +133,7 @@ pub async fn seed_over_http(base_url: &str, password: &str) -> anyhow::Result<Se
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 
-    let client: Client<_, Full<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let base = base_url.trim_end_matches('/');
     let send = |path: String, body: Option<serde_json::Value>, auth: Option<String>| {
         let client = client.clone();

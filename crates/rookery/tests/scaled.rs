@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{Server, expect_error, json};
+use common::{Server, expect_error, send_json};
 use reqwest::{Method, StatusCode};
 use rookery_kernel::secret::Secret;
 use serde_json::json;
@@ -85,13 +85,7 @@ async fn users_instances_on_postgres_behind_an_http_gateway() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let (_, followers) = json(
-        gw.req(Method::GET, "/api/v1/users/bob/followers")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, followers) = send_json(gw.req(Method::GET, "/api/v1/users/bob/followers")).await;
     assert_eq!(followers["items"][0]["username"], "alice");
 
     // Logout on one instance is seen by the other at once.

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{Server, json};
+use common::{Server, send_json};
 use reqwest::{Method, StatusCode};
 
 fn reed98() -> Option<PathBuf> {
@@ -44,13 +44,7 @@ async fn reed98_graph_loads_in_bulk_and_is_idempotent() {
         .lines()
         .filter(|l| l.split_whitespace().any(|n| n == "0"))
         .count() as i64;
-    let (status, user0) = json(
-        s.req(Method::GET, "/api/v1/users/user0")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, user0) = send_json(s.req(Method::GET, "/api/v1/users/user0")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user0["followers_count"], degree0);
     assert_eq!(user0["following_count"], degree0);
@@ -81,12 +75,19 @@ async fn sample_seed() {
 #[tokio::test]
 async fn sample_seed_through_a_running_server() {
     let s = Server::embedded().await;
-    let report = rookery::seed::seed_over_http(&s.base, "seed-password").await.unwrap();
+    let report = rookery::seed::seed_over_http(&s.base, "seed-password")
+        .await
+        .unwrap();
     assert_eq!(report.users_created, rookery::seed::SAMPLE_USERS.len());
-    assert_eq!(report.follows_created, 2 * rookery::seed::SAMPLE_USERS.len());
-    let again = rookery::seed::seed_over_http(&s.base, "seed-password").await.unwrap();
+    assert_eq!(
+        report.follows_created,
+        2 * rookery::seed::SAMPLE_USERS.len()
+    );
+    let again = rookery::seed::seed_over_http(&s.base, "seed-password")
+        .await
+        .unwrap();
     assert_eq!((again.users_created, again.follows_created), (0, 0));
-    let (_, bob) = json(s.req(Method::GET, "/api/v1/users/bob").send().await.unwrap()).await;
+    let (_, bob) = send_json(s.req(Method::GET, "/api/v1/users/bob")).await;
     assert_eq!(bob["followers_count"], 2);
     s.stop().await;
 }

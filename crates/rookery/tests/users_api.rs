@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Server, expect_error, json, password};
+use common::{Server, expect, expect_error, json, password, send_json};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -31,42 +31,24 @@ async fn register_read_and_views() {
     assert!(body.get("password").is_none() && body.get("password_hash").is_none());
 
     // Public view: no email; case-insensitive lookup.
-    let (status, public) = json(
-        s.req(Method::GET, "/api/v1/users/alice")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, public) = send_json(s.req(Method::GET, "/api/v1/users/alice")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(public["username"], "Alice");
     assert!(public.get("email").is_none());
     // Private view for yourself (password was trimmed at registration).
-    let (_, private) = json(
+    let (_, private) = send_json(
         s.req(Method::GET, "/api/v1/users/ALICE")
-            .basic_auth("alice", Some("long enough"))
-            .send()
-            .await
-            .unwrap(),
+            .basic_auth("alice", Some("long enough")),
     )
     .await;
     assert_eq!(private["email"], "Alice@Example.com");
     // Someone else sees the public view.
     let bob = s.user("bob").await;
-    let (_, seen) = json(
-        bob.basic(s.req(Method::GET, "/api/v1/users/alice"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, seen) = send_json(bob.basic(s.req(Method::GET, "/api/v1/users/alice"))).await;
     assert!(seen.get("email").is_none());
 
-    expect_error(
-        s.req(Method::GET, "/api/v1/users/nobody")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, "/api/v1/users/nobody"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -254,13 +236,7 @@ async fn list_users_paginates() {
     }
     assert_eq!(names, ["alice", "Bob", "carol", "dave", "erin"]);
     assert_eq!(pages, 3);
-    let (_, body) = json(
-        s.req(Method::GET, "/api/v1/users?n=1")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = send_json(s.req(Method::GET, "/api/v1/users?n=1")).await;
     assert_eq!(body["items"].as_array().unwrap().len(), 1);
     for bad in [
         "limit=0",
@@ -296,36 +272,19 @@ async fn tokens_basic_and_logout() {
     );
     expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // Basic.
-    let (status, me) = json(
-        alice
-            .basic(s.req(Method::GET, "/api/v1/auth/whoami"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, me) = send_json(alice.basic(s.req(Method::GET, "/api/v1/auth/whoami"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["email"], "alice@example.com");
     // Token from Basic and from a body.
-    let (status, tok) = json(
-        alice
-            .basic(s.req(Method::POST, "/api/v1/auth/token"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, tok) = send_json(alice.basic(s.req(Method::POST, "/api/v1/auth/token"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tok["token_type"], "Bearer");
     assert_eq!(tok["username"], "alice");
     assert!(tok["expires_in"].as_u64().unwrap() > 0);
     let token = tok["access_token"].as_str().unwrap().to_string();
-    let (status, tok2) = json(
+    let (status, tok2) = send_json(
         s.req(Method::POST, "/api/v1/auth/token")
-            .json(&json!({"username": "ALICE", "password": password("alice")}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"username": "ALICE", "password": password("alice")})),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -438,13 +397,10 @@ async fn update_profile_and_password() {
     let bob = s.user("bob").await;
     let token = s.token(&alice).await;
 
-    let (status, body) = json(
+    let (status, body) = send_json(
         alice
             .basic(s.req(Method::PATCH, "/api/v1/users/alice"))
-            .json(&json!({"bio": "  new bio ", "email": "ALICE@new.example.com"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"bio": "  new bio ", "email": "ALICE@new.example.com"})),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -496,13 +452,7 @@ async fn update_profile_and_password() {
         assert_eq!(err["field"], field);
     }
     // Bob's profile did not change.
-    let (_, bob_now) = json(
-        bob.basic(s.req(Method::GET, "/api/v1/auth/whoami"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, bob_now) = send_json(bob.basic(s.req(Method::GET, "/api/v1/auth/whoami"))).await;
     assert_eq!(bob_now["bio"], "");
 
     // A new password revokes old credentials and tokens at once.
@@ -570,55 +520,35 @@ async fn deactivation_revokes_everything_and_reserves_the_name() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    expect_error(
-        s.req(Method::GET, "/api/v1/users/alice")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, "/api/v1/users/alice"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    expect_error(
-        alice
-            .basic(s.req(Method::GET, "/api/v1/auth/whoami"))
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        alice.basic(s.req(Method::GET, "/api/v1/auth/whoami")),
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
     .await;
-    expect_error(
+    expect(
         s.req(Method::GET, "/api/v1/auth/whoami")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&token),
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
     .await;
-    expect_error(
-        alice
-            .basic(s.req(Method::POST, "/api/v1/auth/token"))
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        alice.basic(s.req(Method::POST, "/api/v1/auth/token")),
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
     .await;
     // Gone from lists and counts; the name stays reserved.
-    let (_, list) = json(s.req(Method::GET, "/api/v1/users").send().await.unwrap()).await;
+    let (_, list) = send_json(s.req(Method::GET, "/api/v1/users")).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let (_, b) = json(
-        s.req(Method::GET, "/api/v1/users/bob")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, b) = send_json(s.req(Method::GET, "/api/v1/users/bob")).await;
     assert_eq!(b["following_count"], 0);
     let resp = s
         .req(Method::POST, "/api/v1/users")
@@ -673,31 +603,20 @@ async fn follows_and_lists() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
 
-    expect_error(
-        alice
-            .basic(s.req(Method::POST, "/api/v1/users/alice/follow"))
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        alice.basic(s.req(Method::POST, "/api/v1/users/alice/follow")),
         StatusCode::CONFLICT,
         "self_follow",
     )
     .await;
-    expect_error(
-        alice
-            .basic(s.req(Method::POST, "/api/v1/users/ghost/follow"))
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        alice.basic(s.req(Method::POST, "/api/v1/users/ghost/follow")),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    expect_error(
-        s.req(Method::POST, "/api/v1/users/bob/follow")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::POST, "/api/v1/users/bob/follow"),
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
@@ -711,69 +630,34 @@ async fn follows_and_lists() {
             .map(|u| u["username"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, followers) = json(
-        s.req(Method::GET, "/api/v1/users/bob/followers")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, followers) = send_json(s.req(Method::GET, "/api/v1/users/bob/followers")).await;
     assert_eq!(names(&followers), ["carol", "alice"]);
-    let (_, page1) = json(
-        s.req(Method::GET, "/api/v1/users/bob/followers?limit=1")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, page1) = send_json(s.req(Method::GET, "/api/v1/users/bob/followers?limit=1")).await;
     assert_eq!(names(&page1), ["carol"]);
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let (_, page2) = json(
-        s.req(
-            Method::GET,
-            &format!("/api/v1/users/bob/followers?limit=1&cursor={cursor}"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, page2) = send_json(s.req(
+        Method::GET,
+        &format!("/api/v1/users/bob/followers?limit=1&cursor={cursor}"),
+    ))
     .await;
     assert_eq!(names(&page2), ["alice"]);
     assert!(page2["next_cursor"].is_null());
-    let (_, following) = json(
-        s.req(Method::GET, "/api/v1/users/alice/following")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, following) = send_json(s.req(Method::GET, "/api/v1/users/alice/following")).await;
     assert_eq!(names(&following), ["bob"]);
-    expect_error(
-        s.req(Method::GET, "/api/v1/users/ghost/followers")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, "/api/v1/users/ghost/followers"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    expect_error(
-        s.req(Method::GET, "/api/v1/users/ghost/following")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, "/api/v1/users/ghost/following"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
 
-    let (_, b) = json(
-        s.req(Method::GET, "/api/v1/users/bob")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, b) = send_json(s.req(Method::GET, "/api/v1/users/bob")).await;
     assert_eq!(
         (b["followers_count"].as_i64(), b["following_count"].as_i64()),
         (Some(2), Some(1))
@@ -788,19 +672,10 @@ async fn follows_and_lists() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
-    let (_, followers) = json(
-        s.req(Method::GET, "/api/v1/users/bob/followers")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, followers) = send_json(s.req(Method::GET, "/api/v1/users/bob/followers")).await;
     assert_eq!(names(&followers), ["carol"]);
-    expect_error(
-        s.req(Method::DELETE, "/api/v1/users/bob/follow")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::DELETE, "/api/v1/users/bob/follow"),
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
@@ -931,35 +806,26 @@ async fn garbage_never_gives_a_server_error() {
         .unwrap();
     expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     // Odd paths and methods.
-    expect_error(
-        s.req(Method::GET, "/api/v1/nothing-here")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, "/api/v1/nothing-here"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    expect_error(
-        s.req(Method::PUT, "/api/v1/users").send().await.unwrap(),
+    expect(
+        s.req(Method::PUT, "/api/v1/users"),
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     )
     .await;
-    expect_error(
-        s.req(Method::GET, "/api/v1/users/%ff%fe")
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, "/api/v1/users/%ff%fe"),
         StatusCode::BAD_REQUEST,
         "invalid_input",
     )
     .await;
-    expect_error(
-        s.req(Method::GET, &format!("/api/v1/users/{}", "a".repeat(5000)))
-            .send()
-            .await
-            .unwrap(),
+    expect(
+        s.req(Method::GET, &format!("/api/v1/users/{}", "a".repeat(5000))),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -980,9 +846,9 @@ async fn garbage_never_gives_a_server_error() {
 #[tokio::test]
 async fn operations_endpoints_and_request_ids() {
     let s = Server::embedded().await;
-    let (status, body) = json(s.req(Method::GET, "/healthz").send().await.unwrap()).await;
+    let (status, body) = send_json(s.req(Method::GET, "/healthz")).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
-    let (status, body) = json(s.req(Method::GET, "/readyz").send().await.unwrap()).await;
+    let (status, body) = send_json(s.req(Method::GET, "/readyz")).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     s.register("alice").await;
     let resp = s.req(Method::GET, "/metrics").send().await.unwrap();
@@ -1008,7 +874,7 @@ async fn operations_endpoints_and_request_ids() {
     assert_eq!(resp.status(), StatusCode::OK);
     let html = resp.text().await.unwrap();
     assert!(html.contains("swagger"), "{html}");
-    let (status, doc) = json(s.req(Method::GET, "/openapi.json").send().await.unwrap()).await;
+    let (status, doc) = send_json(s.req(Method::GET, "/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     s.stop().await;

@@ -136,3 +136,13 @@ pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> Val
     );
     body
 }
+
+/// Sends and returns status plus JSON body.
+pub async fn send_json(req: RequestBuilder) -> (StatusCode, Value) {
+    json(req.send().await.unwrap()).await
+}
+
+/// Sends and asserts an API error (see [`expect_error`]).
+pub async fn expect(req: RequestBuilder, status: StatusCode, code: &str) -> Value {
+    expect_error(req.send().await.unwrap(), status, code).await
+}
