@@ -663,6 +663,18 @@ async fn follows_and_lists() {
         (Some(2), Some(1))
     );
 
+    expect(
+        alice.basic(s.req(Method::DELETE, "/api/v1/users/ghost/follow")),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect(
+        alice.basic(s.req(Method::DELETE, "/api/v1/users/ghost")),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     // Unfollow: 204, also when not following.
     for _ in 0..2 {
         let resp = alice
