@@ -11,8 +11,10 @@ use axum::Router;
 use rookery_gateway::{Gateway, HttpPool, Upstream};
 use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
+use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
+use rookery_posts::{PostsService, TimelineConfig};
 use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
 use tokio::net::TcpListener;
@@ -80,22 +82,39 @@ pub async fn embedded(data_dir: &Path) -> anyhow::Result<App> {
         ..AuthConfig::from_env()
     };
     let users_service = UsersService::new(users_store, &secret, auth_config).await?;
-    tasks.spawn(run_relay(
-        users.outbox.clone(),
-        bus.clone(),
-        users.signal.clone(),
-        shutdown.clone(),
-    ));
     let users_router = rookery_users::router(users_service.clone());
 
-    let upstreams = HashMap::from([("users".to_string(), Upstream::InProcess(users_router))]);
+    let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
+    let timelines = TimelineConfig::from_env();
+    let posts_service =
+        PostsService::new(posts.store.clone(), IdentityKeys::new(&secret), timelines);
+    // Consumers subscribe before any relay publishes.
+    let posts_events = rookery_posts::events::subscribe(bus.as_ref()).await?;
+    tasks.spawn(rookery_posts::events::run_consumer(
+        posts.store.clone(),
+        posts_events,
+        timelines,
+        shutdown.clone(),
+    ));
+    for (outbox, signal) in [
+        (users.outbox.clone(), users.signal.clone()),
+        (posts.outbox.clone(), posts.signal.clone()),
+    ] {
+        tasks.spawn(run_relay(outbox, bus.clone(), signal, shutdown.clone()));
+    }
+    let posts_router = rookery_posts::router(posts_service);
+
+    let upstreams = HashMap::from([
+        ("users".to_string(), Upstream::InProcess(users_router)),
+        ("posts".to_string(), Upstream::InProcess(posts_router)),
+    ]);
     let gateway = Gateway::new(upstreams, Some(users_service))?;
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus,
         shutdown,
         tasks,
-        closers: vec![users.close],
+        closers: vec![users.close, posts.close],
     })
 }
 
@@ -136,5 +155,37 @@ pub fn gateway_only(upstreams: &HashMap<String, Vec<String>>) -> anyhow::Result<
         shutdown,
         tasks,
         closers: Vec::new(),
+    })
+}
+
+/// One posts service instance on `DATABASE_URL`. It relays and consumes its
+/// own events (fan-out of its posts) in-process; the follow graph arrives
+/// from the users service once the NATS JetStream bus connects them.
+pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Result<App> {
+    let ids = Arc::new(IdGenerator::from_env());
+    let posts = rookery_posts::open_store(database_url, ids).await?;
+    let timelines = TimelineConfig::from_env();
+    let service = PostsService::new(posts.store.clone(), IdentityKeys::new(secret), timelines);
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let bus: Arc<dyn EventBus> = InProcessBus::new();
+    let events = rookery_posts::events::subscribe(bus.as_ref()).await?;
+    tasks.spawn(rookery_posts::events::run_consumer(
+        posts.store.clone(),
+        events,
+        timelines,
+        shutdown.clone(),
+    ));
+    tasks.spawn(run_relay(
+        posts.outbox.clone(),
+        bus.clone(),
+        posts.signal.clone(),
+        shutdown.clone(),
+    ));
+    Ok(App {
+        router: rookery_posts::router(service),
+        bus,
+        shutdown,
+        tasks,
+        closers: vec![posts.close],
     })
 }

@@ -59,9 +59,13 @@ enum Command {
     },
     /// Create or upgrade the databases, then exit.
     Migrate {
-        /// A database URL to migrate; defaults to the SQLite files under --data-dir.
+        /// A database URL to migrate (the --service's); defaults to every
+        /// service's SQLite file under --data-dir.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
+        /// Whose schema --database-url gets.
+        #[arg(long, value_enum, default_value = "users")]
+        service: ServiceName,
         #[arg(long, default_value = "./data", env = "ROOKERY_DATA_DIR")]
         data_dir: PathBuf,
     },
@@ -105,6 +109,16 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum ServiceName {
     Users,
+    Posts,
+}
+
+impl ServiceName {
+    fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Users => "users",
+            ServiceName::Posts => "posts",
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -125,12 +139,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             app.serve(listener, shutdown_signal()).await
         }
         Command::Service {
-            name: ServiceName::Users,
+            name,
             listen,
             database_url,
             data_dir,
         } => {
-            let url = database_url.unwrap_or_else(|| sqlite_url_in(&data_dir, "users"));
+            let url = database_url.unwrap_or_else(|| sqlite_url_in(&data_dir, name.as_str()));
             if url.starts_with("sqlite:") {
                 std::fs::create_dir_all(&data_dir)?;
             }
@@ -138,9 +152,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Some(s) => s,
                 None => Secret::load_or_create(&data_dir)?,
             };
-            let app = app::users_instance(&url, &secret).await?;
+            let app = match name {
+                ServiceName::Users => app::users_instance(&url, &secret).await?,
+                ServiceName::Posts => app::posts_instance(&url, &secret).await?,
+            };
             let listener = bind(&listen).await?;
-            tracing::info!(address = %listener.local_addr()?, "users service serving");
+            tracing::info!(address = %listener.local_addr()?, service = name.as_str(), "service serving");
             app.serve(listener, shutdown_signal()).await
         }
         Command::Gateway { listen, upstreams } => {
@@ -153,7 +170,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate {
             database_url,
             data_dir,
+            service,
         } => {
+            let database_url_given = database_url.is_some();
             let url = match database_url {
                 Some(url) => url,
                 None => {
@@ -162,9 +181,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             };
             let ids = std::sync::Arc::new(rookery_kernel::ids::IdGenerator::from_env());
-            let opened = rookery_users::open_store(&url, ids).await?;
-            (opened.close)().await;
-            println!("users database migrated");
+            match database_url_given {
+                // One URL: the database of the service named by --service.
+                true => match service {
+                    ServiceName::Users => {
+                        (rookery_users::open_store(&url, ids).await?.close)().await
+                    }
+                    ServiceName::Posts => {
+                        (rookery_posts::open_store(&url, ids).await?.close)().await
+                    }
+                },
+                false => {
+                    (rookery_users::open_store(&url, ids.clone()).await?.close)().await;
+                    let posts = sqlite_url_in(&data_dir, "posts");
+                    (rookery_posts::open_store(&posts, ids).await?.close)().await;
+                }
+            }
+            println!("databases migrated");
             Ok(())
         }
         Command::Seed {

@@ -35,6 +35,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/following", "users"),
     ("/api/v1/auth/token", "users"),
     ("/api/v1/auth/whoami", "users"),
+    ("/api/v1/posts", "posts"),
+    ("/api/v1/posts/{id}", "posts"),
+    ("/api/v1/posts/{id}/history", "posts"),
+    ("/api/v1/posts/{id}/repost", "posts"),
+    ("/api/v1/posts/{id}/replies", "posts"),
+    ("/api/v1/communities/{name}/posts", "posts"),
+    ("/api/v1/users/{username}/posts", "posts"),
+    ("/api/v1/timelines/public", "posts"),
+    ("/api/v1/timelines/home", "posts"),
 ];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).

@@ -1,0 +1,103 @@
+-- Posts. `listed` marks top-level originals (not replies, not reposts): the
+-- posts of /posts and community listings. Rank columns are kept current by
+-- vote.changed events; `hot` is Reddit's time-monotonic rank, set on every change.
+CREATE TABLE posts (
+    id           INTEGER PRIMARY KEY,
+    author_id    INTEGER NOT NULL,
+    author       TEXT    NOT NULL,
+    text         TEXT,
+    title        TEXT,
+    community    TEXT,
+    url          TEXT,
+    created_at   INTEGER NOT NULL,
+    edited_at    INTEGER,
+    in_reply_to  INTEGER,
+    repost_of    INTEGER,
+    reply_count  INTEGER NOT NULL DEFAULT 0,
+    repost_count INTEGER NOT NULL DEFAULT 0,
+    upvotes      INTEGER NOT NULL DEFAULT 0,
+    downvotes    INTEGER NOT NULL DEFAULT 0,
+    score        INTEGER NOT NULL DEFAULT 0,
+    hot          REAL    NOT NULL,
+    controversy  REAL    NOT NULL DEFAULT 0,
+    -- The vote.changed sequence last applied, so an older event never wins.
+    vote_seq     INTEGER NOT NULL DEFAULT 0,
+    listed       BOOLEAN NOT NULL
+);
+CREATE INDEX posts_listed_new ON posts (id) WHERE listed;
+CREATE INDEX posts_listed_hot ON posts (hot, id) WHERE listed;
+CREATE INDEX posts_listed_top ON posts (score, id) WHERE listed;
+CREATE INDEX posts_listed_controversial ON posts (controversy, id) WHERE listed;
+CREATE INDEX posts_community_new ON posts (community, id) WHERE listed;
+CREATE INDEX posts_community_hot ON posts (community, hot, id) WHERE listed;
+CREATE INDEX posts_community_top ON posts (community, score, id) WHERE listed;
+CREATE INDEX posts_community_controversial ON posts (community, controversy, id) WHERE listed;
+CREATE INDEX posts_by_author ON posts (author_id, id);
+CREATE INDEX posts_replies ON posts (in_reply_to, id) WHERE in_reply_to IS NOT NULL;
+CREATE UNIQUE INDEX posts_one_repost_per_user ON posts (author_id, repost_of) WHERE repost_of IS NOT NULL;
+CREATE INDEX posts_reposts ON posts (repost_of) WHERE repost_of IS NOT NULL;
+
+-- Earlier versions of edited posts; `edited_at` is when the version was replaced.
+CREATE TABLE post_history (
+    post_id   INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    text      TEXT,
+    title     TEXT,
+    url       TEXT,
+    edited_at INTEGER NOT NULL,
+    PRIMARY KEY (post_id, version)
+);
+
+-- Idempotency-Key of POST /posts: the first response, replayed for 24 h.
+CREATE TABLE idempotency_keys (
+    user_id    INTEGER NOT NULL,
+    key        TEXT    NOT NULL,
+    post_id    INTEGER NOT NULL,
+    response   TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+
+-- Replicas fed by the users service's events (never its database).
+CREATE TABLE users (
+    id              INTEGER PRIMARY KEY,
+    username        TEXT    NOT NULL,
+    username_key    TEXT    NOT NULL,
+    active          BOOLEAN NOT NULL DEFAULT TRUE,
+    followers_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX users_username_key ON users (username_key);
+CREATE INDEX users_by_followers ON users (followers_count);
+
+CREATE TABLE follows (
+    follower_id INTEGER NOT NULL,
+    followee_id INTEGER NOT NULL,
+    PRIMARY KEY (follower_id, followee_id)
+);
+CREATE INDEX follows_by_followee ON follows (followee_id, follower_id);
+
+-- Home timelines, fanned out on write; capped per user (see timeline trimming).
+CREATE TABLE home_timeline (
+    user_id   INTEGER NOT NULL,
+    post_id   INTEGER NOT NULL,
+    author_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, post_id)
+);
+CREATE INDEX home_timeline_by_author ON home_timeline (user_id, author_id);
+
+-- Events already applied, per consumer (consumers are idempotent).
+CREATE TABLE processed_events (
+    consumer TEXT    NOT NULL,
+    event_id INTEGER NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     INTEGER NOT NULL,
+    topic        TEXT    NOT NULL,
+    payload      TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    published_at INTEGER
+);
+CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;

@@ -1,0 +1,199 @@
+//! Events the posts service publishes, and the consumers it runs.
+
+use std::sync::Arc;
+
+use rookery_kernel::events::{Delivery, Event, EventBus, Subscription, topics};
+use rookery_kernel::ids::IdGenerator;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Post, PostStore};
+
+pub const POST_CREATED: &str = "post.created";
+pub const POST_EDITED: &str = "post.edited";
+pub const POST_DELETED: &str = "post.deleted";
+pub const VOTE_CHANGED: &str = "vote.changed";
+
+fn event(ids: &IdGenerator, topic: &str, payload: Value, at: i64) -> Event {
+    Event {
+        id: ids.next(),
+        topic: topic.to_string(),
+        payload,
+        created_at: at,
+    }
+}
+
+/// What other services keep of a post (votes: author, community, title, created_at).
+fn post_facts(post: &Post) -> Value {
+    json!({
+        "post_id": post.id.to_string(),
+        "author_id": post.author_id.to_string(),
+        "author": post.author,
+        "community": post.community,
+        "title": post.title,
+        "created_at": post.created_at,
+        "in_reply_to": post.in_reply_to.map(|i| i.to_string()),
+        "repost_of": post.repost_of.map(|i| i.to_string()),
+    })
+}
+
+pub fn post_created(ids: &IdGenerator, post: &Post) -> Event {
+    event(ids, POST_CREATED, post_facts(post), post.created_at)
+}
+
+pub fn post_edited(ids: &IdGenerator, post: &Post, at: i64) -> Event {
+    event(ids, POST_EDITED, post_facts(post), at)
+}
+
+pub fn post_deleted(ids: &IdGenerator, post: &Post, at: i64) -> Event {
+    event(ids, POST_DELETED, post_facts(post), at)
+}
+
+fn id_field(payload: &Value, name: &str) -> anyhow::Result<i64> {
+    let v = &payload[name];
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_i64())
+        .ok_or_else(|| anyhow::anyhow!("event without a valid {name}"))
+}
+
+/// How the home timeline is built; see `docs/architecture.md`.
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineConfig {
+    /// Authors with more followers than this are merged at read time instead
+    /// of fanned out (`ROOKERY_FANOUT_THRESHOLD`, default 10,000).
+    pub fanout_threshold: i64,
+    /// Entries kept per home timeline (800).
+    pub cap: usize,
+    /// Recent posts of a new followee copied into the follower's timeline (100).
+    pub backfill: usize,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        Self {
+            fanout_threshold: 10_000,
+            cap: 800,
+            backfill: 100,
+        }
+    }
+}
+
+impl TimelineConfig {
+    pub fn from_env() -> Self {
+        let mut c = Self::default();
+        if let Some(t) = std::env::var("ROOKERY_FANOUT_THRESHOLD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            c.fanout_threshold = t;
+        }
+        c
+    }
+}
+
+/// Applies one event to the store (idempotently).
+pub async fn apply(
+    store: &dyn PostStore,
+    config: &TimelineConfig,
+    event: &Event,
+) -> anyhow::Result<()> {
+    let p = &event.payload;
+    match event.topic.as_str() {
+        topics::USER_REGISTERED => {
+            let username = p["username"].as_str().unwrap_or_default();
+            store
+                .apply_user_registered(event.id, id_field(p, "user_id")?, username)
+                .await?
+        }
+        topics::USER_DEACTIVATED => {
+            store
+                .apply_user_deactivated(event.id, id_field(p, "user_id")?)
+                .await?
+        }
+        topics::FOLLOW_CREATED => {
+            store
+                .apply_follow(
+                    event.id,
+                    id_field(p, "follower_id")?,
+                    id_field(p, "followee_id")?,
+                    config.backfill,
+                )
+                .await?
+        }
+        topics::FOLLOW_REMOVED => {
+            store
+                .apply_unfollow(
+                    event.id,
+                    id_field(p, "follower_id")?,
+                    id_field(p, "followee_id")?,
+                )
+                .await?
+        }
+        POST_CREATED => {
+            store
+                .fan_out(
+                    event.id,
+                    id_field(p, "post_id")?,
+                    id_field(p, "author_id")?,
+                    config.fanout_threshold,
+                    config.cap,
+                )
+                .await?
+        }
+        VOTE_CHANGED => {
+            store
+                .apply_vote_change(
+                    event.id,
+                    id_field(p, "post_id")?,
+                    p["upvotes"].as_i64().unwrap_or(0),
+                    p["downvotes"].as_i64().unwrap_or(0),
+                    p["seq"].as_i64().unwrap_or(event.id),
+                )
+                .await?
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The topics the posts service consumes: the follow graph and accounts
+/// (replicas), its own `post.created` (fan-out, durable through the outbox)
+/// and `vote.changed` (score counters).
+pub const CONSUMED: &[&str] = &[
+    topics::USER_REGISTERED,
+    topics::USER_DEACTIVATED,
+    topics::FOLLOW_CREATED,
+    topics::FOLLOW_REMOVED,
+    POST_CREATED,
+    VOTE_CHANGED,
+];
+
+/// The posts service's durable consumer. Subscribe before any relay starts,
+/// so no event is published while nobody listens.
+pub async fn subscribe(bus: &dyn EventBus) -> anyhow::Result<Subscription> {
+    bus.subscribe("posts", CONSUMED).await
+}
+
+/// Applies events until `shutdown`; an event that fails is not acknowledged,
+/// so the bus delivers it again.
+pub async fn run_consumer(
+    store: Arc<dyn PostStore>,
+    mut sub: Subscription,
+    config: TimelineConfig,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let delivery: Delivery = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            d = sub.next() => match d { Some(d) => d, None => return },
+        };
+        match apply(store.as_ref(), &config, &delivery.event).await {
+            Ok(()) => delivery.ack(),
+            Err(err) => {
+                tracing::warn!(topic = %delivery.event.topic, error = %err, "posts consumer failed; will be redelivered");
+                drop(delivery);
+            }
+        }
+    }
+}

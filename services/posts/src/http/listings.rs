@@ -1,0 +1,193 @@
+//! Listings and timelines, all keyset-paginated (no OFFSET).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use rookery_kernel::error::ErrorBody;
+use rookery_kernel::extract::Query;
+use rookery_kernel::identity::Identity;
+use rookery_kernel::pagination::{Page, PageRequest, split_key_i64};
+use rookery_kernel::{ApiError, ApiResult};
+use serde::Deserialize;
+
+use super::{PostPage, PostView};
+use crate::PostsService;
+use crate::domain::{Sort, parse_community};
+use crate::store::{ListCursor, ListQuery, Post};
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    pub community: Option<String>,
+    pub author: Option<String>,
+    pub sort: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SortParam {
+    pub sort: Option<String>,
+}
+
+/// A listing's cursor key: the id for `new`; `rank:id` otherwise, where the
+/// rank is the score (top) or the bits of the float rank (hot, controversial).
+fn cursor_key(sort: Sort, post: &Post) -> String {
+    match sort {
+        Sort::New => post.id.to_string(),
+        Sort::Top => format!("{}:{}", post.score, post.id),
+        Sort::Hot => format!("{}:{}", post.hot.to_bits() as i64, post.id),
+        Sort::Controversial => format!("{}:{}", post.controversy.to_bits() as i64, post.id),
+    }
+}
+
+fn parse_cursor(sort: Sort, key: Option<&str>) -> ApiResult<Option<ListCursor>> {
+    let Some(key) = key else { return Ok(None) };
+    let invalid = || ApiError::invalid("cursor", "invalid cursor for this sort");
+    Ok(Some(match sort {
+        Sort::New => ListCursor::Id(key.parse().map_err(|_| invalid())?),
+        Sort::Top => {
+            let (score, id) = split_key_i64(key).map_err(|_| invalid())?;
+            ListCursor::Ranked(score as f64, id)
+        }
+        Sort::Hot | Sort::Controversial => {
+            let (bits, id) = split_key_i64(key).map_err(|_| invalid())?;
+            let rank = f64::from_bits(bits as u64);
+            if !rank.is_finite() {
+                return Err(invalid());
+            }
+            ListCursor::Ranked(rank, id)
+        }
+    }))
+}
+
+async fn listing(
+    svc: &PostsService,
+    community: Option<String>,
+    author_id: Option<i64>,
+    sort: Sort,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let query = ListQuery {
+        community,
+        author_id,
+        sort,
+        after: parse_cursor(sort, page.after.as_deref())?,
+        limit: page.limit + 1,
+    };
+    let rows = svc.store.list(&query).await?;
+    Ok(page
+        .respond(rows, |p| cursor_key(sort, p))
+        .map(PostView::list_item))
+}
+
+/// Top-level posts (not replies or reposts), by `new`, `hot`, `top` or `controversial`.
+#[utoipa::path(get, path = "/api/v1/posts", tag = "listings",
+    params(
+        ("community" = Option<String>, Query, description = "Only this community's posts"),
+        ("author" = Option<String>, Query, description = "Only this user's posts"),
+        ("sort" = Option<String>, Query, description = "new (default), hot, top, controversial"),
+        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+pub async fn list_posts(
+    State(svc): State<Arc<PostsService>>,
+    Query(params): Query<ListParams>,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let sort = Sort::parse(params.sort.as_deref())?;
+    let community = params
+        .community
+        .as_deref()
+        .map(parse_community)
+        .transpose()?;
+    let author_id = match params.author.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => match svc.store.author_by_username(name).await? {
+            Some(author) => Some(author.id),
+            // No such author: an empty list, not every post.
+            None => {
+                return Ok(page
+                    .respond(Vec::new(), |p: &Post| p.id.to_string())
+                    .map(PostView::list_item));
+            }
+        },
+    };
+    listing(&svc, community, author_id, sort, page).await
+}
+
+/// A community's posts (the same as `GET /posts?community={name}`).
+#[utoipa::path(get, path = "/api/v1/communities/{name}/posts", tag = "listings",
+    params(("name" = String, Path),
+        ("sort" = Option<String>, Query, description = "new (default), hot, top, controversial"),
+        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+pub async fn community_posts(
+    State(svc): State<Arc<PostsService>>,
+    Path(name): Path<String>,
+    Query(params): Query<SortParam>,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let sort = Sort::parse(params.sort.as_deref())?;
+    let community = parse_community(&name)?;
+    listing(&svc, Some(community), None, sort, page).await
+}
+
+/// A user's posts and reposts, newest first.
+#[utoipa::path(get, path = "/api/v1/users/{username}/posts", tag = "timelines",
+    params(("username" = String, Path),
+        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = PostPage), (status = 404, body = ErrorBody)))]
+pub async fn user_posts(
+    State(svc): State<Arc<PostsService>>,
+    Path(username): Path<String>,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let author = svc
+        .store
+        .author_by_username(&username)
+        .await?
+        .filter(|a| a.active)
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    let rows = svc
+        .store
+        .user_timeline(author.id, page.after_i64()?, page.limit + 1)
+        .await?;
+    Ok(page
+        .respond(rows, |p| p.id.to_string())
+        .map(PostView::list_item))
+}
+
+/// Every post, newest first.
+#[utoipa::path(get, path = "/api/v1/timelines/public", tag = "timelines",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+pub async fn public_timeline(
+    State(svc): State<Arc<PostsService>>,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let rows = svc
+        .store
+        .public_timeline(page.after_i64()?, page.limit + 1)
+        .await?;
+    Ok(page
+        .respond(rows, |p| p.id.to_string())
+        .map(PostView::list_item))
+}
+
+/// Posts and reposts by the accounts the caller follows and by the caller, newest first.
+#[utoipa::path(get, path = "/api/v1/timelines/home", tag = "timelines",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    security(("basic" = []), ("bearer" = [])),
+    responses((status = 200, body = PostPage), (status = 401, body = ErrorBody)))]
+pub async fn home_timeline(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let merge = svc.home_merge(caller.user_id).await?;
+    let rows = svc
+        .store
+        .home_timeline(caller.user_id, page.after_i64()?, page.limit + 1, &merge)
+        .await?;
+    Ok(page
+        .respond(rows, |p| p.id.to_string())
+        .map(PostView::list_item))
+}

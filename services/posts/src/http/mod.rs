@@ -1,0 +1,87 @@
+//! HTTP handlers of the posts service.
+
+pub mod listings;
+pub mod posts;
+
+use rookery_kernel::time::rfc3339;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::Post;
+
+/// `{"id", "url"}` of the reposted original.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepostRef {
+    pub id: String,
+    #[schema(example = "/api/v1/posts/7214859302147")]
+    pub url: String,
+}
+
+/// A post. In lists, community posts (those with a title) omit `text` and `url`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostView {
+    #[schema(example = "7214859302147")]
+    pub id: String,
+    pub author: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub text: Option<Option<String>>,
+    pub title: Option<String>,
+    pub community: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub url: Option<Option<String>>,
+    pub created_at: String,
+    pub edited_at: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub repost_of: Option<RepostRef>,
+    pub reply_count: i64,
+    pub repost_count: i64,
+    pub upvotes: i64,
+    pub downvotes: i64,
+    pub score: i64,
+}
+
+impl PostView {
+    pub fn full(post: Post) -> Self {
+        Self {
+            id: post.id.to_string(),
+            author: post.author,
+            text: Some(post.text),
+            title: post.title,
+            community: post.community,
+            url: Some(post.url),
+            created_at: rfc3339(post.created_at),
+            edited_at: post.edited_at.map(rfc3339),
+            in_reply_to: post.in_reply_to.map(|i| i.to_string()),
+            repost_of: post.repost_of.map(|i| RepostRef {
+                id: i.to_string(),
+                url: format!("/api/v1/posts/{i}"),
+            }),
+            reply_count: post.reply_count,
+            repost_count: post.repost_count,
+            upvotes: post.upvotes,
+            downvotes: post.downvotes,
+            score: post.score,
+        }
+    }
+
+    /// The list item: community posts leave out `text` and `url`.
+    pub fn list_item(post: Post) -> Self {
+        let community_post = post.title.is_some();
+        let mut view = Self::full(post);
+        if community_post {
+            view.text = None;
+            view.url = None;
+        }
+        view
+    }
+}
+
+/// A page of posts (documentation shape).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PostPage {
+    pub items: Vec<PostView>,
+    pub next_cursor: Option<String>,
+}

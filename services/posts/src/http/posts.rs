@@ -1,0 +1,336 @@
+//! One post: create, read, edit (with history), delete, repost, replies.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rookery_kernel::error::ErrorBody;
+use rookery_kernel::extract::JsonBody;
+use rookery_kernel::identity::Identity;
+use rookery_kernel::ids::parse_id;
+use rookery_kernel::pagination::{Page, PageRequest};
+use rookery_kernel::time::rfc3339;
+use rookery_kernel::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{PostPage, PostView};
+use crate::PostsService;
+use crate::domain::{PostBody, PostInput};
+use crate::store::{IdempotencyKey, NewPost, Post};
+
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreatePostRequest {
+    /// Micro-post text (1..=500), or a community post's body (<= 40,000).
+    pub text: Option<String>,
+    /// Community posts: 1..=300 characters.
+    pub title: Option<String>,
+    /// Community posts: `^[a-z0-9_]{1,50}$`.
+    pub community: Option<String>,
+    /// Community posts: absolute http(s) URL.
+    pub url: Option<String>,
+    /// Id of the post this replies to.
+    pub in_reply_to: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EditPostRequest {
+    pub text: Option<String>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    /// Not editable; sending it is a 400.
+    pub community: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReplyRequest {
+    pub text: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryView {
+    pub text: Option<String>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    /// When this version was replaced.
+    pub edited_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryList {
+    pub items: Vec<HistoryView>,
+}
+
+/// A post id from the path; anything that is not one names no post.
+pub(crate) fn post_id(raw: &str) -> ApiResult<i64> {
+    parse_id(raw.trim()).ok_or_else(|| ApiError::not_found("no such post"))
+}
+
+pub(crate) async fn existing(svc: &PostsService, id: i64) -> ApiResult<Post> {
+    svc.store
+        .post(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such post"))
+}
+
+fn idempotency_key(headers: &HeaderMap, caller: &Identity) -> ApiResult<Option<IdempotencyKey>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > 64 {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 64 characters",
+        ));
+    }
+    Ok(Some(IdempotencyKey {
+        user_id: caller.user_id,
+        key: key.to_string(),
+        window_ms: IDEMPOTENCY_WINDOW_MS,
+    }))
+}
+
+fn created(post: Post) -> Response {
+    let location = format!("/api/v1/posts/{}", post.id);
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(PostView::full(post)),
+    )
+        .into_response()
+}
+
+async fn create(
+    svc: &PostsService,
+    caller: &Identity,
+    body: PostBody,
+    in_reply_to: Option<i64>,
+    repost_of: Option<i64>,
+    key: Option<IdempotencyKey>,
+) -> ApiResult<Response> {
+    svc.remember_author(caller).await?;
+    let (post, _replayed) = svc
+        .store
+        .create_post(
+            NewPost {
+                author_id: caller.user_id,
+                author: caller.username.clone(),
+                body,
+                in_reply_to,
+                repost_of,
+            },
+            key,
+        )
+        .await?;
+    Ok(created(post))
+}
+
+/// Create a micro-post or a community post (or a reply with `in_reply_to`).
+#[utoipa::path(post, path = "/api/v1/posts", tag = "posts",
+    request_body = CreatePostRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "<= 64 chars: a retry within 24 h returns the first post")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 201, body = PostView, headers(("Location" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "`in_reply_to` unknown", body = ErrorBody),
+    ))]
+pub async fn create_post(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<CreatePostRequest>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers, &caller)?;
+    let body = PostBody::parse(&PostInput {
+        text: req.text,
+        title: req.title,
+        community: req.community,
+        url: req.url,
+    })?;
+    let in_reply_to = match req.in_reply_to.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(parse_id(raw).ok_or_else(|| {
+            ApiError::not_found("the post replied to does not exist").with_field("in_reply_to")
+        })?),
+    };
+    create(&svc, &caller, body, in_reply_to, None, key).await
+}
+
+/// Read a post.
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts",
+    params(("id" = String, Path)),
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
+pub async fn get_post(
+    State(svc): State<Arc<PostsService>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PostView>> {
+    Ok(Json(PostView::full(existing(&svc, post_id(&id)?).await?)))
+}
+
+/// The caller's own post, or 403 (another's) / 404.
+async fn own_post(svc: &PostsService, caller: &Identity, raw_id: &str) -> ApiResult<Post> {
+    let post = existing(svc, post_id(raw_id)?).await?;
+    if post.author_id != caller.user_id {
+        return Err(ApiError::forbidden("only the author can change this post"));
+    }
+    Ok(post)
+}
+
+/// Edit your post; the previous version goes to its history.
+#[utoipa::path(patch, path = "/api/v1/posts/{id}", tag = "posts",
+    params(("id" = String, Path)),
+    request_body = EditPostRequest,
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = PostView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn edit_post(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<EditPostRequest>,
+) -> ApiResult<Json<PostView>> {
+    let post = own_post(&svc, &caller, &id).await?;
+    if post.repost_of.is_some() {
+        return Err(ApiError::invalid("text", "a repost cannot be edited"));
+    }
+    let current = PostBody {
+        text: post.text.clone(),
+        title: post.title.clone(),
+        community: post.community.clone(),
+        url: post.url.clone(),
+    };
+    let body = current.edit(&PostInput {
+        text: req.text,
+        title: req.title,
+        community: req.community,
+        url: req.url,
+    })?;
+    Ok(Json(PostView::full(
+        svc.store.edit_post(post.id, body).await?,
+    )))
+}
+
+/// Earlier versions of a post, oldest first.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/history", tag = "posts",
+    params(("id" = String, Path)),
+    responses((status = 200, body = HistoryList), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(svc): State<Arc<PostsService>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<HistoryList>> {
+    let post = existing(&svc, post_id(&id)?).await?;
+    let items = svc
+        .store
+        .history(post.id)
+        .await?
+        .into_iter()
+        .map(|h| HistoryView {
+            text: h.text,
+            title: h.title,
+            url: h.url,
+            edited_at: rfc3339(h.edited_at),
+        })
+        .collect();
+    Ok(Json(HistoryList { items }))
+}
+
+/// Delete your post (and its reposts); it leaves every timeline and list.
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts",
+    params(("id" = String, Path)),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub async fn delete_post(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let post = own_post(&svc, &caller, &id).await?;
+    svc.store.delete_post(post.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Repost a post: a new post by the caller with `repost_of`.
+#[utoipa::path(post, path = "/api/v1/posts/{id}/repost", tag = "posts",
+    params(("id" = String, Path)),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 201, body = PostView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`already_reposted`", body = ErrorBody),
+    ))]
+pub async fn repost(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let original = existing(&svc, post_id(&id)?).await?;
+    let body = PostBody {
+        text: original.text.clone(),
+        title: None,
+        community: None,
+        url: None,
+    };
+    create(&svc, &caller, body, None, Some(original.id), None).await
+}
+
+/// Direct replies, oldest first.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/replies", tag = "posts",
+    params(("id" = String, Path),
+        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = PostPage), (status = 404, body = ErrorBody)))]
+pub async fn replies(
+    State(svc): State<Arc<PostsService>>,
+    Path(id): Path<String>,
+    page: PageRequest,
+) -> ApiResult<Page<PostView>> {
+    let post = existing(&svc, post_id(&id)?).await?;
+    let rows = svc
+        .store
+        .replies(post.id, page.after_i64()?, page.limit + 1)
+        .await?;
+    Ok(page
+        .respond(rows, |p| p.id.to_string())
+        .map(PostView::list_item))
+}
+
+/// Reply to a post (the same as POST /posts with `in_reply_to`).
+#[utoipa::path(post, path = "/api/v1/posts/{id}/replies", tag = "posts",
+    params(("id" = String, Path)),
+    request_body = ReplyRequest,
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 201, body = PostView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub async fn reply(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ReplyRequest>,
+) -> ApiResult<Response> {
+    let parent = post_id(&id)?;
+    let key = idempotency_key(&headers, &caller)?;
+    let body = PostBody::parse(&PostInput {
+        text: req.text,
+        ..Default::default()
+    })?;
+    create(&svc, &caller, body, Some(parent), None, key).await
+}

@@ -1,0 +1,177 @@
+//! The posts service: posts, edits, reposts, replies, communities, listings
+//! and timelines (home timelines fanned out on write).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use rookery_kernel::ApiResult;
+use rookery_kernel::db::{DatabaseUrl, SqliteDb, open_postgres};
+use rookery_kernel::events::{OutboxSignal, OutboxSource};
+use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
+use rookery_kernel::identity::{Identity, IdentityKeys, verify_identity};
+use rookery_kernel::ids::IdGenerator;
+use tokio::sync::RwLock;
+use utoipa::OpenApi;
+
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod store;
+
+pub use events::TimelineConfig;
+pub use store::{PostStore, PostgresPostStore, SqlitePostStore};
+
+use store::HomeMerge;
+
+/// How often the set of high-follower authors is re-read.
+const CELEBRITY_REFRESH: Duration = Duration::from_secs(5);
+
+pub struct PostsService {
+    pub store: Arc<dyn PostStore>,
+    pub identity: IdentityKeys,
+    pub timelines: TimelineConfig,
+    celebrities: RwLock<(Option<Instant>, Arc<Vec<i64>>)>,
+    known_authors: moka::sync::Cache<i64, ()>,
+}
+
+impl PostsService {
+    pub fn new(
+        store: Arc<dyn PostStore>,
+        identity: IdentityKeys,
+        timelines: TimelineConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            identity,
+            timelines,
+            celebrities: RwLock::new((None, Arc::new(Vec::new()))),
+            known_authors: moka::sync::Cache::new(1_000_000),
+        })
+    }
+
+    /// Makes sure the author replica knows the caller (their registration
+    /// event may still be on its way).
+    pub(crate) async fn remember_author(&self, caller: &Identity) -> ApiResult<()> {
+        if self.known_authors.get(&caller.user_id).is_none() {
+            self.store
+                .upsert_author(caller.user_id, &caller.username)
+                .await?;
+            self.known_authors.insert(caller.user_id, ());
+        }
+        Ok(())
+    }
+
+    /// The high-follower accounts `user` follows, whose posts are merged into
+    /// the home timeline at read time. Costs nothing while there are none.
+    pub(crate) async fn home_merge(&self, user: i64) -> ApiResult<HomeMerge> {
+        let celebrities = {
+            let cached = self.celebrities.read().await;
+            match cached.0 {
+                Some(at) if at.elapsed() < CELEBRITY_REFRESH => Some(cached.1.clone()),
+                _ => None,
+            }
+        };
+        let celebrities = match celebrities {
+            Some(c) => c,
+            None => {
+                let fresh = Arc::new(
+                    self.store
+                        .celebrities(self.timelines.fanout_threshold)
+                        .await?,
+                );
+                *self.celebrities.write().await = (Some(Instant::now()), fresh.clone());
+                fresh
+            }
+        };
+        if celebrities.is_empty() {
+            return Ok(HomeMerge::default());
+        }
+        Ok(HomeMerge {
+            celebrities: self.store.followed_among(user, &celebrities).await?,
+        })
+    }
+}
+
+/// A store opened from a `DATABASE_URL`, with the outbox its relay reads.
+pub struct OpenedStore {
+    pub store: Arc<dyn PostStore>,
+    pub outbox: Arc<dyn OutboxSource>,
+    pub signal: OutboxSignal,
+    pub close:
+        Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>,
+}
+
+pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
+    let signal = OutboxSignal::default();
+    Ok(match DatabaseUrl::parse(url)? {
+        DatabaseUrl::Sqlite(url) => {
+            let db = SqliteDb::open(&url, &store::sqlite::MIGRATOR).await?;
+            let closer = db.clone();
+            OpenedStore {
+                store: Arc::new(SqlitePostStore::new(db.clone(), ids, signal.clone())),
+                outbox: Arc::new(db),
+                signal,
+                close: Box::new(move || Box::pin(async move { closer.close().await })),
+            }
+        }
+        DatabaseUrl::Postgres(url) => {
+            let pool = open_postgres(&url, &store::postgres::MIGRATOR).await?;
+            let closer = pool.clone();
+            OpenedStore {
+                store: Arc::new(PostgresPostStore::new(pool.clone(), ids, signal.clone())),
+                outbox: Arc::new(pool),
+                signal,
+                close: Box::new(move || Box::pin(async move { closer.close().await })),
+            }
+        }
+    })
+}
+
+pub fn router(svc: Arc<PostsService>) -> Router {
+    use http::{listings as l, posts as p};
+    let store = svc.store.clone();
+    let ready: ReadyCheck = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    });
+    let api = Router::new()
+        .route("/api/v1/posts", post(p::create_post).get(l::list_posts))
+        .route(
+            "/api/v1/posts/{id}",
+            get(p::get_post).patch(p::edit_post).delete(p::delete_post),
+        )
+        .route("/api/v1/posts/{id}/history", get(p::history))
+        .route("/api/v1/posts/{id}/repost", post(p::repost))
+        .route("/api/v1/posts/{id}/replies", get(p::replies).post(p::reply))
+        .route("/api/v1/communities/{name}/posts", get(l::community_posts))
+        .route("/api/v1/users/{username}/posts", get(l::user_posts))
+        .route("/api/v1/timelines/public", get(l::public_timeline))
+        .route("/api/v1/timelines/home", get(l::home_timeline))
+        .layer(middleware::from_fn_with_state(
+            svc.identity.clone(),
+            verify_identity,
+        ))
+        .with_state(svc);
+    finish_router(api.merge(ops_routes(ready)), "posts")
+}
+
+/// The posts part of the public OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        http::posts::create_post, http::posts::get_post, http::posts::edit_post,
+        http::posts::history, http::posts::delete_post, http::posts::repost,
+        http::posts::replies, http::posts::reply, http::listings::list_posts,
+        http::listings::community_posts, http::listings::user_posts,
+        http::listings::public_timeline, http::listings::home_timeline,
+    ),
+    tags(
+        (name = "posts", description = "Posts, edits, reposts and replies"),
+        (name = "listings", description = "Ranked listings of posts and communities"),
+        (name = "timelines", description = "User, public and home timelines"),
+    )
+)]
+pub struct PostsApi;

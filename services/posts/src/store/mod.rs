@@ -1,0 +1,212 @@
+//! Storage of the posts service: one trait, SQLite and PostgreSQL implementations.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{PostBody, Sort};
+
+pub mod postgres;
+mod sql_store;
+pub mod sqlite;
+
+pub use postgres::PostgresPostStore;
+pub use sqlite::SqlitePostStore;
+
+/// A post as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Post {
+    pub id: i64,
+    pub author_id: i64,
+    pub author: String,
+    pub text: Option<String>,
+    pub title: Option<String>,
+    pub community: Option<String>,
+    pub url: Option<String>,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub in_reply_to: Option<i64>,
+    pub repost_of: Option<i64>,
+    pub reply_count: i64,
+    pub repost_count: i64,
+    pub upvotes: i64,
+    pub downvotes: i64,
+    pub score: i64,
+    pub hot: f64,
+    pub controversy: f64,
+}
+
+/// A post to create: a fresh one, a reply, or a repost of `repost_of`.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub author_id: i64,
+    pub author: String,
+    pub body: PostBody,
+    pub in_reply_to: Option<i64>,
+    pub repost_of: Option<i64>,
+}
+
+/// `Idempotency-Key` of a create: replays within `window_ms` return the first post.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub user_id: i64,
+    pub key: String,
+    pub window_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct HistoryEntry {
+    pub text: Option<String>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub edited_at: i64,
+}
+
+/// Where a listing starts: after this row in the listing's order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ListCursor {
+    /// New: posts with a smaller id.
+    Id(i64),
+    /// Hot/controversial: (rank, id) below this; top: (score as f64, id).
+    Ranked(f64, i64),
+}
+
+/// A listing of top-level original posts (`/posts`, community pages).
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub community: Option<String>,
+    pub author_id: Option<i64>,
+    pub sort: Sort,
+    pub after: Option<ListCursor>,
+    pub limit: usize,
+}
+
+/// A replica row of an account (from the users service's events).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Author {
+    pub id: i64,
+    pub username: String,
+    pub active: bool,
+    pub followers_count: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such post")]
+    NotFound,
+    #[error("the post replied to does not exist")]
+    ParentNotFound,
+    #[error("already reposted")]
+    AlreadyReposted,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<StoreError> for rookery_kernel::ApiError {
+    fn from(err: StoreError) -> Self {
+        use rookery_kernel::ApiError;
+        match err {
+            StoreError::NotFound => ApiError::not_found("no such post"),
+            StoreError::ParentNotFound => {
+                ApiError::not_found("the post replied to does not exist").with_field("in_reply_to")
+            }
+            StoreError::AlreadyReposted => {
+                ApiError::conflict("already_reposted", "you already reposted this post")
+            }
+            StoreError::Database(e) => e.into(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the home timeline read needs besides the fanned-out rows.
+#[derive(Debug, Clone, Default)]
+pub struct HomeMerge {
+    /// Followed authors whose posts are merged at read time (not fanned out).
+    pub celebrities: Vec<i64>,
+}
+
+#[async_trait]
+pub trait PostStore: Send + Sync + 'static {
+    /// Creates a post with its `post.created` event and counters. With a key,
+    /// a replay within the window returns `(first post, true)`.
+    async fn create_post(
+        &self,
+        new: NewPost,
+        idempotency: Option<IdempotencyKey>,
+    ) -> StoreResult<(Post, bool)>;
+    async fn post(&self, id: i64) -> StoreResult<Option<Post>>;
+    /// Posts by id, in no particular order (missing ones are skipped).
+    async fn posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>>;
+    /// Replaces the body, keeping the old one in the history.
+    async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post>;
+    /// Deletes a post, its history and its reposts; false when it did not exist.
+    async fn delete_post(&self, id: i64) -> StoreResult<bool>;
+    async fn history(&self, id: i64) -> StoreResult<Vec<HistoryEntry>>;
+    /// Direct replies, oldest first, ids above `after`.
+    async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>>;
+    async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Post>>;
+    /// A user's posts and reposts (and replies), newest first.
+    async fn user_timeline(
+        &self,
+        author_id: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>>;
+    /// Every post, newest first.
+    async fn public_timeline(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>>;
+    /// The fanned-out home timeline merged with `merge.celebrities`' posts, newest first.
+    async fn home_timeline(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: usize,
+        merge: &HomeMerge,
+    ) -> StoreResult<Vec<Post>>;
+
+    // Replicas and consumers (each takes the event id; applying twice is a no-op).
+    async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()>;
+    async fn apply_user_registered(
+        &self,
+        event_id: i64,
+        id: i64,
+        username: &str,
+    ) -> StoreResult<()>;
+    async fn apply_user_deactivated(&self, event_id: i64, id: i64) -> StoreResult<()>;
+    async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>>;
+    /// Replica follow; backfills up to `backfill` of the followee's recent posts.
+    async fn apply_follow(
+        &self,
+        event_id: i64,
+        follower: i64,
+        followee: i64,
+        backfill: usize,
+    ) -> StoreResult<()>;
+    /// Replica unfollow; removes the followee's posts from the follower's timeline.
+    async fn apply_unfollow(&self, event_id: i64, follower: i64, followee: i64) -> StoreResult<()>;
+    /// Appends a post to its author's and (unless the author has more than
+    /// `threshold` followers) every follower's home timeline.
+    async fn fan_out(
+        &self,
+        event_id: i64,
+        post_id: i64,
+        author_id: i64,
+        threshold: i64,
+        cap: usize,
+    ) -> StoreResult<()>;
+    /// Accounts with more than `threshold` followers.
+    async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>>;
+    /// Which of `candidates` `user` follows.
+    async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>>;
+    /// New vote tallies for a post (ignored when `seq` is not newer than the last applied).
+    async fn apply_vote_change(
+        &self,
+        event_id: i64,
+        post_id: i64,
+        upvotes: i64,
+        downvotes: i64,
+        seq: i64,
+    ) -> StoreResult<()>;
+
+    async fn ping(&self) -> StoreResult<()>;
+}

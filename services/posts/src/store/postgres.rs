@@ -1,0 +1,45 @@
+//! PostgreSQL implementation of [`PostStore`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rookery_kernel::events::{OutboxSignal, outbox_insert_pg};
+use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::time::now_ms;
+use sqlx::{PgConnection, PgPool};
+
+use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
+use super::{
+    Author, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, Post,
+    PostStore, StoreError, StoreResult,
+};
+use crate::domain::{PostBody, Sort, controversy, hot_rank};
+use crate::events;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PostgresPostStore {
+    pool: PgPool,
+    ids: Arc<IdGenerator>,
+    outbox: OutboxSignal,
+}
+
+impl PostgresPostStore {
+    pub fn new(pool: PgPool, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
+        Self { pool, ids, outbox }
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await
+    }
+}
+
+sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg);

@@ -1,0 +1,639 @@
+//! The body of [`PostStore`] for both SQL engines: the same SQL text (`$n`
+//! placeholders work in SQLite too), written once; only the pool and
+//! connection types differ.
+
+pub(crate) const POST_COLUMNS: &str = "id, author_id, author, text, title, community, url, \
+     created_at, edited_at, in_reply_to, repost_of, reply_count, repost_count, upvotes, \
+     downvotes, score, hot, controversy";
+
+/// Whether a database error is a uniqueness violation whose text mentions `needle`.
+pub(crate) fn unique_violation(err: &sqlx::Error, needle: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            format!("{} {}", db.message(), db.constraint().unwrap_or_default()).contains(needle)
+        }
+        _ => false,
+    }
+}
+
+macro_rules! sql_post_store {
+    ($store:ty, $conn:ty, $emit:path) => {
+        impl $store {
+            async fn post_in(conn: &mut $conn, id: i64) -> sqlx::Result<Option<Post>> {
+                sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await
+            }
+
+            /// Records an event as applied by `consumer`; false if it already was.
+            async fn first_time(conn: &mut $conn, consumer: &str, event_id: i64) -> sqlx::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(consumer)
+                .bind(event_id)
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn replay(
+                conn: &mut $conn,
+                key: &IdempotencyKey,
+                now: i64,
+            ) -> StoreResult<Option<Post>> {
+                let row: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT response, created_at FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                )
+                .bind(key.user_id)
+                .bind(&key.key)
+                .fetch_optional(&mut *conn)
+                .await?;
+                match row {
+                    Some((response, created_at)) if created_at > now - key.window_ms => {
+                        Ok(serde_json::from_str(&response).ok())
+                    }
+                    Some(_) => {
+                        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                            .bind(key.user_id)
+                            .bind(&key.key)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(None)
+                    }
+                    None => Ok(None),
+                }
+            }
+
+            async fn insert_post(&self, conn: &mut $conn, new: &NewPost, now: i64) -> StoreResult<Post> {
+                if let Some(parent) = new.in_reply_to {
+                    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM posts WHERE id = $1")
+                        .bind(parent)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    if exists.is_none() {
+                        return Err(StoreError::ParentNotFound);
+                    }
+                }
+                // A repost of a repost reposts the original.
+                let repost_of = match new.repost_of {
+                    Some(id) => {
+                        let row: Option<(i64, Option<i64>)> =
+                            sqlx::query_as("SELECT id, repost_of FROM posts WHERE id = $1")
+                                .bind(id)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        let (id, root) = row.ok_or(StoreError::NotFound)?;
+                        Some(root.unwrap_or(id))
+                    }
+                    None => None,
+                };
+                let id = self.ids.next();
+                let listed = new.in_reply_to.is_none() && repost_of.is_none();
+                sqlx::query(
+                    "INSERT INTO posts (id, author_id, author, text, title, community, url,
+                     created_at, in_reply_to, repost_of, hot, listed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(id)
+                .bind(new.author_id)
+                .bind(&new.author)
+                .bind(&new.body.text)
+                .bind(&new.body.title)
+                .bind(&new.body.community)
+                .bind(&new.body.url)
+                .bind(now)
+                .bind(new.in_reply_to)
+                .bind(repost_of)
+                .bind(hot_rank(0, now))
+                .bind(listed)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| {
+                    if unique_violation(&e, "repost") {
+                        StoreError::AlreadyReposted
+                    } else {
+                        StoreError::Database(e)
+                    }
+                })?;
+                if let Some(parent) = new.in_reply_to {
+                    sqlx::query("UPDATE posts SET reply_count = reply_count + 1 WHERE id = $1")
+                        .bind(parent)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                if let Some(original) = repost_of {
+                    sqlx::query("UPDATE posts SET repost_count = repost_count + 1 WHERE id = $1")
+                        .bind(original)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let post = Self::post_in(&mut *conn, id).await?.ok_or(StoreError::NotFound)?;
+                $emit(&mut *conn, &events::post_created(&self.ids, &post)).await?;
+                Ok(post)
+            }
+
+            async fn posts_where(&self, sql: &str, a: i64, b: i64, limit: usize) -> StoreResult<Vec<Post>> {
+                Ok(sqlx::query_as(sql)
+                    .bind(a)
+                    .bind(b)
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+        }
+
+        #[async_trait]
+        impl PostStore for $store {
+            async fn create_post(
+                &self,
+                new: NewPost,
+                idempotency: Option<IdempotencyKey>,
+            ) -> StoreResult<(Post, bool)> {
+                let now = now_ms();
+                let mut tx = self.begin_write().await?;
+                if let Some(key) = &idempotency
+                    && let Some(first) = Self::replay(&mut tx, key, now).await?
+                {
+                    return Ok((first, true));
+                }
+                let post = self.insert_post(&mut tx, &new, now).await?;
+                if let Some(key) = &idempotency {
+                    let stored = sqlx::query(
+                        "INSERT INTO idempotency_keys (user_id, key, post_id, response, created_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(key.user_id)
+                    .bind(&key.key)
+                    .bind(post.id)
+                    .bind(serde_json::to_string(&post).unwrap_or_default())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await;
+                    if let Err(e) = stored {
+                        if unique_violation(&e, "") {
+                            // A concurrent retry with the same key won: answer with its post.
+                            drop(tx);
+                            let mut tx = self.begin_write().await?;
+                            let first = Self::replay(&mut tx, key, now).await?;
+                            tx.commit().await?;
+                            return first.map(|p| (p, true)).ok_or(StoreError::Database(e));
+                        }
+                        return Err(e.into());
+                    }
+                }
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok((post, false))
+            }
+
+            async fn post(&self, id: i64) -> StoreResult<Option<Post>> {
+                Ok(sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM posts WHERE id IN ("));
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                Ok(q.build_query_as().fetch_all(self.reader()).await?)
+            }
+
+            async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
+                let now = now_ms();
+                let mut tx = self.begin_write().await?;
+                let old = Self::post_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let (version,): (i64,) = sqlx::query_as(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM post_history WHERE post_id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO post_history (post_id, version, text, title, url, edited_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(&old.text)
+                .bind(&old.title)
+                .bind(&old.url)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE posts SET text = $1, title = $2, url = $3, edited_at = $4 WHERE id = $5")
+                    .bind(&body.text)
+                    .bind(&body.title)
+                    .bind(&body.url)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let post = Self::post_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                $emit(&mut tx, &events::post_edited(&self.ids, &post, now)).await?;
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok(post)
+            }
+
+            async fn delete_post(&self, id: i64) -> StoreResult<bool> {
+                let now = now_ms();
+                let mut tx = self.begin_write().await?;
+                let Some(post) = Self::post_in(&mut tx, id).await? else {
+                    return Ok(false);
+                };
+                // Reposts go with their original.
+                let reposts: Vec<Post> = sqlx::query_as(&format!(
+                    "SELECT {POST_COLUMNS} FROM posts WHERE repost_of = $1"
+                ))
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for victim in std::iter::once(&post).chain(reposts.iter()) {
+                    sqlx::query("DELETE FROM posts WHERE id = $1")
+                        .bind(victim.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM post_history WHERE post_id = $1")
+                        .bind(victim.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    $emit(&mut tx, &events::post_deleted(&self.ids, victim, now)).await?;
+                }
+                if let Some(parent) = post.in_reply_to {
+                    sqlx::query("UPDATE posts SET reply_count = reply_count - 1 WHERE id = $1 AND reply_count > 0")
+                        .bind(parent)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some(original) = post.repost_of {
+                    sqlx::query("UPDATE posts SET repost_count = repost_count - 1 WHERE id = $1 AND repost_count > 0")
+                        .bind(original)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok(true)
+            }
+
+            async fn history(&self, id: i64) -> StoreResult<Vec<HistoryEntry>> {
+                Ok(sqlx::query_as(
+                    "SELECT text, title, url, edited_at FROM post_history WHERE post_id = $1 ORDER BY version",
+                )
+                .bind(id)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+                self.posts_where(
+                    &format!(
+                        "SELECT {POST_COLUMNS} FROM posts WHERE in_reply_to = $1 AND id > $2
+                         ORDER BY id LIMIT $3"
+                    ),
+                    id,
+                    after.unwrap_or(0),
+                    limit,
+                )
+                .await
+            }
+
+            async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Post>> {
+                let mut q = sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM posts WHERE listed"));
+                if let Some(c) = &query.community {
+                    q.push(" AND community = ").push_bind(c.clone());
+                }
+                if let Some(a) = query.author_id {
+                    q.push(" AND author_id = ").push_bind(a);
+                }
+                let column = match query.sort {
+                    Sort::New => None,
+                    Sort::Hot => Some("hot"),
+                    Sort::Top => Some("score"),
+                    Sort::Controversial => Some("controversy"),
+                };
+                match (column, query.after) {
+                    (_, None) => {}
+                    (None, Some(ListCursor::Id(id))) => {
+                        q.push(" AND id < ").push_bind(id);
+                    }
+                    (Some("score"), Some(ListCursor::Ranked(rank, id))) => {
+                        let score = rank as i64;
+                        q.push(" AND (score < ").push_bind(score);
+                        q.push(" OR (score = ").push_bind(score);
+                        q.push(" AND id < ").push_bind(id).push("))");
+                    }
+                    (Some(col), Some(ListCursor::Ranked(rank, id))) => {
+                        q.push(format!(" AND ({col} < ")).push_bind(rank);
+                        q.push(format!(" OR ({col} = ")).push_bind(rank);
+                        q.push(" AND id < ").push_bind(id).push("))");
+                    }
+                    _ => return Ok(Vec::new()),
+                }
+                match column {
+                    None => q.push(" ORDER BY id DESC"),
+                    Some(col) => q.push(format!(" ORDER BY {col} DESC, id DESC")),
+                };
+                q.push(" LIMIT ").push_bind(query.limit as i64);
+                Ok(q.build_query_as().fetch_all(self.reader()).await?)
+            }
+
+            async fn user_timeline(&self, author_id: i64, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+                self.posts_where(
+                    &format!(
+                        "SELECT {POST_COLUMNS} FROM posts WHERE author_id = $1 AND id < $2
+                         ORDER BY id DESC LIMIT $3"
+                    ),
+                    author_id,
+                    before.unwrap_or(i64::MAX),
+                    limit,
+                )
+                .await
+            }
+
+            async fn public_timeline(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {POST_COLUMNS} FROM posts WHERE id < $1 ORDER BY id DESC LIMIT $2"
+                ))
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn home_timeline(
+                &self,
+                user_id: i64,
+                before: Option<i64>,
+                limit: usize,
+                merge: &HomeMerge,
+            ) -> StoreResult<Vec<Post>> {
+                let before = before.unwrap_or(i64::MAX);
+                let mut posts: Vec<Post> = sqlx::query_as(&format!(
+                    "SELECT {} FROM home_timeline h JOIN posts p ON p.id = h.post_id
+                     WHERE h.user_id = $1 AND h.post_id < $2 ORDER BY h.post_id DESC LIMIT $3",
+                    POST_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("p.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .bind(user_id)
+                .bind(before)
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?;
+                if !merge.celebrities.is_empty() {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "SELECT {POST_COLUMNS} FROM posts WHERE id < "
+                    ));
+                    q.push_bind(before).push(" AND author_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in &merge.celebrities {
+                        list.push_bind(*id);
+                    }
+                    q.push(") ORDER BY id DESC LIMIT ").push_bind(limit as i64);
+                    let extra: Vec<Post> = q.build_query_as().fetch_all(self.reader()).await?;
+                    posts.extend(extra);
+                    posts.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+                    posts.dedup_by_key(|p| p.id);
+                    posts.truncate(limit);
+                }
+                Ok(posts)
+            }
+
+            async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(username)
+                .bind(username.to_lowercase())
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn apply_user_registered(&self, event_id: i64, id: i64, username: &str) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if Self::first_time(&mut tx, "users", event_id).await? {
+                    sqlx::query(
+                        "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET username = excluded.username,
+                         username_key = excluded.username_key, active = TRUE",
+                    )
+                    .bind(id)
+                    .bind(username)
+                    .bind(username.to_lowercase())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn apply_user_deactivated(&self, event_id: i64, id: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if Self::first_time(&mut tx, "users", event_id).await? {
+                    sqlx::query("UPDATE users SET active = FALSE WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, username, active, followers_count FROM users WHERE username_key = $1",
+                )
+                .bind(username.trim().to_lowercase())
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn apply_follow(&self, event_id: i64, follower: i64, followee: i64, backfill: usize) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if Self::first_time(&mut tx, "graph", event_id).await? {
+                    let inserted = sqlx::query(
+                        "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(follower)
+                    .bind(followee)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if inserted > 0 {
+                        sqlx::query("UPDATE users SET followers_count = followers_count + 1 WHERE id = $1")
+                            .bind(followee)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "INSERT INTO home_timeline (user_id, post_id, author_id)
+                             SELECT $1, id, author_id FROM
+                               (SELECT id, author_id FROM posts WHERE author_id = $2 ORDER BY id DESC LIMIT $3) recent
+                             WHERE TRUE ON CONFLICT DO NOTHING",
+                        )
+                        .bind(follower)
+                        .bind(followee)
+                        .bind(backfill as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn apply_unfollow(&self, event_id: i64, follower: i64, followee: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if Self::first_time(&mut tx, "graph", event_id).await? {
+                    let removed = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+                        .bind(follower)
+                        .bind(followee)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if removed > 0 {
+                        sqlx::query("UPDATE users SET followers_count = followers_count - 1 WHERE id = $1")
+                            .bind(followee)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND author_id = $2")
+                        .bind(follower)
+                        .bind(followee)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn fan_out(&self, event_id: i64, post_id: i64, author_id: i64, threshold: i64, cap: usize) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if Self::first_time(&mut tx, "fanout", event_id).await? {
+                    sqlx::query(
+                        "INSERT INTO home_timeline (user_id, post_id, author_id) VALUES ($1, $2, $1)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(author_id)
+                    .bind(post_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    let followers: Option<(i64,)> = sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
+                        .bind(author_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if followers.map_or(0, |f| f.0) <= threshold {
+                        sqlx::query(
+                            "INSERT INTO home_timeline (user_id, post_id, author_id)
+                             SELECT follower_id, $1, $2 FROM follows WHERE followee_id = $2
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(post_id)
+                        .bind(author_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        // Trimming every timeline on every post would cost more than the
+                        // fan-out itself; every 16th post of an author trims its readers.
+                        if post_id % 16 == 0 {
+                            let mut readers: Vec<(i64,)> =
+                                sqlx::query_as("SELECT follower_id FROM follows WHERE followee_id = $1")
+                                    .bind(author_id)
+                                    .fetch_all(&mut *tx)
+                                    .await?;
+                            readers.push((author_id,));
+                            for (reader,) in readers {
+                                let cutoff: Option<(i64,)> = sqlx::query_as(
+                                    "SELECT post_id FROM home_timeline WHERE user_id = $1
+                                     ORDER BY post_id DESC LIMIT 1 OFFSET $2",
+                                )
+                                .bind(reader)
+                                .bind(cap as i64 - 1)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                                if let Some((cutoff,)) = cutoff {
+                                    sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND post_id < $2")
+                                        .bind(reader)
+                                        .bind(cutoff)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                }
+                            }
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE followers_count > $1")
+                    .bind(threshold)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>> {
+                if candidates.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::new("SELECT followee_id FROM follows WHERE follower_id = ");
+                q.push_bind(user).push(" AND followee_id IN (");
+                let mut list = q.separated(", ");
+                for id in candidates {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                let rows: Vec<(i64,)> = q.build_query_as().fetch_all(self.reader()).await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn apply_vote_change(&self, event_id: i64, post_id: i64, upvotes: i64, downvotes: i64, seq: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if Self::first_time(&mut tx, "votes", event_id).await?
+                    && let Some(post) = Self::post_in(&mut tx, post_id).await?
+                {
+                    let score = upvotes - downvotes;
+                    sqlx::query(
+                        "UPDATE posts SET upvotes = $1, downvotes = $2, score = $3, hot = $4,
+                         controversy = $5, vote_seq = $6 WHERE id = $7 AND vote_seq < $6",
+                    )
+                    .bind(upvotes)
+                    .bind(downvotes)
+                    .bind(score)
+                    .bind(hot_rank(score, post.created_at))
+                    .bind(controversy(upvotes, downvotes))
+                    .bind(seq)
+                    .bind(post_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_post_store;
