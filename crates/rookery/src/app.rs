@@ -66,6 +66,11 @@ impl App {
 /// Everything in one process: the gateway in front of in-process services,
 /// each with its own SQLite database under `data_dir`.
 pub async fn embedded(data_dir: &Path) -> anyhow::Result<App> {
+    embedded_with(data_dir, TimelineConfig::from_env()).await
+}
+
+/// [`embedded`] with explicit home-timeline settings (tests use a low fan-out threshold).
+pub async fn embedded_with(data_dir: &Path, timelines: TimelineConfig) -> anyhow::Result<App> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = Secret::load_or_create(data_dir)?;
@@ -85,7 +90,6 @@ pub async fn embedded(data_dir: &Path) -> anyhow::Result<App> {
     let users_router = rookery_users::router(users_service.clone());
 
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
-    let timelines = TimelineConfig::from_env();
     let posts_service =
         PostsService::new(posts.store.clone(), IdentityKeys::new(&secret), timelines);
     // Consumers subscribe before any relay publishes.

@@ -1,0 +1,391 @@
+//! One test suite for every `PostStore` implementation: SQLite always,
+//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set.
+
+use std::sync::Arc;
+
+use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
+use rookery_kernel::events::{OutboxSignal, OutboxSource};
+use rookery_kernel::ids::IdGenerator;
+use rookery_posts::domain::{PostBody, Sort};
+use rookery_posts::store::{
+    HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore, StoreError, postgres,
+    sqlite,
+};
+use rookery_posts::{PostgresPostStore, SqlitePostStore};
+
+fn micro(author: i64, text: &str) -> NewPost {
+    NewPost {
+        author_id: author,
+        author: format!("u{author}"),
+        body: PostBody {
+            text: Some(text.into()),
+            title: None,
+            community: None,
+            url: None,
+        },
+        in_reply_to: None,
+        repost_of: None,
+    }
+}
+
+fn community(author: i64, title: &str, community: &str) -> NewPost {
+    NewPost {
+        body: PostBody {
+            text: None,
+            title: Some(title.into()),
+            community: Some(community.into()),
+            url: Some("https://example.com/a".into()),
+        },
+        ..micro(author, "")
+    }
+}
+
+async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
+    let ids = IdGenerator::new(9);
+    let ev = || ids.next();
+    for (id, name) in [(1, "u1"), (2, "u2"), (3, "u3")] {
+        store.apply_user_registered(ev(), id, name).await.unwrap();
+    }
+
+    // Create, read, reply, repost.
+    let (a, replayed) = store.create_post(micro(1, "first"), None).await.unwrap();
+    assert!(!replayed);
+    assert_eq!(store.post(a.id).await.unwrap().unwrap(), a);
+    let mut reply = micro(2, "a reply");
+    reply.in_reply_to = Some(a.id);
+    let (r, _) = store.create_post(reply, None).await.unwrap();
+    let mut orphan = micro(2, "to nowhere");
+    orphan.in_reply_to = Some(42);
+    assert!(matches!(
+        store.create_post(orphan, None).await,
+        Err(StoreError::ParentNotFound)
+    ));
+    let mut repost = micro(3, "first");
+    repost.repost_of = Some(a.id);
+    let (rp, _) = store.create_post(repost.clone(), None).await.unwrap();
+    assert_eq!(rp.repost_of, Some(a.id));
+    assert!(matches!(
+        store.create_post(repost, None).await,
+        Err(StoreError::AlreadyReposted)
+    ));
+    // A repost of a repost reposts the original.
+    let mut again = micro(2, "first");
+    again.repost_of = Some(rp.id);
+    let (rp2, _) = store.create_post(again, None).await.unwrap();
+    assert_eq!(rp2.repost_of, Some(a.id));
+    let a_now = store.post(a.id).await.unwrap().unwrap();
+    assert_eq!((a_now.reply_count, a_now.repost_count), (1, 2));
+    let replies = store.replies(a.id, None, 10).await.unwrap();
+    assert_eq!(replies.iter().map(|p| p.id).collect::<Vec<_>>(), [r.id]);
+
+    // Idempotency keys: a replay returns the first post; another user's key is theirs.
+    let key = |user, window_ms| IdempotencyKey {
+        user_id: user,
+        key: "k-1".into(),
+        window_ms,
+    };
+    let (k1, _) = store
+        .create_post(micro(1, "once"), Some(key(1, 60_000)))
+        .await
+        .unwrap();
+    let (k2, replayed) = store
+        .create_post(micro(1, "twice"), Some(key(1, 60_000)))
+        .await
+        .unwrap();
+    assert!(replayed);
+    assert_eq!((k2.id, k2.text.as_deref()), (k1.id, Some("once")));
+    let (k3, replayed) = store
+        .create_post(micro(2, "other user"), Some(key(2, 60_000)))
+        .await
+        .unwrap();
+    assert!(!replayed);
+    assert_ne!(k3.id, k1.id);
+    // Outside the window the key starts over.
+    let (k4, replayed) = store
+        .create_post(micro(1, "later"), Some(key(1, -1)))
+        .await
+        .unwrap();
+    assert!(!replayed);
+    assert_ne!(k4.id, k1.id);
+
+    // Edits keep history, oldest first.
+    let edited = store
+        .edit_post(
+            a.id,
+            PostBody {
+                text: Some("second".into()),
+                title: None,
+                community: None,
+                url: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.text.as_deref(), Some("second"));
+    assert!(edited.edited_at.is_some());
+    store
+        .edit_post(
+            a.id,
+            PostBody {
+                text: Some("third".into()),
+                title: None,
+                community: None,
+                url: None,
+            },
+        )
+        .await
+        .unwrap();
+    let history = store.history(a.id).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| h.text.as_deref().unwrap())
+            .collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+
+    // Listings: only top-level originals; sorts; keyset cursors.
+    let (c1, _) = store
+        .create_post(community(1, "one", "rust"), None)
+        .await
+        .unwrap();
+    let (c2, _) = store
+        .create_post(community(2, "two", "rust"), None)
+        .await
+        .unwrap();
+    let (c3, _) = store
+        .create_post(community(3, "three", "go"), None)
+        .await
+        .unwrap();
+    store.apply_vote_change(ev(), c1.id, 5, 0, 1).await.unwrap();
+    store.apply_vote_change(ev(), c2.id, 3, 3, 1).await.unwrap();
+    // An older tally never overwrites a newer one.
+    store.apply_vote_change(ev(), c1.id, 0, 9, 0).await.unwrap();
+    let c1_now = store.post(c1.id).await.unwrap().unwrap();
+    assert_eq!((c1_now.upvotes, c1_now.downvotes, c1_now.score), (5, 0, 5));
+    let list = |community: Option<&str>, sort, after, limit| ListQuery {
+        community: community.map(Into::into),
+        author_id: None,
+        sort,
+        after,
+        limit,
+    };
+    let ids_of =
+        |posts: &[rookery_posts::store::Post]| posts.iter().map(|p| p.id).collect::<Vec<_>>();
+    let rust_new = store
+        .list(&list(Some("rust"), Sort::New, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&rust_new), [c2.id, c1.id]);
+    let top = store.list(&list(None, Sort::Top, None, 2)).await.unwrap();
+    assert_eq!(top[0].id, c1.id);
+    let rest = store
+        .list(&list(
+            None,
+            Sort::Top,
+            Some(ListCursor::Ranked(top[1].score as f64, top[1].id)),
+            100,
+        ))
+        .await
+        .unwrap();
+    let mut all_top = ids_of(&top);
+    all_top.extend(ids_of(&rest));
+    let everything = store.list(&list(None, Sort::New, None, 100)).await.unwrap();
+    assert_eq!(
+        all_top.len(),
+        everything.len(),
+        "keyset pages cover the listing exactly once"
+    );
+    assert!(
+        everything
+            .iter()
+            .all(|p| p.in_reply_to.is_none() && p.repost_of.is_none())
+    );
+    let contro = store
+        .list(&list(None, Sort::Controversial, None, 1))
+        .await
+        .unwrap();
+    assert_eq!(contro[0].id, c2.id);
+    let hot = store
+        .list(&list(Some("rust"), Sort::Hot, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(hot[0].id, c1.id);
+    let after_hot = store
+        .list(&list(
+            Some("rust"),
+            Sort::Hot,
+            Some(ListCursor::Ranked(hot[0].hot, hot[0].id)),
+            10,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&after_hot), [c2.id]);
+    let go = store
+        .list(&list(Some("go"), Sort::New, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&go), [c3.id]);
+    let mut by_author = list(None, Sort::New, None, 10);
+    by_author.author_id = Some(2);
+    assert!(
+        store
+            .list(&by_author)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.author_id == 2)
+    );
+
+    // Timelines: user (posts and reposts) and public, newest first.
+    let u3 = store.user_timeline(3, None, 10).await.unwrap();
+    assert_eq!(ids_of(&u3), [c3.id, rp.id]);
+    let public = store.public_timeline(None, 3).await.unwrap();
+    assert_eq!(public[0].id, c3.id);
+    let next = store
+        .public_timeline(Some(public[2].id), 100)
+        .await
+        .unwrap();
+    assert!(next.iter().all(|p| p.id < public[2].id));
+
+    // Follow graph replica, fan-out, backfill, unfollow.
+    store.apply_follow(ev(), 2, 1, 100).await.unwrap();
+    let follow_event = ev();
+    store.apply_follow(follow_event, 3, 1, 100).await.unwrap();
+    store.apply_follow(follow_event, 3, 1, 100).await.unwrap(); // replayed: no double count
+    assert_eq!(
+        store
+            .author_by_username("U1")
+            .await
+            .unwrap()
+            .unwrap()
+            .followers_count,
+        2
+    );
+    // Backfill: 2 now sees 1's earlier posts.
+    let home2 = store
+        .home_timeline(2, None, 100, &HomeMerge::default())
+        .await
+        .unwrap();
+    assert!(home2.iter().any(|p| p.id == c1.id), "backfilled");
+    let (fresh, _) = store.create_post(micro(1, "fresh"), None).await.unwrap();
+    store.fan_out(ev(), fresh.id, 1, 10_000, 800).await.unwrap();
+    for reader in [1, 2, 3] {
+        let home = store
+            .home_timeline(reader, None, 10, &HomeMerge::default())
+            .await
+            .unwrap();
+        assert_eq!(home[0].id, fresh.id, "reader {reader}");
+    }
+    store.apply_unfollow(ev(), 3, 1).await.unwrap();
+    let home3 = store
+        .home_timeline(3, None, 100, &HomeMerge::default())
+        .await
+        .unwrap();
+    assert!(home3.iter().all(|p| p.author_id != 1));
+
+    // High-follower authors are not fanned out but merged at read time.
+    let (celeb_post, _) = store
+        .create_post(micro(1, "to the masses"), None)
+        .await
+        .unwrap();
+    store.fan_out(ev(), celeb_post.id, 1, 0, 800).await.unwrap();
+    let plain = store
+        .home_timeline(2, None, 10, &HomeMerge::default())
+        .await
+        .unwrap();
+    assert_ne!(plain[0].id, celeb_post.id);
+    assert_eq!(store.celebrities(0).await.unwrap(), [1]);
+    assert_eq!(store.followed_among(2, &[1, 3]).await.unwrap(), [1]);
+    assert!(store.followed_among(3, &[1]).await.unwrap().is_empty());
+    let merged = store
+        .home_timeline(
+            2,
+            None,
+            10,
+            &HomeMerge {
+                celebrities: vec![1],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged[0].id, celeb_post.id);
+    let mut seen = merged.iter().map(|p| p.id).collect::<Vec<_>>();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        merged.len(),
+        "no duplicates when merged and fanned-out overlap"
+    );
+
+    // Deleting takes the post (and its reposts) out of everything.
+    assert!(store.delete_post(a.id).await.unwrap());
+    assert!(!store.delete_post(a.id).await.unwrap());
+    assert!(store.post(a.id).await.unwrap().is_none());
+    assert!(store.post(rp.id).await.unwrap().is_none());
+    assert!(store.history(a.id).await.unwrap().is_empty());
+    for reader in [1, 2] {
+        let home = store
+            .home_timeline(reader, None, 100, &HomeMerge::default())
+            .await
+            .unwrap();
+        assert!(home.iter().all(|p| p.id != a.id && p.id != rp.id));
+    }
+    assert!(
+        store
+            .public_timeline(None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.id != a.id)
+    );
+    // Deleting a reply gives its parent's count back.
+    assert!(store.delete_post(r.id).await.unwrap());
+
+    // Deactivated accounts stay known but inactive.
+    store.apply_user_deactivated(ev(), 3).await.unwrap();
+    assert!(
+        !store
+            .author_by_username("u3")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+
+    // Every change wrote its event.
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let count = |t: &str| events.iter().filter(|(_, e)| e.topic == t).count();
+    assert!(count("post.created") >= 12);
+    assert_eq!(count("post.edited"), 2);
+    assert_eq!(count("post.deleted"), 4); // a, its two reposts, the reply
+}
+
+#[tokio::test]
+async fn sqlite_post_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let store = SqlitePostStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    suite(Arc::new(store), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_post_store_suite() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    let store = PostgresPostStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    pg.cleanup().await;
+}
