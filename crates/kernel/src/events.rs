@@ -6,7 +6,7 @@
 //! (in-process: after every subscriber acknowledged), so delivery is at least
 //! once across crashes and restarts. Consumers dedupe by event id.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -35,9 +35,10 @@ pub struct Event {
     pub created_at: i64,
 }
 
-/// One event handed to a consumer; it acknowledges once it has applied it.
+/// Events handed to a consumer, oldest first; it acknowledges once it has
+/// applied them all (consumers apply a batch in one transaction).
 pub struct Delivery {
-    pub event: Event,
+    pub events: Vec<Event>,
     ack: Option<oneshot::Sender<()>>,
 }
 
@@ -62,19 +63,20 @@ impl Subscription {
 /// Where events go. In-process for the embedded mode; NATS JetStream scaled out.
 #[async_trait]
 pub trait EventBus: Send + Sync {
-    /// Returns once the event is durably taken (in-process: applied by every subscriber).
-    async fn publish(&self, event: &Event) -> anyhow::Result<()>;
+    /// Publishes events in order; returns once they are durably taken
+    /// (in-process: applied by every subscriber).
+    async fn publish(&self, events: &[Event]) -> anyhow::Result<()>;
     /// A named durable consumer of some topics. Instances that subscribe with the
     /// same name share the work.
     async fn subscribe(&self, consumer: &str, topics: &[&str]) -> anyhow::Result<Subscription>;
 }
 
 /// The embedded bus: subscribers are bounded channels; publishing waits for
-/// each subscriber's acknowledgement, so the outbox row stays unpublished
-/// until every consumer applied it.
+/// each subscriber's acknowledgement, so the outbox rows stay unpublished
+/// until every consumer applied them.
 #[derive(Default)]
 pub struct InProcessBus {
-    subscribers: RwLock<HashMap<String, Vec<mpsc::Sender<Delivery>>>>,
+    subscribers: RwLock<Vec<(HashSet<String>, mpsc::Sender<Delivery>)>>,
 }
 
 /// How long the in-process bus waits for a consumer before the relay retries.
@@ -88,39 +90,44 @@ impl InProcessBus {
 
 #[async_trait]
 impl EventBus for InProcessBus {
-    async fn publish(&self, event: &Event) -> anyhow::Result<()> {
-        let targets: Vec<_> = self
+    async fn publish(&self, events: &[Event]) -> anyhow::Result<()> {
+        let subscribers: Vec<_> = self
             .subscribers
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&event.topic)
-            .cloned()
-            .unwrap_or_default();
-        for tx in targets {
+            .clone();
+        for (topics, tx) in subscribers {
+            let wanted: Vec<Event> = events
+                .iter()
+                .filter(|e| topics.contains(&e.topic))
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
             let (ack_tx, ack_rx) = oneshot::channel();
             let delivery = Delivery {
-                event: event.clone(),
+                events: wanted,
                 ack: Some(ack_tx),
             };
             tx.send(delivery)
                 .await
-                .map_err(|_| anyhow::anyhow!("consumer of {} has stopped", event.topic))?;
+                .map_err(|_| anyhow::anyhow!("a consumer has stopped"))?;
             tokio::time::timeout(ACK_TIMEOUT, ack_rx)
                 .await
-                .map_err(|_| anyhow::anyhow!("consumer of {} timed out", event.topic))?
-                .map_err(|_| anyhow::anyhow!("consumer of {} failed", event.topic))?;
+                .map_err(|_| anyhow::anyhow!("a consumer timed out"))?
+                .map_err(|_| anyhow::anyhow!("a consumer failed"))?;
         }
         Ok(())
     }
 
     async fn subscribe(&self, _consumer: &str, topics: &[&str]) -> anyhow::Result<Subscription> {
-        let (tx, rx) = mpsc::channel(256);
-        let mut subs = self.subscribers.write().unwrap_or_else(|p| p.into_inner());
-        for topic in topics {
-            subs.entry((*topic).to_string())
-                .or_default()
-                .push(tx.clone());
-        }
+        let (tx, rx) = mpsc::channel(16);
+        let topics = topics.iter().map(|t| (*t).to_string()).collect();
+        self.subscribers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((topics, tx));
         Ok(Subscription { rx })
     }
 }
@@ -275,29 +282,19 @@ pub async fn run_relay(
     }
 }
 
-/// Publishes one batch in order; stops at the first failure so order holds.
+/// Publishes one batch, in order, as one unit: marked only when all of it was taken.
 pub async fn relay_once(
     source: &dyn OutboxSource,
     bus: &dyn EventBus,
     limit: i64,
 ) -> anyhow::Result<usize> {
     let rows = source.unpublished(limit).await?;
-    let mut done = Vec::with_capacity(rows.len());
-    let mut failure = None;
-    for (seq, event) in &rows {
-        match bus.publish(event).await {
-            Ok(()) => done.push(*seq),
-            Err(err) => {
-                failure = Some(err);
-                break;
-            }
-        }
+    if rows.is_empty() {
+        return Ok(0);
     }
-    if !done.is_empty() {
-        source.mark_published(&done).await?;
-    }
-    match failure {
-        Some(err) => Err(err),
-        None => Ok(rows.len()),
-    }
+    let events: Vec<Event> = rows.iter().map(|(_, e)| e.clone()).collect();
+    bus.publish(&events).await?;
+    let seqs: Vec<i64> = rows.iter().map(|(seq, _)| *seq).collect();
+    source.mark_published(&seqs).await?;
+    Ok(rows.len())
 }

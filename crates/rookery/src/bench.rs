@@ -1,8 +1,12 @@
-//! A small closed-loop HTTP benchmark: N connections each send requests back
-//! to back for a fixed time; latencies go into an HdrHistogram. Targets run
-//! one after another in the same invocation, so their rates can be compared
-//! as ratios (e.g. Basic-authenticated whoami vs. the `/healthz` baseline).
+//! A small HTTP benchmark. Closed loop (each connection sends its next request
+//! when the previous answer arrives) to find a rate, or open loop at a fixed
+//! rate, where latency counts from each request's intended send time (no
+//! coordinated omission). Latencies go into an HdrHistogram. Targets run one
+//! after another in one invocation, so rates compare as ratios to a baseline
+//! (`GET /healthz`) measured in the same run.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,12 +19,48 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// One kind of request to measure.
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Who a request is sent as.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    /// One account.
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// A random seeded account `user0..user{count-1}` per request (same password).
+    RandomSeeded {
+        count: usize,
+        password: String,
+    },
+}
+
+/// One kind of request to measure. In `path` and `body`, `{user}` becomes the
+/// request's account index (with `Auth::RandomSeeded`) and `{n}` a counter.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
+    pub method: Method,
     pub path: String,
-    pub authorization: Option<String>,
+    pub body: Option<String>,
+    pub auth: Auth,
+    /// Open loop at this many requests/s; closed loop when `None`.
+    pub rate: Option<f64>,
+}
+
+impl Target {
+    pub fn get(name: &str, path: &str, auth: Auth) -> Self {
+        Self {
+            name: name.into(),
+            method: Method::GET,
+            path: path.into(),
+            body: None,
+            auth,
+            rate: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +82,29 @@ pub fn basic(username: &str, password: &str) -> String {
     )
 }
 
+/// Pre-built Authorization values, so the load generator spends its CPU on requests.
+struct Credentials(Vec<String>);
+
+impl Credentials {
+    fn new(auth: &Auth) -> Self {
+        Self(match auth {
+            Auth::None => Vec::new(),
+            Auth::Basic { username, password } => vec![basic(username, password)],
+            Auth::RandomSeeded { count, password } => (0..*count)
+                .map(|i| basic(&format!("user{i}"), password))
+                .collect(),
+        })
+    }
+}
+
+pub fn client(connections: usize) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(connections)
+        .build(connector)
+}
+
 /// Runs each target for `duration` over `connections` concurrent loops.
 pub async fn run(
     base_url: &str,
@@ -49,62 +112,101 @@ pub async fn run(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Vec<TargetResult>> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(connections)
-        .build(connector);
+    let client = client(connections);
     let mut results = Vec::new();
     for target in targets {
-        let uri: Uri = format!("{}{}", base_url.trim_end_matches('/'), target.path)
-            .parse()
-            .with_context(|| format!("bad URL for {}", target.name))?;
         // Warm up connections and caches (e.g. the credential cache) first.
         run_target(
             &client,
-            &uri,
+            base_url,
             target,
             connections,
             Duration::from_millis(500),
         )
         .await?;
-        let (requests, errors, hist, elapsed) =
-            run_target(&client, &uri, target, connections, duration).await?;
-        results.push(TargetResult {
-            name: target.name.clone(),
-            requests,
-            errors,
-            rate: requests as f64 / elapsed.as_secs_f64(),
-            p50_us: hist.value_at_quantile(0.50),
-            p99_us: hist.value_at_quantile(0.99),
-            max_us: hist.max(),
-        });
+        results.push(run_target(&client, base_url, target, connections, duration).await?);
     }
     Ok(results)
 }
 
 async fn run_target(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    uri: &Uri,
+    client: &HttpClient,
+    base_url: &str,
     target: &Target,
     connections: usize,
     duration: Duration,
-) -> anyhow::Result<(u64, u64, Histogram<u64>, Duration)> {
+) -> anyhow::Result<TargetResult> {
+    let base = base_url.trim_end_matches('/').to_string();
+    format!(
+        "{base}{}",
+        target.path.replace("{user}", "0").replace("{n}", "0")
+    )
+    .parse::<Uri>()
+    .with_context(|| format!("bad URL for {}", target.name))?;
+    let credentials = Arc::new(Credentials::new(&target.auth));
+    let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
+    // Open loop: worker k sends at started + (k + i * connections) / rate.
+    let interval = target
+        .rate
+        .map(|r| Duration::from_secs_f64(connections as f64 / r.max(0.001)));
     let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (client, uri, auth) = (client.clone(), uri.clone(), target.authorization.clone());
+    for k in 0..connections {
+        let (client, target, base, credentials, counter) = (
+            client.clone(),
+            target.clone(),
+            base.clone(),
+            credentials.clone(),
+            counter.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
             let (mut ok, mut errors) = (0u64, 0u64);
-            while Instant::now() < deadline {
-                let mut req = Request::builder().method(Method::GET).uri(uri.clone());
-                if let Some(auth) = &auth {
+            let mut next_send =
+                interval.map(|i| started + i.mul_f64(k as f64 / connections as f64));
+            loop {
+                let intended = match (next_send, interval) {
+                    (Some(at), Some(i)) => {
+                        if at >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(at.into()).await;
+                        next_send = Some(at + i);
+                        at
+                    }
+                    _ => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        now
+                    }
+                };
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let user = if credentials.0.len() > 1 {
+                    rand::random_range(0..credentials.0.len())
+                } else {
+                    0
+                };
+                let fill = |s: &str| {
+                    s.replace("{user}", &user.to_string())
+                        .replace("{n}", &n.to_string())
+                };
+                let mut req = Request::builder()
+                    .method(target.method.clone())
+                    .uri(format!("{base}{}", fill(&target.path)));
+                if let Some(auth) = credentials.0.get(user) {
                     req = req.header(http::header::AUTHORIZATION, auth);
                 }
-                let req = req.body(Full::new(Bytes::new())).expect("static request");
-                let sent = Instant::now();
+                let body = match &target.body {
+                    Some(b) => {
+                        req = req.header(http::header::CONTENT_TYPE, "application/json");
+                        Bytes::from(fill(b))
+                    }
+                    None => Bytes::new(),
+                };
+                let req = req.body(Full::new(body)).expect("valid request");
                 match client.request(req).await {
                     Ok(resp) => {
                         let status = resp.status();
@@ -117,7 +219,7 @@ async fn run_target(
                     }
                     Err(_) => errors += 1,
                 }
-                let _ = hist.record(sent.elapsed().as_micros() as u64);
+                let _ = hist.record(intended.elapsed().as_micros() as u64);
             }
             (ok, errors, hist)
         }));
@@ -130,13 +232,22 @@ async fn run_target(
         errors += e;
         hist.add(h).ok();
     }
-    Ok((ok, errors, hist, started.elapsed()))
+    let elapsed = started.elapsed();
+    Ok(TargetResult {
+        name: target.name.clone(),
+        requests: ok,
+        errors,
+        rate: ok as f64 / elapsed.as_secs_f64(),
+        p50_us: hist.value_at_quantile(0.50),
+        p99_us: hist.value_at_quantile(0.99),
+        max_us: hist.max(),
+    })
 }
 
 /// A plain-text table of the results, with each rate as a ratio to the first.
 pub fn report(results: &[TargetResult]) -> String {
     let mut out = format!(
-        "{:<28} {:>10} {:>8} {:>12} {:>8} {:>9} {:>9} {:>9}\n",
+        "{:<40} {:>10} {:>8} {:>12} {:>8} {:>9} {:>9} {:>9}\n",
         "target", "requests", "errors", "req/s", "ratio", "p50 ms", "p99 ms", "max ms"
     );
     let base = results
@@ -144,7 +255,7 @@ pub fn report(results: &[TargetResult]) -> String {
         .map_or(1.0, |r| r.rate.max(f64::MIN_POSITIVE));
     for r in results {
         out.push_str(&format!(
-            "{:<28} {:>10} {:>8} {:>12.0} {:>8.2} {:>9.3} {:>9.3} {:>9.3}\n",
+            "{:<40} {:>10} {:>8} {:>12.0} {:>8.2} {:>9.3} {:>9.3} {:>9.3}\n",
             r.name,
             r.requests,
             r.errors,

@@ -77,33 +77,54 @@ enum Command {
         /// Password of every seeded account.
         #[arg(long, default_value = "rookery-seed-password")]
         password: String,
-        /// Seed the sample accounts through a running gateway's API instead
-        /// of writing to the database (not for --graph, which loads in bulk).
-        #[arg(long, conflicts_with = "graph")]
+        /// A running gateway: without --graph, the sample accounts are created
+        /// through its API; --posts-per-user posts go through it too.
+        #[arg(long)]
         url: Option<String>,
+        /// With --graph and --url: this many posts per seeded account, posted
+        /// through the API (fan-out included; idempotent per account and index).
+        #[arg(long, default_value_t = 0, requires_all = ["graph", "url"])]
+        posts_per_user: usize,
         /// Users database URL; defaults to the SQLite file under --data-dir.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
         #[arg(long, default_value = "./data", env = "ROOKERY_DATA_DIR")]
         data_dir: PathBuf,
     },
-    /// Measure request rates and latencies through a gateway (closed loop).
+    /// Measure request rates and latencies through a gateway.
     Bench {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// `auth`: healthz vs Basic whoami vs profile reads. `timeline`: healthz
+        /// vs home timelines of random seeded users, then home timelines open
+        /// loop at half the measured rate. `compose`: healthz vs posting as
+        /// random seeded users.
+        #[arg(long, value_enum, default_value = "auth")]
+        workload: Workload,
         /// Seconds per target.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         #[arg(long, default_value_t = 32)]
         connections: usize,
-        /// An existing account for the authenticated targets.
+        /// The account of the `auth` workload.
         #[arg(long, default_value = "user0")]
         username: String,
+        /// Password of the seeded accounts.
         #[arg(long, default_value = "rookery-seed-password")]
         password: String,
+        /// Seeded accounts `user0..` to pick from (Reed98: 962).
+        #[arg(long, default_value_t = 962)]
+        users: usize,
     },
     /// Print the OpenAPI document (docs/openapi.json is this output).
     Openapi,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Workload {
+    Auth,
+    Timeline,
+    Compose,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -218,7 +239,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             password,
             database_url,
             data_dir,
-            ..
+            url: api,
+            posts_per_user,
         } => {
             let url = match database_url {
                 Some(url) => url,
@@ -235,34 +257,81 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 report.follows_created,
                 started.elapsed().as_secs_f64()
             );
+            if let (Some(api), Some(dir), true) = (api, graph, posts_per_user > 0) {
+                let (nodes, _) = seed::read_graph(&dir)?;
+                let started = std::time::Instant::now();
+                // Give the server a moment to replicate the new accounts' events.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let posts =
+                    seed::seed_posts_over_http(&api, nodes, posts_per_user, &password, 32).await?;
+                println!(
+                    "posted {posts} posts in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             Ok(())
         }
         Command::Bench {
             url,
+            workload,
             seconds,
             connections,
             username,
             password,
+            users,
         } => {
-            let targets = vec![
-                bench::Target {
-                    name: "GET /healthz".into(),
-                    path: "/healthz".into(),
-                    authorization: None,
-                },
-                bench::Target {
-                    name: "GET /auth/whoami (Basic)".into(),
-                    path: "/api/v1/auth/whoami".into(),
-                    authorization: Some(bench::basic(&username, &password)),
-                },
-                bench::Target {
-                    name: "GET /users/{username}".into(),
-                    path: format!("/api/v1/users/{username}"),
-                    authorization: None,
-                },
-            ];
-            let results =
-                bench::run(&url, &targets, connections, Duration::from_secs(seconds)).await?;
+            use bench::{Auth, Target};
+            let duration = Duration::from_secs(seconds);
+            let seeded = Auth::RandomSeeded {
+                count: users,
+                password: password.clone(),
+            };
+            let healthz = Target::get("GET /healthz", "/healthz", Auth::None);
+            let targets = match workload {
+                Workload::Auth => vec![
+                    healthz,
+                    Target::get(
+                        "GET /auth/whoami (Basic)",
+                        "/api/v1/auth/whoami",
+                        Auth::Basic {
+                            username: username.clone(),
+                            password,
+                        },
+                    ),
+                    Target::get(
+                        "GET /users/{username}",
+                        &format!("/api/v1/users/{username}"),
+                        Auth::None,
+                    ),
+                ],
+                Workload::Timeline => vec![
+                    healthz,
+                    Target::get(
+                        "GET /timelines/home?limit=10",
+                        "/api/v1/timelines/home?limit=10",
+                        seeded,
+                    ),
+                ],
+                Workload::Compose => vec![
+                    healthz,
+                    Target {
+                        name: "POST /posts".into(),
+                        method: http::Method::POST,
+                        path: "/api/v1/posts".into(),
+                        body: Some(r#"{"text": "bench post {n} by user{user}"}"#.into()),
+                        auth: seeded,
+                        rate: None,
+                    },
+                ],
+            };
+            let mut results = bench::run(&url, &targets, connections, duration).await?;
+            if let Workload::Timeline = workload {
+                // The latency bound is checked at half the sustained rate, open loop.
+                let mut half = targets[1].clone();
+                half.rate = Some(results[1].rate / 2.0);
+                half.name = format!("{} @ {:.0}/s open loop", half.name, results[1].rate / 2.0);
+                results.extend(bench::run(&url, &[half], connections, duration).await?);
+            }
             print!("{}", bench::report(&results));
             Ok(())
         }

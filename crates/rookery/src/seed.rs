@@ -183,3 +183,66 @@ pub async fn seed_over_http(base_url: &str, password: &str) -> anyhow::Result<Se
     }
     Ok(report)
 }
+
+/// Posts `per_user` posts for each of `user0..user{users-1}` through a running
+/// gateway (the real write path, fan-out included), `concurrency` at a time.
+/// Every fifth post is a community post in one of a few communities.
+pub async fn seed_posts_over_http(
+    base_url: &str,
+    users: usize,
+    per_user: usize,
+    password: &str,
+    concurrency: usize,
+) -> anyhow::Result<usize> {
+    use futures::StreamExt;
+    use http_body_util::{BodyExt, Full};
+
+    const COMMUNITIES: &[&str] = &["rust", "music", "books", "campus", "news"];
+    let client = crate::bench::client(concurrency);
+    let base = base_url.trim_end_matches('/').to_string();
+    let bar = ProgressBar::new((users * per_user) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("   posts [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let jobs = (0..per_user).flat_map(|k| (0..users).map(move |u| (u, k)));
+    let results = futures::stream::iter(jobs)
+        .map(|(u, k)| {
+            let (client, base, bar) = (client.clone(), base.clone(), bar.clone());
+            let auth = crate::bench::basic(&format!("user{u}"), password);
+            async move {
+                let body = if k % 5 == 4 {
+                    serde_json::json!({"title": format!("Thread {k} by user{u}"),
+                        "community": COMMUNITIES[(u + k) % COMMUNITIES.len()],
+                        "text": "Seeded community post."})
+                } else {
+                    serde_json::json!({"text": format!("Post {k} by user{u}")})
+                };
+                let req = http::Request::post(format!("{base}/api/v1/posts"))
+                    .header(http::header::AUTHORIZATION, auth)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .header("idempotency-key", format!("seed-{k}"))
+                    .body(Full::new(bytes::Bytes::from(body.to_string())))?;
+                let resp = client.request(req).await?;
+                let status = resp.status();
+                let text = resp.into_body().collect().await?.to_bytes();
+                bar.inc(1);
+                anyhow::ensure!(
+                    status.as_u16() == 201,
+                    "user{u}: {status} {}",
+                    String::from_utf8_lossy(&text)
+                );
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    bar.finish();
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        anyhow::bail!("{created} posts created, then: {e}");
+    }
+    Ok(created)
+}

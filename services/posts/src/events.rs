@@ -7,7 +7,7 @@ use rookery_kernel::ids::IdGenerator;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Post, PostStore};
+use crate::store::{Applied, Change, Post, PostStore};
 
 pub const POST_CREATED: &str = "post.created";
 pub const POST_EDITED: &str = "post.edited";
@@ -92,69 +92,41 @@ impl TimelineConfig {
     }
 }
 
-/// Applies one event to the store (idempotently).
-pub async fn apply(
-    store: &dyn PostStore,
-    config: &TimelineConfig,
-    event: &Event,
-) -> anyhow::Result<()> {
+/// The change an event asks of the posts store; `None` for topics it ignores.
+pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
     let p = &event.payload;
-    match event.topic.as_str() {
-        topics::USER_REGISTERED => {
-            let username = p["username"].as_str().unwrap_or_default();
-            store
-                .apply_user_registered(event.id, id_field(p, "user_id")?, username)
-                .await?
-        }
-        topics::USER_DEACTIVATED => {
-            store
-                .apply_user_deactivated(event.id, id_field(p, "user_id")?)
-                .await?
-        }
-        topics::FOLLOW_CREATED => {
-            store
-                .apply_follow(
-                    event.id,
-                    id_field(p, "follower_id")?,
-                    id_field(p, "followee_id")?,
-                    config.backfill,
-                )
-                .await?
-        }
-        topics::FOLLOW_REMOVED => {
-            store
-                .apply_unfollow(
-                    event.id,
-                    id_field(p, "follower_id")?,
-                    id_field(p, "followee_id")?,
-                )
-                .await?
-        }
-        POST_CREATED => {
-            store
-                .fan_out(
-                    event.id,
-                    id_field(p, "post_id")?,
-                    id_field(p, "author_id")?,
-                    config.fanout_threshold,
-                    config.cap,
-                )
-                .await?
-        }
-        VOTE_CHANGED => {
-            store
-                .apply_vote_change(
-                    event.id,
-                    id_field(p, "post_id")?,
-                    p["upvotes"].as_i64().unwrap_or(0),
-                    p["downvotes"].as_i64().unwrap_or(0),
-                    p["seq"].as_i64().unwrap_or(event.id),
-                )
-                .await?
-        }
-        _ => {}
-    }
-    Ok(())
+    let change = match event.topic.as_str() {
+        topics::USER_REGISTERED => Change::UserRegistered {
+            id: id_field(p, "user_id")?,
+            username: p["username"].as_str().unwrap_or_default().to_string(),
+        },
+        topics::USER_DEACTIVATED => Change::UserDeactivated {
+            id: id_field(p, "user_id")?,
+        },
+        topics::FOLLOW_CREATED => Change::Follow {
+            follower: id_field(p, "follower_id")?,
+            followee: id_field(p, "followee_id")?,
+        },
+        topics::FOLLOW_REMOVED => Change::Unfollow {
+            follower: id_field(p, "follower_id")?,
+            followee: id_field(p, "followee_id")?,
+        },
+        POST_CREATED => Change::PostCreated {
+            post_id: id_field(p, "post_id")?,
+            author_id: id_field(p, "author_id")?,
+        },
+        VOTE_CHANGED => Change::VoteChanged {
+            post_id: id_field(p, "post_id")?,
+            upvotes: p["upvotes"].as_i64().unwrap_or(0),
+            downvotes: p["downvotes"].as_i64().unwrap_or(0),
+            seq: p["seq"].as_i64().unwrap_or(event.id),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(Applied {
+        event_id: event.id,
+        change,
+    }))
 }
 
 /// The topics the posts service consumes: the follow graph and accounts
@@ -188,10 +160,21 @@ pub async fn run_consumer(
             _ = shutdown.cancelled() => return,
             d = sub.next() => match d { Some(d) => d, None => return },
         };
-        match apply(store.as_ref(), &config, &delivery.event).await {
+        // A malformed event is logged and skipped rather than blocking the stream.
+        let changes: Vec<Applied> = delivery
+            .events
+            .iter()
+            .filter_map(|e| {
+                parse(e)
+                    .inspect_err(|err| tracing::error!(topic = %e.topic, error = %err, "skipping malformed event"))
+                    .ok()
+                    .flatten()
+            })
+            .collect();
+        match store.apply_events(&changes, &config).await {
             Ok(()) => delivery.ack(),
             Err(err) => {
-                tracing::warn!(topic = %delivery.event.topic, error = %err, "posts consumer failed; will be redelivered");
+                tracing::warn!(events = changes.len(), error = %err, "posts consumer failed; will be redelivered");
                 drop(delivery);
             }
         }

@@ -6,11 +6,24 @@ use std::sync::Arc;
 use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
 use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
+use rookery_posts::TimelineConfig;
 use rookery_posts::domain::{PostBody, Sort};
 use rookery_posts::store::{
-    HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore, StoreError, postgres,
-    sqlite,
+    Applied, Change, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore,
+    StoreError, postgres, sqlite,
 };
+
+/// Applies one consumed event with the default timeline settings (or a fan-out threshold).
+async fn apply(store: &dyn PostStore, event_id: i64, change: Change, threshold: Option<i64>) {
+    let mut config = TimelineConfig::default();
+    if let Some(t) = threshold {
+        config.fanout_threshold = t;
+    }
+    store
+        .apply_events(&[Applied { event_id, change }], &config)
+        .await
+        .unwrap();
+}
 use rookery_posts::{PostgresPostStore, SqlitePostStore};
 
 fn micro(author: i64, text: &str) -> NewPost {
@@ -44,7 +57,16 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
     let ids = IdGenerator::new(9);
     let ev = || ids.next();
     for (id, name) in [(1, "u1"), (2, "u2"), (3, "u3")] {
-        store.apply_user_registered(ev(), id, name).await.unwrap();
+        apply(
+            store.as_ref(),
+            ev(),
+            Change::UserRegistered {
+                id,
+                username: name.into(),
+            },
+            None,
+        )
+        .await;
     }
 
     // Create, read, reply, repost.
@@ -157,10 +179,43 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         .create_post(community(3, "three", "go"), None)
         .await
         .unwrap();
-    store.apply_vote_change(ev(), c1.id, 5, 0, 1).await.unwrap();
-    store.apply_vote_change(ev(), c2.id, 3, 3, 1).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::VoteChanged {
+            post_id: c1.id,
+            upvotes: 5,
+            downvotes: 0,
+            seq: 1,
+        },
+        None,
+    )
+    .await;
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::VoteChanged {
+            post_id: c2.id,
+            upvotes: 3,
+            downvotes: 3,
+            seq: 1,
+        },
+        None,
+    )
+    .await;
     // An older tally never overwrites a newer one.
-    store.apply_vote_change(ev(), c1.id, 0, 9, 0).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::VoteChanged {
+            post_id: c1.id,
+            upvotes: 0,
+            downvotes: 9,
+            seq: 0,
+        },
+        None,
+    )
+    .await;
     let c1_now = store.post(c1.id).await.unwrap().unwrap();
     assert_eq!((c1_now.upvotes, c1_now.downvotes, c1_now.score), (5, 0, 5));
     let list = |community: Option<&str>, sort, after, limit| ListQuery {
@@ -249,10 +304,30 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
     assert!(next.iter().all(|p| p.id < public[2].id));
 
     // Follow graph replica, fan-out, backfill, unfollow.
-    store.apply_follow(ev(), 2, 1, 100).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::Follow {
+            follower: 2,
+            followee: 1,
+        },
+        None,
+    )
+    .await;
     let follow_event = ev();
-    store.apply_follow(follow_event, 3, 1, 100).await.unwrap();
-    store.apply_follow(follow_event, 3, 1, 100).await.unwrap(); // replayed: no double count
+    for _ in 0..2 {
+        // The second delivery is a replay: no double count.
+        apply(
+            store.as_ref(),
+            follow_event,
+            Change::Follow {
+                follower: 3,
+                followee: 1,
+            },
+            None,
+        )
+        .await;
+    }
     assert_eq!(
         store
             .author_by_username("U1")
@@ -269,7 +344,16 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         .unwrap();
     assert!(home2.iter().any(|p| p.id == c1.id), "backfilled");
     let (fresh, _) = store.create_post(micro(1, "fresh"), None).await.unwrap();
-    store.fan_out(ev(), fresh.id, 1, 10_000, 800).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::PostCreated {
+            post_id: fresh.id,
+            author_id: 1,
+        },
+        None,
+    )
+    .await;
     for reader in [1, 2, 3] {
         let home = store
             .home_timeline(reader, None, 10, &HomeMerge::default())
@@ -277,7 +361,16 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
             .unwrap();
         assert_eq!(home[0].id, fresh.id, "reader {reader}");
     }
-    store.apply_unfollow(ev(), 3, 1).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::Unfollow {
+            follower: 3,
+            followee: 1,
+        },
+        None,
+    )
+    .await;
     let home3 = store
         .home_timeline(3, None, 100, &HomeMerge::default())
         .await
@@ -289,7 +382,16 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         .create_post(micro(1, "to the masses"), None)
         .await
         .unwrap();
-    store.fan_out(ev(), celeb_post.id, 1, 0, 800).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::PostCreated {
+            post_id: celeb_post.id,
+            author_id: 1,
+        },
+        Some(0),
+    )
+    .await;
     let plain = store
         .home_timeline(2, None, 10, &HomeMerge::default())
         .await
@@ -343,7 +445,13 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
     assert!(store.delete_post(r.id).await.unwrap());
 
     // Deactivated accounts stay known but inactive.
-    store.apply_user_deactivated(ev(), 3).await.unwrap();
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::UserDeactivated { id: 3 },
+        None,
+    )
+    .await;
     assert!(
         !store
             .author_by_username("u3")

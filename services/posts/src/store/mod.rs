@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{PostBody, Sort};
+use crate::events::TimelineConfig;
 
 pub mod postgres;
 mod sql_store;
@@ -119,6 +120,46 @@ impl From<StoreError> for rookery_kernel::ApiError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A consumed event, parsed (see `events::parse`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    UserRegistered {
+        id: i64,
+        username: String,
+    },
+    UserDeactivated {
+        id: i64,
+    },
+    /// Replica follow; back-fills the followee's recent posts.
+    Follow {
+        follower: i64,
+        followee: i64,
+    },
+    /// Replica unfollow; removes the followee's posts from the follower's timeline.
+    Unfollow {
+        follower: i64,
+        followee: i64,
+    },
+    /// Fan-out: into the author's and (below the threshold) followers' timelines.
+    PostCreated {
+        post_id: i64,
+        author_id: i64,
+    },
+    /// New tallies; ignored when `seq` is not newer than the last applied.
+    VoteChanged {
+        post_id: i64,
+        upvotes: i64,
+        downvotes: i64,
+        seq: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub event_id: i64,
+    pub change: Change,
+}
+
 /// What the home timeline read needs besides the fanned-out rows.
 #[derive(Debug, Clone, Default)]
 pub struct HomeMerge {
@@ -164,49 +205,17 @@ pub trait PostStore: Send + Sync + 'static {
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>>;
 
-    // Replicas and consumers (each takes the event id; applying twice is a no-op).
+    /// Makes sure the author replica knows an account (its registration
+    /// event may still be on its way).
     async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()>;
-    async fn apply_user_registered(
-        &self,
-        event_id: i64,
-        id: i64,
-        username: &str,
-    ) -> StoreResult<()>;
-    async fn apply_user_deactivated(&self, event_id: i64, id: i64) -> StoreResult<()>;
     async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>>;
-    /// Replica follow; backfills up to `backfill` of the followee's recent posts.
-    async fn apply_follow(
-        &self,
-        event_id: i64,
-        follower: i64,
-        followee: i64,
-        backfill: usize,
-    ) -> StoreResult<()>;
-    /// Replica unfollow; removes the followee's posts from the follower's timeline.
-    async fn apply_unfollow(&self, event_id: i64, follower: i64, followee: i64) -> StoreResult<()>;
-    /// Appends a post to its author's and (unless the author has more than
-    /// `threshold` followers) every follower's home timeline.
-    async fn fan_out(
-        &self,
-        event_id: i64,
-        post_id: i64,
-        author_id: i64,
-        threshold: i64,
-        cap: usize,
-    ) -> StoreResult<()>;
+    /// Applies consumed events in one transaction; an event applied before
+    /// (same id) is skipped, so redelivery is harmless.
+    async fn apply_events(&self, changes: &[Applied], config: &TimelineConfig) -> StoreResult<()>;
     /// Accounts with more than `threshold` followers.
     async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>>;
     /// Which of `candidates` `user` follows.
     async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>>;
-    /// New vote tallies for a post (ignored when `seq` is not newer than the last applied).
-    async fn apply_vote_change(
-        &self,
-        event_id: i64,
-        post_id: i64,
-        upvotes: i64,
-        downvotes: i64,
-        seq: i64,
-    ) -> StoreResult<()>;
 
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -135,6 +135,151 @@ macro_rules! sql_post_store {
                 Ok(post)
             }
 
+            async fn user_registered_in(conn: &mut $conn, id: i64, username: &str) -> sqlx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET username = excluded.username,
+                     username_key = excluded.username_key, active = TRUE",
+                )
+                .bind(id)
+                .bind(username)
+                .bind(username.to_lowercase())
+                .execute(conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Replica follow; back-fills the followee's recent posts.
+            async fn follow_in(conn: &mut $conn, follower: i64, followee: i64, backfill: usize) -> sqlx::Result<()> {
+                let inserted = sqlx::query(
+                    "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(follower)
+                .bind(followee)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if inserted > 0 {
+                    sqlx::query("UPDATE users SET followers_count = followers_count + 1 WHERE id = $1")
+                        .bind(followee)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO home_timeline (user_id, post_id, author_id)
+                         SELECT $1, id, author_id FROM
+                           (SELECT id, author_id FROM posts WHERE author_id = $2 ORDER BY id DESC LIMIT $3) recent
+                         WHERE TRUE ON CONFLICT DO NOTHING",
+                    )
+                    .bind(follower)
+                    .bind(followee)
+                    .bind(backfill as i64)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            /// Replica unfollow; the followee's posts leave the follower's timeline.
+            async fn unfollow_in(conn: &mut $conn, follower: i64, followee: i64) -> sqlx::Result<()> {
+                let removed = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+                    .bind(follower)
+                    .bind(followee)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                if removed > 0 {
+                    sqlx::query("UPDATE users SET followers_count = followers_count - 1 WHERE id = $1")
+                        .bind(followee)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND author_id = $2")
+                    .bind(follower)
+                    .bind(followee)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            /// Appends a post to its author's and, below the threshold, every
+            /// follower's home timeline.
+            async fn fan_out_in(conn: &mut $conn, post_id: i64, author_id: i64, config: &TimelineConfig) -> sqlx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO home_timeline (user_id, post_id, author_id) VALUES ($1, $2, $1)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(author_id)
+                .bind(post_id)
+                .execute(&mut *conn)
+                .await?;
+                let followers: Option<(i64,)> = sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
+                    .bind(author_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if followers.map_or(0, |f| f.0) > config.fanout_threshold {
+                    return Ok(());
+                }
+                sqlx::query(
+                    "INSERT INTO home_timeline (user_id, post_id, author_id)
+                     SELECT follower_id, $1, $2 FROM follows WHERE followee_id = $2
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(post_id)
+                .bind(author_id)
+                .execute(&mut *conn)
+                .await?;
+                // Trimming every timeline on every post would cost more than the
+                // fan-out itself; every 16th post of an author trims its readers.
+                if post_id % 16 == 0 {
+                    let mut readers: Vec<(i64,)> =
+                        sqlx::query_as("SELECT follower_id FROM follows WHERE followee_id = $1")
+                            .bind(author_id)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    readers.push((author_id,));
+                    for (reader,) in readers {
+                        let cutoff: Option<(i64,)> = sqlx::query_as(
+                            "SELECT post_id FROM home_timeline WHERE user_id = $1
+                             ORDER BY post_id DESC LIMIT 1 OFFSET $2",
+                        )
+                        .bind(reader)
+                        .bind(config.cap as i64 - 1)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if let Some((cutoff,)) = cutoff {
+                            sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND post_id < $2")
+                                .bind(reader)
+                                .bind(cutoff)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// New tallies, unless an event with a newer `seq` was applied already.
+            async fn vote_change_in(conn: &mut $conn, post_id: i64, upvotes: i64, downvotes: i64, seq: i64) -> sqlx::Result<()> {
+                let Some(post) = Self::post_in(&mut *conn, post_id).await? else {
+                    return Ok(());
+                };
+                let score = upvotes - downvotes;
+                sqlx::query(
+                    "UPDATE posts SET upvotes = $1, downvotes = $2, score = $3, hot = $4,
+                     controversy = $5, vote_seq = $6 WHERE id = $7 AND vote_seq < $6",
+                )
+                .bind(upvotes)
+                .bind(downvotes)
+                .bind(score)
+                .bind(hot_rank(score, post.created_at))
+                .bind(controversy(upvotes, downvotes))
+                .bind(seq)
+                .bind(post_id)
+                .execute(conn)
+                .await?;
+                Ok(())
+            }
+
             async fn posts_where(&self, sql: &str, a: i64, b: i64, limit: usize) -> StoreResult<Vec<Post>> {
                 Ok(sqlx::query_as(sql)
                     .bind(a)
@@ -426,31 +571,41 @@ macro_rules! sql_post_store {
                 Ok(())
             }
 
-            async fn apply_user_registered(&self, event_id: i64, id: i64, username: &str) -> StoreResult<()> {
+            async fn apply_events(&self, changes: &[Applied], config: &TimelineConfig) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                if Self::first_time(&mut tx, "users", event_id).await? {
-                    sqlx::query(
-                        "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
-                         ON CONFLICT (id) DO UPDATE SET username = excluded.username,
-                         username_key = excluded.username_key, active = TRUE",
-                    )
-                    .bind(id)
-                    .bind(username)
-                    .bind(username.to_lowercase())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn apply_user_deactivated(&self, event_id: i64, id: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                if Self::first_time(&mut tx, "users", event_id).await? {
-                    sqlx::query("UPDATE users SET active = FALSE WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                for applied in changes {
+                    let consumer = match applied.change {
+                        Change::UserRegistered { .. } | Change::UserDeactivated { .. } => "users",
+                        Change::Follow { .. } | Change::Unfollow { .. } => "graph",
+                        Change::PostCreated { .. } => "fanout",
+                        Change::VoteChanged { .. } => "votes",
+                    };
+                    if !Self::first_time(&mut tx, consumer, applied.event_id).await? {
+                        continue;
+                    }
+                    match &applied.change {
+                        Change::UserRegistered { id, username } => {
+                            Self::user_registered_in(&mut tx, *id, username).await?
+                        }
+                        Change::UserDeactivated { id } => {
+                            sqlx::query("UPDATE users SET active = FALSE WHERE id = $1")
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Change::Follow { follower, followee } => {
+                            Self::follow_in(&mut tx, *follower, *followee, config.backfill).await?
+                        }
+                        Change::Unfollow { follower, followee } => {
+                            Self::unfollow_in(&mut tx, *follower, *followee).await?
+                        }
+                        Change::PostCreated { post_id, author_id } => {
+                            Self::fan_out_in(&mut tx, *post_id, *author_id, config).await?
+                        }
+                        Change::VoteChanged { post_id, upvotes, downvotes, seq } => {
+                            Self::vote_change_in(&mut tx, *post_id, *upvotes, *downvotes, *seq).await?
+                        }
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -463,122 +618,6 @@ macro_rules! sql_post_store {
                 .bind(username.trim().to_lowercase())
                 .fetch_optional(self.reader())
                 .await?)
-            }
-
-            async fn apply_follow(&self, event_id: i64, follower: i64, followee: i64, backfill: usize) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                if Self::first_time(&mut tx, "graph", event_id).await? {
-                    let inserted = sqlx::query(
-                        "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(follower)
-                    .bind(followee)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if inserted > 0 {
-                        sqlx::query("UPDATE users SET followers_count = followers_count + 1 WHERE id = $1")
-                            .bind(followee)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query(
-                            "INSERT INTO home_timeline (user_id, post_id, author_id)
-                             SELECT $1, id, author_id FROM
-                               (SELECT id, author_id FROM posts WHERE author_id = $2 ORDER BY id DESC LIMIT $3) recent
-                             WHERE TRUE ON CONFLICT DO NOTHING",
-                        )
-                        .bind(follower)
-                        .bind(followee)
-                        .bind(backfill as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn apply_unfollow(&self, event_id: i64, follower: i64, followee: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                if Self::first_time(&mut tx, "graph", event_id).await? {
-                    let removed = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
-                        .bind(follower)
-                        .bind(followee)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if removed > 0 {
-                        sqlx::query("UPDATE users SET followers_count = followers_count - 1 WHERE id = $1")
-                            .bind(followee)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND author_id = $2")
-                        .bind(follower)
-                        .bind(followee)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn fan_out(&self, event_id: i64, post_id: i64, author_id: i64, threshold: i64, cap: usize) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                if Self::first_time(&mut tx, "fanout", event_id).await? {
-                    sqlx::query(
-                        "INSERT INTO home_timeline (user_id, post_id, author_id) VALUES ($1, $2, $1)
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(author_id)
-                    .bind(post_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    let followers: Option<(i64,)> = sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
-                        .bind(author_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if followers.map_or(0, |f| f.0) <= threshold {
-                        sqlx::query(
-                            "INSERT INTO home_timeline (user_id, post_id, author_id)
-                             SELECT follower_id, $1, $2 FROM follows WHERE followee_id = $2
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(post_id)
-                        .bind(author_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        // Trimming every timeline on every post would cost more than the
-                        // fan-out itself; every 16th post of an author trims its readers.
-                        if post_id % 16 == 0 {
-                            let mut readers: Vec<(i64,)> =
-                                sqlx::query_as("SELECT follower_id FROM follows WHERE followee_id = $1")
-                                    .bind(author_id)
-                                    .fetch_all(&mut *tx)
-                                    .await?;
-                            readers.push((author_id,));
-                            for (reader,) in readers {
-                                let cutoff: Option<(i64,)> = sqlx::query_as(
-                                    "SELECT post_id FROM home_timeline WHERE user_id = $1
-                                     ORDER BY post_id DESC LIMIT 1 OFFSET $2",
-                                )
-                                .bind(reader)
-                                .bind(cap as i64 - 1)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                                if let Some((cutoff,)) = cutoff {
-                                    sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND post_id < $2")
-                                        .bind(reader)
-                                        .bind(cutoff)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                }
-                            }
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>> {
@@ -602,30 +641,6 @@ macro_rules! sql_post_store {
                 q.push(")");
                 let rows: Vec<(i64,)> = q.build_query_as().fetch_all(self.reader()).await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
-            }
-
-            async fn apply_vote_change(&self, event_id: i64, post_id: i64, upvotes: i64, downvotes: i64, seq: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                if Self::first_time(&mut tx, "votes", event_id).await?
-                    && let Some(post) = Self::post_in(&mut tx, post_id).await?
-                {
-                    let score = upvotes - downvotes;
-                    sqlx::query(
-                        "UPDATE posts SET upvotes = $1, downvotes = $2, score = $3, hot = $4,
-                         controversy = $5, vote_seq = $6 WHERE id = $7 AND vote_seq < $6",
-                    )
-                    .bind(upvotes)
-                    .bind(downvotes)
-                    .bind(score)
-                    .bind(hot_rank(score, post.created_at))
-                    .bind(controversy(upvotes, downvotes))
-                    .bind(seq)
-                    .bind(post_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn ping(&self) -> StoreResult<()> {

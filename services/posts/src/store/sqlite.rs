@@ -11,11 +11,11 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
-    Author, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, Post,
-    PostStore, StoreError, StoreResult,
+    Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor, ListQuery,
+    NewPost, Post, PostStore, StoreError, StoreResult,
 };
 use crate::domain::{PostBody, Sort, controversy, hot_rank};
-use crate::events;
+use crate::events::{self, TimelineConfig};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
