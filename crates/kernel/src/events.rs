@@ -192,7 +192,8 @@ impl OutboxSource for SqliteDb {
              WHERE published_at IS NULL ORDER BY seq LIMIT ?",
         )
         .bind(limit)
-        .fetch_all(&self.writer)
+        // Readers see every committed row (WAL); the one writer stays free.
+        .fetch_all(&self.reader)
         .await?;
         Ok(rows.into_iter().map(row_to_event).collect())
     }
@@ -245,6 +246,9 @@ impl OutboxSource for PgPool {
     }
 }
 
+/// How long the relay waits after a commit signal to gather more events.
+const RELAY_LINGER: Duration = Duration::from_millis(5);
+
 /// Publishes outbox rows until `shutdown`; wakes on `signal` or every 500 ms.
 pub async fn run_relay(
     source: Arc<dyn OutboxSource>,
@@ -276,7 +280,10 @@ pub async fn run_relay(
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = signal.notified() => {}
+            _ = signal.notified() => {
+                // Linger briefly so a burst of commits travels as one batch.
+                tokio::time::sleep(RELAY_LINGER).await;
+            }
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -26,7 +26,8 @@ use crate::store::{User, UserStore};
 pub struct AuthConfig {
     /// Lifetime of bearer tokens (`ROOKERY_TOKEN_TTL_SECS`, default one day).
     pub token_ttl: Duration,
-    /// How long verified Basic credentials are trusted without argon2 (60 s).
+    /// How long verified Basic credentials are trusted without argon2 (5 min;
+    /// password changes, deactivation and lockouts drop them at once).
     pub credential_cache_ttl: Duration,
     /// Failed attempts per username within the window before 429 (10).
     pub username_failure_limit: i64,
@@ -47,7 +48,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             token_ttl: Duration::from_secs(24 * 3600),
-            credential_cache_ttl: Duration::from_secs(60),
+            credential_cache_ttl: Duration::from_secs(300),
             username_failure_limit: 10,
             ip_failure_limit: 100,
             failure_window: Duration::from_secs(15 * 60),
