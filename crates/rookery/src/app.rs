@@ -100,6 +100,11 @@ pub async fn embedded_with(data_dir: &Path, timelines: TimelineConfig) -> anyhow
         timelines,
         shutdown.clone(),
     ));
+    tasks.spawn(rookery_posts::events::run_timeline_trimmer(
+        posts.store.clone(),
+        timelines,
+        shutdown.clone(),
+    ));
     for (outbox, signal) in [
         (users.outbox.clone(), users.signal.clone()),
         (posts.outbox.clone(), posts.signal.clone()),
@@ -176,6 +181,11 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
     tasks.spawn(rookery_posts::events::run_consumer(
         posts.store.clone(),
         events,
+        timelines,
+        shutdown.clone(),
+    ));
+    tasks.spawn(rookery_posts::events::run_timeline_trimmer(
+        posts.store.clone(),
         timelines,
         shutdown.clone(),
     ));

@@ -129,6 +129,27 @@ pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
     }))
 }
 
+/// Keeps home timelines near their cap: every 30 s, timelines more than 10%
+/// over it are cut back. (Trimming inside the fan-out would cost more than
+/// the fan-out itself.)
+pub async fn run_timeline_trimmer(
+    store: Arc<dyn PostStore>,
+    config: TimelineConfig,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+        }
+        match store.trim_timelines(config.cap, config.cap / 10).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "trimmed home timelines"),
+            Err(err) => tracing::warn!(error = %err, "trimming home timelines failed"),
+        }
+    }
+}
+
 /// The topics the posts service consumes: the follow graph and accounts
 /// (replicas), its own `post.created` (fan-out, durable through the outbox)
 /// and `vote.changed` (score counters).

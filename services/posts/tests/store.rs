@@ -461,6 +461,21 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
             .active
     );
 
+    // Trimming cuts long timelines back to their newest entries.
+    let before = store
+        .home_timeline(2, None, 100, &HomeMerge::default())
+        .await
+        .unwrap();
+    assert!(before.len() > 2, "{}", before.len());
+    assert!(store.trim_timelines(2, 0).await.unwrap() > 0);
+    let after = store
+        .home_timeline(2, None, 100, &HomeMerge::default())
+        .await
+        .unwrap();
+    assert!(!after.is_empty() && after.len() <= 2);
+    assert_eq!(ids_of(&after), ids_of(&before[..after.len()]));
+    assert_eq!(store.trim_timelines(2, 0).await.unwrap(), 0);
+
     // Every change wrote its event.
     let events = outbox.unpublished(1_000).await.unwrap();
     let count = |t: &str| events.iter().filter(|(_, e)| e.topic == t).count();

@@ -212,6 +212,9 @@ pub trait PostStore: Send + Sync + 'static {
     /// Applies consumed events in one transaction; an event applied before
     /// (same id) is skipped, so redelivery is harmless.
     async fn apply_events(&self, changes: &[Applied], config: &TimelineConfig) -> StoreResult<()>;
+    /// Cuts every home timeline longer than `cap + slack` back to its newest
+    /// `cap` entries (run periodically, off the fan-out path); returns rows removed.
+    async fn trim_timelines(&self, cap: usize, slack: usize) -> StoreResult<usize>;
     /// Accounts with more than `threshold` followers.
     async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>>;
     /// Which of `candidates` `user` follows.

@@ -43,3 +43,32 @@ impl PostgresPostStore {
 }
 
 sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg);
+
+impl PostgresPostStore {
+    async fn create_committed(
+        &self,
+        new: NewPost,
+        key: Option<IdempotencyKey>,
+    ) -> StoreResult<(Post, bool)> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        match self.create_in(&mut tx, &new, key.as_ref(), now).await {
+            Ok(created) => {
+                tx.commit().await?;
+                Ok(created)
+            }
+            // A concurrent retry with the same key committed first: answer with its post.
+            Err(StoreError::Database(e)) if unique_violation(&e, "idempotency") => {
+                drop(tx);
+                let mut tx = self.pool.begin().await?;
+                let first = match &key {
+                    Some(key) => Self::replay(&mut tx, key, now).await?,
+                    None => None,
+                };
+                tx.commit().await?;
+                first.map(|p| (p, true)).ok_or(StoreError::Database(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

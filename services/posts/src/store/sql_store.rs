@@ -228,34 +228,6 @@ macro_rules! sql_post_store {
                 .bind(author_id)
                 .execute(&mut *conn)
                 .await?;
-                // Trimming every timeline on every post would cost more than the
-                // fan-out itself; one post in 16, drawn at random, trims its readers'
-                // timelines, so each stays within about `cap` entries.
-                if rand::random_range(0..16) == 0 {
-                    let mut readers: Vec<(i64,)> =
-                        sqlx::query_as("SELECT follower_id FROM follows WHERE followee_id = $1")
-                            .bind(author_id)
-                            .fetch_all(&mut *conn)
-                            .await?;
-                    readers.push((author_id,));
-                    for (reader,) in readers {
-                        let cutoff: Option<(i64,)> = sqlx::query_as(
-                            "SELECT post_id FROM home_timeline WHERE user_id = $1
-                             ORDER BY post_id DESC LIMIT 1 OFFSET $2",
-                        )
-                        .bind(reader)
-                        .bind(config.cap as i64 - 1)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        if let Some((cutoff,)) = cutoff {
-                            sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND post_id < $2")
-                                .bind(reader)
-                                .bind(cutoff)
-                                .execute(&mut *conn)
-                                .await?;
-                        }
-                    }
-                }
                 Ok(())
             }
 
@@ -281,6 +253,37 @@ macro_rules! sql_post_store {
                 Ok(())
             }
 
+            /// A create inside the caller's transaction: the idempotency replay,
+            /// the post with its counters and event, and the stored key.
+            async fn create_in(
+                &self,
+                conn: &mut $conn,
+                new: &NewPost,
+                key: Option<&IdempotencyKey>,
+                now: i64,
+            ) -> StoreResult<(Post, bool)> {
+                if let Some(key) = key
+                    && let Some(first) = Self::replay(&mut *conn, key, now).await?
+                {
+                    return Ok((first, true));
+                }
+                let post = self.insert_post(&mut *conn, new, now).await?;
+                if let Some(key) = key {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (user_id, key, post_id, response, created_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(key.user_id)
+                    .bind(&key.key)
+                    .bind(post.id)
+                    .bind(serde_json::to_string(&post).unwrap_or_default())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok((post, false))
+            }
+
             async fn posts_where(&self, sql: &str, a: i64, b: i64, limit: usize) -> StoreResult<Vec<Post>> {
                 Ok(sqlx::query_as(sql)
                     .bind(a)
@@ -298,41 +301,9 @@ macro_rules! sql_post_store {
                 new: NewPost,
                 idempotency: Option<IdempotencyKey>,
             ) -> StoreResult<(Post, bool)> {
-                let now = now_ms();
-                let mut tx = self.begin_write().await?;
-                if let Some(key) = &idempotency
-                    && let Some(first) = Self::replay(&mut tx, key, now).await?
-                {
-                    return Ok((first, true));
-                }
-                let post = self.insert_post(&mut tx, &new, now).await?;
-                if let Some(key) = &idempotency {
-                    let stored = sqlx::query(
-                        "INSERT INTO idempotency_keys (user_id, key, post_id, response, created_at)
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(key.user_id)
-                    .bind(&key.key)
-                    .bind(post.id)
-                    .bind(serde_json::to_string(&post).unwrap_or_default())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await;
-                    if let Err(e) = stored {
-                        if unique_violation(&e, "") {
-                            // A concurrent retry with the same key won: answer with its post.
-                            drop(tx);
-                            let mut tx = self.begin_write().await?;
-                            let first = Self::replay(&mut tx, key, now).await?;
-                            tx.commit().await?;
-                            return first.map(|p| (p, true)).ok_or(StoreError::Database(e));
-                        }
-                        return Err(e.into());
-                    }
-                }
-                tx.commit().await?;
+                let created = self.create_committed(new, idempotency).await?;
                 self.outbox.notify_one();
-                Ok((post, false))
+                Ok(created)
             }
 
             async fn post(&self, id: i64) -> StoreResult<Option<Post>> {
@@ -619,6 +590,37 @@ macro_rules! sql_post_store {
                 .bind(username.trim().to_lowercase())
                 .fetch_optional(self.reader())
                 .await?)
+            }
+
+            async fn trim_timelines(&self, cap: usize, slack: usize) -> StoreResult<usize> {
+                let over: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT user_id FROM home_timeline GROUP BY user_id HAVING COUNT(*) > $1",
+                )
+                .bind((cap + slack) as i64)
+                .fetch_all(self.reader())
+                .await?;
+                let mut removed = 0;
+                for (user,) in &over {
+                    let mut tx = self.begin_write().await?;
+                    let cutoff: Option<(i64,)> = sqlx::query_as(
+                        "SELECT post_id FROM home_timeline WHERE user_id = $1
+                         ORDER BY post_id DESC LIMIT 1 OFFSET $2",
+                    )
+                    .bind(user)
+                    .bind(cap as i64 - 1)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((cutoff,)) = cutoff {
+                        removed += sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND post_id < $2")
+                            .bind(user)
+                            .bind(cutoff)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected() as usize;
+                    }
+                    tx.commit().await?;
+                }
+                Ok(removed)
             }
 
             async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>> {

@@ -8,6 +8,7 @@ use rookery_kernel::events::{OutboxSignal, outbox_insert_sqlite};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
 use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
@@ -23,11 +24,127 @@ pub struct SqlitePostStore {
     db: SqliteDb,
     ids: Arc<IdGenerator>,
     outbox: OutboxSignal,
+    /// Creates go through one writer task that commits them in groups.
+    creates: Option<mpsc::Sender<CreateJob>>,
 }
 
+struct CreateJob {
+    new: NewPost,
+    key: Option<IdempotencyKey>,
+    reply: oneshot::Sender<StoreResult<(Post, bool)>>,
+}
+
+/// Creates waiting for the writer at most (back-pressure beyond that).
+const CREATE_QUEUE: usize = 1024;
+/// Creates committed together at most.
+const GROUP_COMMIT: usize = 256;
+
 impl SqlitePostStore {
+    /// Starts the group-commit writer task (on the current Tokio runtime); it
+    /// ends when the store is dropped.
     pub fn new(db: SqliteDb, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
-        Self { db, ids, outbox }
+        let (tx, rx) = mpsc::channel(CREATE_QUEUE);
+        let writer = Self {
+            db: db.clone(),
+            ids: ids.clone(),
+            outbox: outbox.clone(),
+            creates: None,
+        };
+        tokio::spawn(writer.run_group_commits(rx));
+        Self {
+            db,
+            ids,
+            outbox,
+            creates: Some(tx),
+        }
+    }
+
+    /// SQLite has one writer, so throughput is commits per second: creates
+    /// that arrive together share one transaction, each in a savepoint so one
+    /// failing (unknown parent, duplicate repost) does not undo the others.
+    async fn run_group_commits(self, mut rx: mpsc::Receiver<CreateJob>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < GROUP_COMMIT {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            match self.commit_group(&jobs).await {
+                Ok(outcomes) => {
+                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                        let _ = job.reply.send(outcome);
+                    }
+                }
+                Err(err) => {
+                    // The whole group failed (e.g. the database is unavailable).
+                    let message = err.to_string();
+                    for job in jobs {
+                        let _ = job
+                            .reply
+                            .send(Err(StoreError::Database(sqlx::Error::Protocol(
+                                message.clone(),
+                            ))));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit_group(
+        &self,
+        jobs: &[CreateJob],
+    ) -> sqlx::Result<Vec<StoreResult<(Post, bool)>>> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            match self
+                .create_in(&mut savepoint, &job.new, job.key.as_ref(), now)
+                .await
+            {
+                Ok(created) => {
+                    savepoint.commit().await?;
+                    outcomes.push(Ok(created));
+                }
+                Err(StoreError::Database(e)) => return Err(e),
+                Err(refused) => {
+                    savepoint.rollback().await?;
+                    outcomes.push(Err(refused));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn create_committed(
+        &self,
+        new: NewPost,
+        key: Option<IdempotencyKey>,
+    ) -> StoreResult<(Post, bool)> {
+        match &self.creates {
+            Some(queue) => {
+                let (reply, answer) = oneshot::channel();
+                queue
+                    .send(CreateJob { new, key, reply })
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+                answer
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+            }
+            None => {
+                let mut tx = self.db.begin_write().await?;
+                let created = self
+                    .create_in(&mut tx, &new, key.as_ref(), now_ms())
+                    .await?;
+                tx.commit().await?;
+                Ok(created)
+            }
+        }
     }
 
     fn reader(&self) -> &SqlitePool {
