@@ -201,12 +201,15 @@ impl OutboxSource for SqliteDb {
     async fn mark_published(&self, seqs: &[i64]) -> anyhow::Result<()> {
         let now = crate::time::now_ms();
         let mut tx = self.begin_write().await?;
-        for seq in seqs {
-            sqlx::query("UPDATE outbox SET published_at = ? WHERE seq = ?")
-                .bind(now)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in seqs.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new("UPDATE outbox SET published_at = ");
+            q.push_bind(now).push(" WHERE seq IN (");
+            let mut list = q.separated(", ");
+            for seq in chunk {
+                list.push_bind(*seq);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
         }
         // Keep a week of published events for inspection, then drop them.
         sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")

@@ -92,11 +92,12 @@ macro_rules! sql_post_store {
                 };
                 let id = self.ids.next();
                 let listed = new.in_reply_to.is_none() && repost_of.is_none();
-                sqlx::query(
+                let post: Post = sqlx::query_as(&format!(
                     "INSERT INTO posts (id, author_id, author, text, title, community, url,
                      created_at, in_reply_to, repost_of, hot, listed)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     RETURNING {POST_COLUMNS}"
+                ))
                 .bind(id)
                 .bind(new.author_id)
                 .bind(&new.author)
@@ -109,7 +110,7 @@ macro_rules! sql_post_store {
                 .bind(repost_of)
                 .bind(hot_rank(0, now))
                 .bind(listed)
-                .execute(&mut *conn)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| {
                     if unique_violation(&e, "repost") {
@@ -130,7 +131,6 @@ macro_rules! sql_post_store {
                         .execute(&mut *conn)
                         .await?;
                 }
-                let post = Self::post_in(&mut *conn, id).await?.ok_or(StoreError::NotFound)?;
                 $emit(&mut *conn, &events::post_created(&self.ids, &post)).await?;
                 Ok(post)
             }
@@ -204,29 +204,21 @@ macro_rules! sql_post_store {
             /// Appends a post to its author's and, below the threshold, every
             /// follower's home timeline.
             async fn fan_out_in(conn: &mut $conn, post_id: i64, author_id: i64, config: &TimelineConfig) -> sqlx::Result<()> {
-                sqlx::query(
-                    "INSERT INTO home_timeline (user_id, post_id, author_id) VALUES ($1, $2, $1)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(author_id)
-                .bind(post_id)
-                .execute(&mut *conn)
-                .await?;
-                let followers: Option<(i64,)> = sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
-                    .bind(author_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if followers.map_or(0, |f| f.0) > config.fanout_threshold {
-                    return Ok(());
-                }
+                // One statement: the author's own row, and every follower's unless
+                // the author has more followers than the threshold.
                 sqlx::query(
                     "INSERT INTO home_timeline (user_id, post_id, author_id)
-                     SELECT follower_id, $1, $2 FROM follows WHERE followee_id = $2
+                     SELECT $2, $1, $2 WHERE TRUE
+                     UNION ALL
+                     SELECT follower_id, $1, $2 FROM follows
+                     WHERE followee_id = $2
+                       AND COALESCE((SELECT followers_count FROM users WHERE id = $2), 0) <= $3
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(post_id)
                 .bind(author_id)
-                .execute(&mut *conn)
+                .bind(config.fanout_threshold)
+                .execute(conn)
                 .await?;
                 Ok(())
             }
@@ -546,13 +538,16 @@ macro_rules! sql_post_store {
             async fn apply_events(&self, changes: &[Applied], config: &TimelineConfig) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 for applied in changes {
+                    // Fan-out (inserts that ignore duplicates) and vote tallies (ordered
+                    // by seq) are idempotent by themselves; the rest are deduplicated.
                     let consumer = match applied.change {
-                        Change::UserRegistered { .. } | Change::UserDeactivated { .. } => "users",
-                        Change::Follow { .. } | Change::Unfollow { .. } => "graph",
-                        Change::PostCreated { .. } => "fanout",
-                        Change::VoteChanged { .. } => "votes",
+                        Change::UserRegistered { .. } | Change::UserDeactivated { .. } => Some("users"),
+                        Change::Follow { .. } | Change::Unfollow { .. } => Some("graph"),
+                        Change::PostCreated { .. } | Change::VoteChanged { .. } => None,
                     };
-                    if !Self::first_time(&mut tx, consumer, applied.event_id).await? {
+                    if let Some(consumer) = consumer
+                        && !Self::first_time(&mut tx, consumer, applied.event_id).await?
+                    {
                         continue;
                     }
                     match &applied.change {
