@@ -1,4 +1,4 @@
-//! Scaled out: two users instances on PostgreSQL, each on its own socket,
+//! Scaled out: service instances on PostgreSQL, each on its own socket,
 //! behind a gateway that reaches them over HTTP. Skipped without
 //! `ROOKERY_TEST_POSTGRES_URL`.
 
@@ -137,4 +137,103 @@ async fn users_instances_on_postgres_behind_an_http_gateway() {
     let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&admin)
         .await;
+}
+
+#[tokio::test]
+async fn posts_instances_on_postgres_behind_an_http_gateway() {
+    let Ok(base) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (users_url, admin, users_schema) = pg_schema_url(&base).await;
+    let (posts_url, _, posts_schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let serve = |app| async { Server::serve(app, tempfile::tempdir().unwrap()).await };
+    let users = serve(
+        rookery::app::users_instance(&users_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let posts_a = serve(
+        rookery::app::posts_instance(&posts_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let posts_b = serve(
+        rookery::app::posts_instance(&posts_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([
+        ("users".to_string(), vec![users.base.clone()]),
+        (
+            "posts".to_string(),
+            vec![posts_a.base.clone(), posts_b.base.clone()],
+        ),
+    ]);
+    let gw = serve(rookery::app::gateway_only(&upstreams).unwrap()).await;
+
+    let alice = gw.user("alice").await;
+    let bob = gw.user("bob").await;
+    // Creates alternate between the two instances; idempotency holds across them.
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (status, p) = send_json(
+            alice
+                .basic(gw.req(Method::POST, "/api/v1/posts"))
+                .header("idempotency-key", format!("k{}", i / 2))
+                .json(&json!({"text": format!("post {i}")})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        ids.push(p["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[2], ids[3]);
+    assert_ne!(ids[0], ids[2]);
+    let (_, reply) = send_json(
+        bob.basic(gw.req(Method::POST, &format!("/api/v1/posts/{}/replies", ids[0])))
+            .json(&json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(reply["in_reply_to"], ids[0].as_str());
+    let (_, listed) = send_json(gw.req(Method::GET, "/api/v1/users/alice/posts")).await;
+    let listed: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[0].as_str()]);
+    expect_error(
+        bob.basic(gw.req(Method::DELETE, &format!("/api/v1/posts/{}", ids[0])))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // Each instance fans out its own posts: the author's home timeline has them.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, home) = send_json(alice.basic(gw.req(Method::GET, "/api/v1/timelines/home"))).await;
+        if home["items"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 2, "{home}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    gw.stop().await;
+    for s in [posts_a, posts_b, users] {
+        s.stop().await;
+    }
+    for schema in [users_schema, posts_schema] {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
 }
