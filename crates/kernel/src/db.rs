@@ -163,3 +163,46 @@ impl TestPostgres {
         self.admin.close().await;
     }
 }
+
+/// A service's store opened from a `DATABASE_URL`, with the outbox its relay
+/// reads, the signal that wakes the relay, and what closes the database.
+pub struct OpenedStore<S: ?Sized> {
+    pub store: std::sync::Arc<S>,
+    pub outbox: std::sync::Arc<dyn crate::events::OutboxSource>,
+    pub signal: crate::events::OutboxSignal,
+    pub close: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
+}
+
+/// Opens (creating and migrating) the database named by `url` and builds the
+/// service's store on it: `sqlite` or `postgres` gets the opened database and
+/// the outbox signal.
+pub async fn open_store<S: ?Sized>(
+    url: &str,
+    migrators: (&Migrator, &Migrator),
+    sqlite: impl FnOnce(SqliteDb, crate::events::OutboxSignal) -> std::sync::Arc<S>,
+    postgres: impl FnOnce(PgPool, crate::events::OutboxSignal) -> std::sync::Arc<S>,
+) -> anyhow::Result<OpenedStore<S>> {
+    let signal = crate::events::OutboxSignal::default();
+    Ok(match DatabaseUrl::parse(url)? {
+        DatabaseUrl::Sqlite(url) => {
+            let db = SqliteDb::open(&url, migrators.0).await?;
+            let closer = db.clone();
+            OpenedStore {
+                store: sqlite(db.clone(), signal.clone()),
+                outbox: std::sync::Arc::new(db),
+                signal,
+                close: Box::new(move || Box::pin(async move { closer.close().await })),
+            }
+        }
+        DatabaseUrl::Postgres(url) => {
+            let pool = open_postgres(&url, migrators.1).await?;
+            let closer = pool.clone();
+            OpenedStore {
+                store: postgres(pool.clone(), signal.clone()),
+                outbox: std::sync::Arc::new(pool),
+                signal,
+                close: Box::new(move || Box::pin(async move { closer.close().await })),
+            }
+        }
+    })
+}

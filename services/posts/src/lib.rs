@@ -8,8 +8,6 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use rookery_kernel::ApiResult;
-use rookery_kernel::db::{DatabaseUrl, SqliteDb, open_postgres};
-use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{Identity, IdentityKeys, verify_identity};
 use rookery_kernel::ids::IdGenerator;
@@ -95,40 +93,20 @@ impl PostsService {
     }
 }
 
-/// A store opened from a `DATABASE_URL`, with the outbox its relay reads.
-pub struct OpenedStore {
-    pub store: Arc<dyn PostStore>,
-    pub outbox: Arc<dyn OutboxSource>,
-    pub signal: OutboxSignal,
-    pub close:
-        Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>,
+/// The service's store on the database named by `url` (created and migrated).
+pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
+    let pg_ids = ids.clone();
+    rookery_kernel::db::open_store(
+        url,
+        (&store::sqlite::MIGRATOR, &store::postgres::MIGRATOR),
+        |db, signal| Arc::new(SqlitePostStore::new(db, ids, signal)) as Arc<dyn PostStore>,
+        |pool, signal| Arc::new(PostgresPostStore::new(pool, pg_ids, signal)) as Arc<dyn PostStore>,
+    )
+    .await
 }
 
-pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
-    let signal = OutboxSignal::default();
-    Ok(match DatabaseUrl::parse(url)? {
-        DatabaseUrl::Sqlite(url) => {
-            let db = SqliteDb::open(&url, &store::sqlite::MIGRATOR).await?;
-            let closer = db.clone();
-            OpenedStore {
-                store: Arc::new(SqlitePostStore::new(db.clone(), ids, signal.clone())),
-                outbox: Arc::new(db),
-                signal,
-                close: Box::new(move || Box::pin(async move { closer.close().await })),
-            }
-        }
-        DatabaseUrl::Postgres(url) => {
-            let pool = open_postgres(&url, &store::postgres::MIGRATOR).await?;
-            let closer = pool.clone();
-            OpenedStore {
-                store: Arc::new(PostgresPostStore::new(pool.clone(), ids, signal.clone())),
-                outbox: Arc::new(pool),
-                signal,
-                close: Box::new(move || Box::pin(async move { closer.close().await })),
-            }
-        }
-    })
-}
+/// An opened store of this service.
+pub type OpenedStore = rookery_kernel::db::OpenedStore<dyn PostStore>;
 
 pub fn router(svc: Arc<PostsService>) -> Router {
     use http::{listings as l, posts as p};

@@ -5,8 +5,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
-use rookery_kernel::db::{DatabaseUrl, SqliteDb, open_postgres};
-use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{IdentityKeys, verify_identity};
 use rookery_kernel::ids::IdGenerator;
@@ -29,44 +27,20 @@ pub struct UsersService {
     pub identity: IdentityKeys,
 }
 
-/// A store opened from a `DATABASE_URL`, with the outbox its relay reads.
-pub struct OpenedStore {
-    pub store: Arc<dyn UserStore>,
-    pub outbox: Arc<dyn OutboxSource>,
-    pub signal: OutboxSignal,
-    pub close: Box<dyn FnOnce() -> futures_close::CloseFuture + Send>,
-}
-
-mod futures_close {
-    pub type CloseFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-}
-
-/// Opens (creating and migrating) the users database named by `url`.
+/// The service's store on the database named by `url` (created and migrated).
 pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
-    let signal = OutboxSignal::default();
-    Ok(match DatabaseUrl::parse(url)? {
-        DatabaseUrl::Sqlite(url) => {
-            let db = SqliteDb::open(&url, &store::sqlite::MIGRATOR).await?;
-            let closer = db.clone();
-            OpenedStore {
-                store: Arc::new(SqliteUserStore::new(db.clone(), ids, signal.clone())),
-                outbox: Arc::new(db),
-                signal,
-                close: Box::new(move || Box::pin(async move { closer.close().await })),
-            }
-        }
-        DatabaseUrl::Postgres(url) => {
-            let pool = open_postgres(&url, &store::postgres::MIGRATOR).await?;
-            let closer = pool.clone();
-            OpenedStore {
-                store: Arc::new(PostgresUserStore::new(pool.clone(), ids, signal.clone())),
-                outbox: Arc::new(pool),
-                signal,
-                close: Box::new(move || Box::pin(async move { closer.close().await })),
-            }
-        }
-    })
+    let pg_ids = ids.clone();
+    rookery_kernel::db::open_store(
+        url,
+        (&store::sqlite::MIGRATOR, &store::postgres::MIGRATOR),
+        |db, signal| Arc::new(SqliteUserStore::new(db, ids, signal)) as Arc<dyn UserStore>,
+        |pool, signal| Arc::new(PostgresUserStore::new(pool, pg_ids, signal)) as Arc<dyn UserStore>,
+    )
+    .await
 }
+
+/// An opened store of this service.
+pub type OpenedStore = rookery_kernel::db::OpenedStore<dyn UserStore>;
 
 impl UsersService {
     pub async fn new(
