@@ -125,6 +125,8 @@ enum Workload {
     Auth,
     Timeline,
     Compose,
+    /// Home timeline of --username alone (e.g. few vs many followees).
+    HomeOf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -310,6 +312,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         "GET /timelines/home?limit=10",
                         "/api/v1/timelines/home?limit=10",
                         seeded,
+                    ),
+                ],
+                Workload::HomeOf => vec![
+                    healthz,
+                    Target::get(
+                        &format!("GET /timelines/home?limit=10 as {username}"),
+                        "/api/v1/timelines/home?limit=10",
+                        Auth::Basic {
+                            username: username.clone(),
+                            password,
+                        },
                     ),
                 ],
                 Workload::Compose => vec![
