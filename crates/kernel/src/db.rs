@@ -78,8 +78,16 @@ impl SqliteDb {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Checkpoints the WAL into the database file, then closes every
+    /// connection: what is on disk afterwards is complete without the WAL.
     pub async fn close(&self) {
         self.reader.close().await;
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+        {
+            tracing::warn!(error = %err, "WAL checkpoint on close failed");
+        }
         self.writer.close().await;
     }
 }

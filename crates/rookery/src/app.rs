@@ -14,6 +14,7 @@ use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
+use rookery_posts::timeline::RedisTimelines;
 use rookery_posts::{PostsService, TimelineConfig};
 use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
@@ -66,11 +67,33 @@ impl App {
 /// Everything in one process: the gateway in front of in-process services,
 /// each with its own SQLite database under `data_dir`.
 pub async fn embedded(data_dir: &Path) -> anyhow::Result<App> {
-    embedded_with(data_dir, TimelineConfig::from_env()).await
+    let timelines = TimelineConfig::from_env();
+    embedded_with(data_dir, timelines, redis_timelines(&timelines).await?).await
 }
 
-/// [`embedded`] with explicit home-timeline settings (tests use a low fan-out threshold).
-pub async fn embedded_with(data_dir: &Path, timelines: TimelineConfig) -> anyhow::Result<App> {
+/// Home timelines in Redis when `REDIS_URL` is set (keys prefixed `ROOKERY_REDIS_PREFIX`, default `rookery:`).
+pub async fn redis_timelines(config: &TimelineConfig) -> anyhow::Result<Option<RedisTimelines>> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let prefix =
+                std::env::var("ROOKERY_REDIS_PREFIX").unwrap_or_else(|_| "rookery:".into());
+            Ok(Some(
+                RedisTimelines::connect(&url, &prefix, config.cap)
+                    .await
+                    .context("connecting to Redis (REDIS_URL)")?,
+            ))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`embedded`] with explicit home-timeline settings (tests use a low fan-out
+/// threshold, or Redis under a prefix of their own).
+pub async fn embedded_with(
+    data_dir: &Path,
+    timelines: TimelineConfig,
+    redis: Option<RedisTimelines>,
+) -> anyhow::Result<App> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = Secret::load_or_create(data_dir)?;
@@ -90,14 +113,19 @@ pub async fn embedded_with(data_dir: &Path, timelines: TimelineConfig) -> anyhow
     let users_router = rookery_users::router(users_service.clone());
 
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
-    let posts_service =
-        PostsService::new(posts.store.clone(), IdentityKeys::new(&secret), timelines);
+    let posts_service = PostsService::new(
+        posts.store.clone(),
+        IdentityKeys::new(&secret),
+        timelines,
+        redis.clone(),
+    );
     // Consumers subscribe before any relay publishes.
     let posts_events = rookery_posts::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_posts::events::run_consumer(
         posts.store.clone(),
         posts_events,
         timelines,
+        redis,
         shutdown.clone(),
     ));
     tasks.spawn(rookery_posts::events::run_timeline_trimmer(
@@ -174,7 +202,13 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
     let ids = Arc::new(IdGenerator::from_env());
     let posts = rookery_posts::open_store(database_url, ids).await?;
     let timelines = TimelineConfig::from_env();
-    let service = PostsService::new(posts.store.clone(), IdentityKeys::new(secret), timelines);
+    let redis = redis_timelines(&timelines).await?;
+    let service = PostsService::new(
+        posts.store.clone(),
+        IdentityKeys::new(secret),
+        timelines,
+        redis.clone(),
+    );
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let bus: Arc<dyn EventBus> = InProcessBus::new();
     let events = rookery_posts::events::subscribe(bus.as_ref()).await?;
@@ -182,6 +216,7 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
         posts.store.clone(),
         events,
         timelines,
+        redis,
         shutdown.clone(),
     ));
     tasks.spawn(rookery_posts::events::run_timeline_trimmer(

@@ -590,7 +590,60 @@ async fn paging_while_posts_arrive_never_repeats_or_skips() {
 
 #[tokio::test]
 async fn home_timeline_fan_out_unfollow_and_delete() {
-    let s = Server::embedded().await;
+    home_timeline_scenario(Server::embedded().await).await;
+}
+
+/// The same with home timelines in Redis (`ROOKERY_TEST_REDIS_URL`), plus the cap.
+#[tokio::test]
+async fn home_timelines_in_redis() {
+    let Ok(url) = std::env::var("ROOKERY_TEST_REDIS_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_REDIS_URL is not set");
+        return;
+    };
+    let config = rookery_posts::TimelineConfig::default();
+    let prefix = format!("test:{:016x}:", rand::random::<u64>());
+    let redis = rookery_posts::timeline::RedisTimelines::connect(&url, &prefix, config.cap)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = rookery::app::embedded_with(dir.path(), config, Some(redis))
+        .await
+        .unwrap();
+    home_timeline_scenario(Server::serve(app, dir).await).await;
+
+    // A capped timeline keeps the newest entries.
+    let small = rookery_posts::TimelineConfig {
+        cap: 3,
+        ..Default::default()
+    };
+    let redis = rookery_posts::timeline::RedisTimelines::connect(&url, &format!("{prefix}cap:"), 3)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::serve(
+        rookery::app::embedded_with(dir.path(), small, Some(redis))
+            .await
+            .unwrap(),
+        dir,
+    )
+    .await;
+    let poster = s.user("poster").await;
+    let mut last = String::new();
+    for i in 0..6 {
+        last = post(&s, &poster, json!({"text": format!("n{i}")})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    let home = within_2s(&s, &poster, "/api/v1/timelines/home", |b| {
+        ids(b).first() == Some(&last)
+    })
+    .await;
+    assert_eq!(ids(&home).len(), 3);
+    s.stop().await;
+}
+
+async fn home_timeline_scenario(s: Server) {
     let alice = s.user("alice").await;
     let bob = s.user("bob").await;
     let carol = s.user("carol").await;
@@ -686,7 +739,7 @@ async fn high_follower_authors_are_merged_at_read_time() {
         ..Default::default()
     };
     let s = Server::serve(
-        rookery::app::embedded_with(dir.path(), config)
+        rookery::app::embedded_with(dir.path(), config, None)
             .await
             .unwrap(),
         dir,

@@ -7,7 +7,8 @@ use rookery_kernel::ids::IdGenerator;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Applied, Change, Post, PostStore};
+use crate::store::{Applied, Change, Post, PostStore, TimelineSink};
+use crate::timeline::RedisTimelines;
 
 pub const POST_CREATED: &str = "post.created";
 pub const POST_EDITED: &str = "post.edited";
@@ -115,6 +116,10 @@ pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
             post_id: id_field(p, "post_id")?,
             author_id: id_field(p, "author_id")?,
         },
+        POST_DELETED => Change::PostDeleted {
+            post_id: id_field(p, "post_id")?,
+            author_id: id_field(p, "author_id")?,
+        },
         VOTE_CHANGED => Change::VoteChanged {
             post_id: id_field(p, "post_id")?,
             upvotes: p["upvotes"].as_i64().unwrap_or(0),
@@ -159,6 +164,7 @@ pub const CONSUMED: &[&str] = &[
     topics::FOLLOW_CREATED,
     topics::FOLLOW_REMOVED,
     POST_CREATED,
+    POST_DELETED,
     VOTE_CHANGED,
 ];
 
@@ -174,6 +180,7 @@ pub async fn run_consumer(
     store: Arc<dyn PostStore>,
     mut sub: Subscription,
     config: TimelineConfig,
+    timelines: Option<RedisTimelines>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -192,7 +199,8 @@ pub async fn run_consumer(
                     .flatten()
             })
             .collect();
-        match store.apply_events(&changes, &config).await {
+        let sink = timelines.as_ref().map(|t| t as &dyn TimelineSink);
+        match store.apply_events(&changes, &config, sink).await {
             Ok(()) => delivery.ack(),
             Err(err) => {
                 tracing::warn!(events = changes.len(), error = %err, "posts consumer failed; will be redelivered");

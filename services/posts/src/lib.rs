@@ -18,11 +18,13 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod store;
+pub mod timeline;
 
 pub use events::TimelineConfig;
 pub use store::{PostStore, PostgresPostStore, SqlitePostStore};
 
-use store::HomeMerge;
+use store::{HomeMerge, Post, StoreError};
+use timeline::RedisTimelines;
 
 /// How often the set of high-follower authors is re-read.
 const CELEBRITY_REFRESH: Duration = Duration::from_secs(5);
@@ -31,6 +33,8 @@ pub struct PostsService {
     pub store: Arc<dyn PostStore>,
     pub identity: IdentityKeys,
     pub timelines: TimelineConfig,
+    /// Home timelines in Redis instead of the database, when configured.
+    pub redis: Option<RedisTimelines>,
     celebrities: RwLock<(Option<Instant>, Arc<Vec<i64>>)>,
     known_authors: moka::sync::Cache<i64, ()>,
 }
@@ -40,11 +44,13 @@ impl PostsService {
         store: Arc<dyn PostStore>,
         identity: IdentityKeys,
         timelines: TimelineConfig,
+        redis: Option<RedisTimelines>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             identity,
             timelines,
+            redis,
             celebrities: RwLock::new((None, Arc::new(Vec::new()))),
             known_authors: moka::sync::Cache::new(1_000_000),
         })
@@ -60,6 +66,37 @@ impl PostsService {
             self.known_authors.insert(caller.user_id, ());
         }
         Ok(())
+    }
+
+    /// Up to `limit` home timeline posts below `before`, newest first, from
+    /// the database or from Redis (ids there, posts hydrated from the database).
+    pub(crate) async fn home_posts(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> ApiResult<Vec<Post>> {
+        let merge = self.home_merge(user).await?;
+        let Some(redis) = &self.redis else {
+            return Ok(self
+                .store
+                .home_timeline(user, before, limit, &merge)
+                .await?);
+        };
+        let ids = redis
+            .page(user, before, limit)
+            .await
+            .map_err(|e| StoreError::Timelines(e.to_string()))?;
+        let mut posts = self.store.posts_by_ids(&ids).await?;
+        posts.extend(
+            self.store
+                .posts_by_authors(&merge.celebrities, before, limit)
+                .await?,
+        );
+        posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));
+        posts.dedup_by_key(|p| p.id);
+        posts.truncate(limit);
+        Ok(posts)
     }
 
     /// The high-follower accounts `user` follows, whose posts are merged into

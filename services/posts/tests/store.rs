@@ -20,7 +20,7 @@ async fn apply(store: &dyn PostStore, event_id: i64, change: Change, threshold: 
         config.fanout_threshold = t;
     }
     store
-        .apply_events(&[Applied { event_id, change }], &config)
+        .apply_events(&[Applied { event_id, change }], &config, None)
         .await
         .unwrap();
 }

@@ -182,10 +182,8 @@ pub async fn home_timeline(
     caller: Identity,
     page: PageRequest,
 ) -> ApiResult<Page<PostView>> {
-    let merge = svc.home_merge(caller.user_id).await?;
     let rows = svc
-        .store
-        .home_timeline(caller.user_id, page.after_i64()?, page.limit + 1, &merge)
+        .home_posts(caller.user_id, page.after_i64()?, page.limit + 1)
         .await?;
     Ok(page
         .respond(rows, |p| p.id.to_string())

@@ -98,6 +98,8 @@ pub enum StoreError {
     ParentNotFound,
     #[error("already reposted")]
     AlreadyReposted,
+    #[error("timeline store unavailable: {0}")]
+    Timelines(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -112,6 +114,10 @@ impl From<StoreError> for rookery_kernel::ApiError {
             }
             StoreError::AlreadyReposted => {
                 ApiError::conflict("already_reposted", "you already reposted this post")
+            }
+            StoreError::Timelines(e) => {
+                tracing::warn!(error = %e, "timeline store unavailable");
+                ApiError::unavailable("timelines are unavailable, try again")
             }
             StoreError::Database(e) => e.into(),
         }
@@ -145,6 +151,11 @@ pub enum Change {
         post_id: i64,
         author_id: i64,
     },
+    /// Only matters to timelines outside the database (rows in it die with the post).
+    PostDeleted {
+        post_id: i64,
+        author_id: i64,
+    },
     /// New tallies; ignored when `seq` is not newer than the last applied.
     VoteChanged {
         post_id: i64,
@@ -152,6 +163,28 @@ pub enum Change {
         downvotes: i64,
         seq: i64,
     },
+}
+
+/// What applying events does to home timelines, for timelines kept outside
+/// the database (Redis) to mirror.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimelineEffect {
+    Add {
+        readers: Vec<i64>,
+        post_ids: Vec<i64>,
+    },
+    Remove {
+        reader: i64,
+        post_ids: Vec<i64>,
+    },
+}
+
+/// Home timelines kept outside the database.
+pub trait TimelineSink: Send + Sync {
+    fn apply<'a>(
+        &'a self,
+        effects: &'a [TimelineEffect],
+    ) -> futures::future::BoxFuture<'a, Result<(), String>>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,8 +243,22 @@ pub trait PostStore: Send + Sync + 'static {
     async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()>;
     async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>>;
     /// Applies consumed events in one transaction; an event applied before
-    /// (same id) is skipped, so redelivery is harmless.
-    async fn apply_events(&self, changes: &[Applied], config: &TimelineConfig) -> StoreResult<()>;
+    /// (same id) is skipped, so redelivery is harmless. With a `sink`, home
+    /// timeline changes go to it (before the commit, so a failure rolls back
+    /// and the batch is redelivered) instead of the `home_timeline` table.
+    async fn apply_events(
+        &self,
+        changes: &[Applied],
+        config: &TimelineConfig,
+        sink: Option<&dyn TimelineSink>,
+    ) -> StoreResult<()>;
+    /// Recent posts of `authors` below `before`, newest first.
+    async fn posts_by_authors(
+        &self,
+        authors: &[i64],
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>>;
     /// Cuts every home timeline longer than `cap + slack` back to its newest
     /// `cap` entries (run periodically, off the fan-out path); returns rows removed.
     async fn trim_timelines(&self, cap: usize, slack: usize) -> StoreResult<usize>;

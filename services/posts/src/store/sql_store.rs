@@ -150,7 +150,13 @@ macro_rules! sql_post_store {
             }
 
             /// Replica follow; back-fills the followee's recent posts.
-            async fn follow_in(conn: &mut $conn, follower: i64, followee: i64, backfill: usize) -> sqlx::Result<()> {
+            async fn follow_in(
+                conn: &mut $conn,
+                follower: i64,
+                followee: i64,
+                backfill: usize,
+                effects: Option<&mut Vec<TimelineEffect>>,
+            ) -> sqlx::Result<()> {
                 let inserted = sqlx::query(
                     "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
@@ -164,6 +170,11 @@ macro_rules! sql_post_store {
                         .bind(followee)
                         .execute(&mut *conn)
                         .await?;
+                    if let Some(effects) = effects {
+                        let post_ids = Self::recent_ids_in(&mut *conn, followee, backfill).await?;
+                        effects.push(TimelineEffect::Add { readers: vec![follower], post_ids });
+                        return Ok(());
+                    }
                     sqlx::query(
                         "INSERT INTO home_timeline (user_id, post_id, author_id)
                          SELECT $1, id, author_id FROM
@@ -180,7 +191,13 @@ macro_rules! sql_post_store {
             }
 
             /// Replica unfollow; the followee's posts leave the follower's timeline.
-            async fn unfollow_in(conn: &mut $conn, follower: i64, followee: i64) -> sqlx::Result<()> {
+            async fn unfollow_in(
+                conn: &mut $conn,
+                follower: i64,
+                followee: i64,
+                cap: usize,
+                effects: Option<&mut Vec<TimelineEffect>>,
+            ) -> sqlx::Result<()> {
                 let removed = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
                     .bind(follower)
                     .bind(followee)
@@ -193,6 +210,12 @@ macro_rules! sql_post_store {
                         .execute(&mut *conn)
                         .await?;
                 }
+                if let Some(effects) = effects {
+                    // A timeline holds at most `cap` posts of anyone.
+                    let post_ids = Self::recent_ids_in(&mut *conn, followee, cap).await?;
+                    effects.push(TimelineEffect::Remove { reader: follower, post_ids });
+                    return Ok(());
+                }
                 sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND author_id = $2")
                     .bind(follower)
                     .bind(followee)
@@ -203,7 +226,28 @@ macro_rules! sql_post_store {
 
             /// Appends a post to its author's and, below the threshold, every
             /// follower's home timeline.
-            async fn fan_out_in(conn: &mut $conn, post_id: i64, author_id: i64, config: &TimelineConfig) -> sqlx::Result<()> {
+            async fn fan_out_in(
+                conn: &mut $conn,
+                post_id: i64,
+                author_id: i64,
+                config: &TimelineConfig,
+                effects: Option<&mut Vec<TimelineEffect>>,
+            ) -> sqlx::Result<()> {
+                if let Some(effects) = effects {
+                    let followers: Option<(i64,)> =
+                        sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
+                            .bind(author_id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    let mut readers = if followers.map_or(0, |f| f.0) <= config.fanout_threshold {
+                        Self::readers_in(&mut *conn, author_id).await?
+                    } else {
+                        vec![author_id]
+                    };
+                    readers.dedup();
+                    effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
+                    return Ok(());
+                }
                 // One statement: the author's own row, and every follower's unless
                 // the author has more followers than the threshold.
                 sqlx::query(
@@ -221,6 +265,28 @@ macro_rules! sql_post_store {
                 .execute(conn)
                 .await?;
                 Ok(())
+            }
+
+            /// The author and every follower: whose home timelines show the author's posts.
+            async fn readers_in(conn: &mut $conn, author_id: i64) -> sqlx::Result<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT $1 UNION SELECT follower_id FROM follows WHERE followee_id = $1",
+                )
+                .bind(author_id)
+                .fetch_all(conn)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn recent_ids_in(conn: &mut $conn, author_id: i64, limit: usize) -> sqlx::Result<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM posts WHERE author_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(author_id)
+                .bind(limit as i64)
+                .fetch_all(conn)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
             }
 
             /// New tallies, unless an event with a newer `seq` was applied already.
@@ -535,15 +601,21 @@ macro_rules! sql_post_store {
                 Ok(())
             }
 
-            async fn apply_events(&self, changes: &[Applied], config: &TimelineConfig) -> StoreResult<()> {
+            async fn apply_events(
+                &self,
+                changes: &[Applied],
+                config: &TimelineConfig,
+                sink: Option<&dyn TimelineSink>,
+            ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
+                let mut effects = sink.map(|_| Vec::new());
                 for applied in changes {
                     // Fan-out (inserts that ignore duplicates) and vote tallies (ordered
                     // by seq) are idempotent by themselves; the rest are deduplicated.
                     let consumer = match applied.change {
                         Change::UserRegistered { .. } | Change::UserDeactivated { .. } => Some("users"),
                         Change::Follow { .. } | Change::Unfollow { .. } => Some("graph"),
-                        Change::PostCreated { .. } | Change::VoteChanged { .. } => None,
+                        Change::PostCreated { .. } | Change::PostDeleted { .. } | Change::VoteChanged { .. } => None,
                     };
                     if let Some(consumer) = consumer
                         && !Self::first_time(&mut tx, consumer, applied.event_id).await?
@@ -561,21 +633,45 @@ macro_rules! sql_post_store {
                                 .await?;
                         }
                         Change::Follow { follower, followee } => {
-                            Self::follow_in(&mut tx, *follower, *followee, config.backfill).await?
+                            Self::follow_in(&mut tx, *follower, *followee, config.backfill, effects.as_mut()).await?
                         }
                         Change::Unfollow { follower, followee } => {
-                            Self::unfollow_in(&mut tx, *follower, *followee).await?
+                            Self::unfollow_in(&mut tx, *follower, *followee, config.cap, effects.as_mut()).await?
                         }
                         Change::PostCreated { post_id, author_id } => {
-                            Self::fan_out_in(&mut tx, *post_id, *author_id, config).await?
+                            Self::fan_out_in(&mut tx, *post_id, *author_id, config, effects.as_mut()).await?
+                        }
+                        Change::PostDeleted { post_id, author_id } => {
+                            if let Some(effects) = effects.as_mut() {
+                                for reader in Self::readers_in(&mut tx, *author_id).await? {
+                                    effects.push(TimelineEffect::Remove { reader, post_ids: vec![*post_id] });
+                                }
+                            }
                         }
                         Change::VoteChanged { post_id, upvotes, downvotes, seq } => {
                             Self::vote_change_in(&mut tx, *post_id, *upvotes, *downvotes, *seq).await?
                         }
                     }
                 }
+                if let (Some(sink), Some(effects)) = (sink, effects) {
+                    sink.apply(&effects).await.map_err(StoreError::Timelines)?;
+                }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn posts_by_authors(&self, authors: &[i64], before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+                if authors.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM posts WHERE id < "));
+                q.push_bind(before.unwrap_or(i64::MAX)).push(" AND author_id IN (");
+                let mut list = q.separated(", ");
+                for id in authors {
+                    list.push_bind(*id);
+                }
+                q.push(") ORDER BY id DESC LIMIT ").push_bind(limit as i64);
+                Ok(q.build_query_as().fetch_all(self.reader()).await?)
             }
 
             async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>> {

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
     Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor, ListQuery,
-    NewPost, Post, PostStore, StoreError, StoreResult,
+    NewPost, Post, PostStore, StoreError, StoreResult, TimelineEffect, TimelineSink,
 };
 use crate::domain::{PostBody, Sort, controversy, hot_rank};
 use crate::events::{self, TimelineConfig};
