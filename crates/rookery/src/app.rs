@@ -113,26 +113,17 @@ pub async fn embedded_with(
     let users_router = rookery_users::router(users_service.clone());
 
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
-    let posts_service = PostsService::new(
-        posts.store.clone(),
-        IdentityKeys::new(&secret),
-        timelines,
-        redis.clone(),
-    );
     // Consumers subscribe before any relay publishes.
-    let posts_events = rookery_posts::events::subscribe(bus.as_ref()).await?;
-    tasks.spawn(rookery_posts::events::run_consumer(
-        posts.store.clone(),
-        posts_events,
+    let posts_service = start_posts(
+        &posts,
+        &secret,
         timelines,
         redis,
-        shutdown.clone(),
-    ));
-    tasks.spawn(rookery_posts::events::run_timeline_trimmer(
-        posts.store.clone(),
-        timelines,
-        shutdown.clone(),
-    ));
+        bus.as_ref(),
+        &tasks,
+        &shutdown,
+    )
+    .await?;
     for (outbox, signal) in [
         (users.outbox.clone(), users.signal.clone()),
         (posts.outbox.clone(), posts.signal.clone()),
@@ -203,27 +194,18 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
     let posts = rookery_posts::open_store(database_url, ids).await?;
     let timelines = TimelineConfig::from_env();
     let redis = redis_timelines(&timelines).await?;
-    let service = PostsService::new(
-        posts.store.clone(),
-        IdentityKeys::new(secret),
-        timelines,
-        redis.clone(),
-    );
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let bus: Arc<dyn EventBus> = InProcessBus::new();
-    let events = rookery_posts::events::subscribe(bus.as_ref()).await?;
-    tasks.spawn(rookery_posts::events::run_consumer(
-        posts.store.clone(),
-        events,
+    let service = start_posts(
+        &posts,
+        secret,
         timelines,
         redis,
-        shutdown.clone(),
-    ));
-    tasks.spawn(rookery_posts::events::run_timeline_trimmer(
-        posts.store.clone(),
-        timelines,
-        shutdown.clone(),
-    ));
+        bus.as_ref(),
+        &tasks,
+        &shutdown,
+    )
+    .await?;
     tasks.spawn(run_relay(
         posts.outbox.clone(),
         bus.clone(),
@@ -237,4 +219,36 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
         tasks,
         closers: vec![posts.close],
     })
+}
+
+/// The posts service and its background work: the event consumer (subscribed
+/// here, before any relay starts) and the timeline trimmer.
+async fn start_posts(
+    posts: &rookery_posts::OpenedStore,
+    secret: &Secret,
+    timelines: TimelineConfig,
+    redis: Option<RedisTimelines>,
+    bus: &dyn EventBus,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<PostsService>> {
+    let events = rookery_posts::events::subscribe(bus).await?;
+    tasks.spawn(rookery_posts::events::run_consumer(
+        posts.store.clone(),
+        events,
+        timelines,
+        redis.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(rookery_posts::events::run_timeline_trimmer(
+        posts.store.clone(),
+        timelines,
+        shutdown.clone(),
+    ));
+    Ok(PostsService::new(
+        posts.store.clone(),
+        IdentityKeys::new(secret),
+        timelines,
+        redis,
+    ))
 }
