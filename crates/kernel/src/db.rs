@@ -50,8 +50,12 @@ impl SqliteDb {
             .busy_timeout(Duration::from_secs(5))
             .pragma("cache_size", "-16000")
             .pragma("temp_store", "memory");
+        // A local file cannot go stale like a network connection, and sqlx's
+        // default ping before every acquire costs one more round trip to the
+        // connection's thread per query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
@@ -63,6 +67,7 @@ impl SqliteDb {
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
         let reader = SqlitePoolOptions::new()
             .max_connections(readers as u32)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await

@@ -14,8 +14,9 @@ use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
+use rookery_posts::store::CachedPostStore;
 use rookery_posts::timeline::RedisTimelines;
-use rookery_posts::{PostsService, TimelineConfig};
+use rookery_posts::{PostStore, PostsService, TimelineConfig};
 use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
 use tokio::net::TcpListener;
@@ -114,8 +115,9 @@ pub async fn embedded_with(
 
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
     // Consumers subscribe before any relay publishes.
+    let posts_store: Arc<dyn PostStore> = Arc::new(CachedPostStore::new(posts.store.clone()));
     let posts_service = start_posts(
-        &posts,
+        posts_store,
         &secret,
         timelines,
         redis,
@@ -197,7 +199,7 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let bus: Arc<dyn EventBus> = InProcessBus::new();
     let service = start_posts(
-        &posts,
+        posts.store.clone(),
         secret,
         timelines,
         redis,
@@ -224,7 +226,7 @@ pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
 /// The posts service and its background work: the event consumer (subscribed
 /// here, before any relay starts) and the timeline trimmer.
 async fn start_posts(
-    posts: &rookery_posts::OpenedStore,
+    store: Arc<dyn PostStore>,
     secret: &Secret,
     timelines: TimelineConfig,
     redis: Option<RedisTimelines>,
@@ -234,19 +236,19 @@ async fn start_posts(
 ) -> anyhow::Result<Arc<PostsService>> {
     let events = rookery_posts::events::subscribe(bus).await?;
     tasks.spawn(rookery_posts::events::run_consumer(
-        posts.store.clone(),
+        store.clone(),
         events,
         timelines,
         redis.clone(),
         shutdown.clone(),
     ));
     tasks.spawn(rookery_posts::events::run_timeline_trimmer(
-        posts.store.clone(),
+        store.clone(),
         timelines,
         shutdown.clone(),
     ));
     Ok(PostsService::new(
-        posts.store.clone(),
+        store,
         IdentityKeys::new(secret),
         timelines,
         redis,

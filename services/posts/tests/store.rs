@@ -24,6 +24,7 @@ async fn apply(store: &dyn PostStore, event_id: i64, change: Change, threshold: 
         .await
         .unwrap();
 }
+use rookery_posts::store::CachedPostStore;
 use rookery_posts::{PostgresPostStore, SqlitePostStore};
 
 fn micro(author: i64, text: &str) -> NewPost {
@@ -511,4 +512,135 @@ async fn postgres_post_store_suite() {
     );
     suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
     pg.cleanup().await;
+}
+
+fn sqlite_store(db: &SqliteDb) -> Arc<dyn PostStore> {
+    Arc::new(SqlitePostStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    ))
+}
+
+/// The caches of embedded mode change nothing a caller can see.
+#[tokio::test]
+async fn cached_post_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let cached = CachedPostStore::new(sqlite_store(&db));
+    suite(Arc::new(cached), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+/// Cached home timelines follow fan-out, edits, votes and unfollows, and
+/// pages beyond the kept ids come from the table.
+#[tokio::test]
+async fn cached_home_timelines_match_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let table = sqlite_store(&db);
+    let cached = CachedPostStore::new(table.clone());
+    let ids = IdGenerator::new(9);
+    for (id, name) in [(1, "u1"), (2, "u2")] {
+        let change = Change::UserRegistered {
+            id,
+            username: name.into(),
+        };
+        apply(&cached, ids.next(), change, None).await;
+    }
+    let follow = Change::Follow {
+        follower: 2,
+        followee: 1,
+    };
+    apply(&cached, ids.next(), follow, None).await;
+    let home = |store: Arc<dyn PostStore>, before: Option<i64>, limit: usize| async move {
+        store
+            .home_timeline(2, before, limit, &HomeMerge::default())
+            .await
+            .unwrap()
+    };
+    let cached: Arc<dyn PostStore> = Arc::new(cached);
+    assert!(home(cached.clone(), None, 10).await.is_empty()); // now cached, empty
+
+    let mut created = Vec::new();
+    for i in 0..250 {
+        let (p, _) = cached
+            .create_post(micro(1, &format!("p{i}")), None)
+            .await
+            .unwrap();
+        created.push(p.id);
+    }
+    let changes: Vec<Applied> = created
+        .iter()
+        .map(|&post_id| Applied {
+            event_id: ids.next(),
+            change: Change::PostCreated {
+                post_id,
+                author_id: 1,
+            },
+        })
+        .collect();
+    cached
+        .apply_events(&changes, &TimelineConfig::default(), None)
+        .await
+        .unwrap();
+    // Every page, inside and beyond the kept ids, equals the table's.
+    let mut before = None;
+    let mut seen = 0;
+    loop {
+        let from_cache = home(cached.clone(), before, 30).await;
+        assert_eq!(from_cache, home(table.clone(), before, 30).await);
+        let Some(last) = from_cache.last() else { break };
+        seen += from_cache.len();
+        before = Some(last.id);
+    }
+    assert_eq!(seen, 250);
+
+    let newest = *created.last().unwrap();
+    let edited = PostBody {
+        text: Some("edited".into()),
+        title: None,
+        community: None,
+        url: None,
+    };
+    cached.edit_post(newest, edited).await.unwrap();
+    assert_eq!(
+        home(cached.clone(), None, 1).await[0].text.as_deref(),
+        Some("edited")
+    );
+    let vote = Change::VoteChanged {
+        post_id: newest,
+        upvotes: 3,
+        downvotes: 1,
+        seq: 1,
+    };
+    apply(cached.as_ref(), ids.next(), vote, None).await;
+    assert_eq!(home(cached.clone(), None, 1).await[0].score, 2);
+    let (reply, _) = cached
+        .create_post(
+            NewPost {
+                in_reply_to: Some(newest),
+                ..micro(2, "reply")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cached.post(newest).await.unwrap().unwrap().reply_count, 1);
+    cached.delete_post(reply.id).await.unwrap();
+    assert_eq!(home(cached.clone(), None, 1).await[0].reply_count, 0);
+    cached.delete_post(newest).await.unwrap();
+    assert_ne!(home(cached.clone(), None, 1).await[0].id, newest);
+
+    let unfollow = Change::Unfollow {
+        follower: 2,
+        followee: 1,
+    };
+    apply(cached.as_ref(), ids.next(), unfollow, None).await;
+    assert!(home(cached.clone(), None, 10).await.is_empty());
+    db.close().await;
 }

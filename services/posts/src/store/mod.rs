@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{PostBody, Sort};
 use crate::events::TimelineConfig;
 
+pub mod cached;
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+pub use cached::CachedPostStore;
 pub use postgres::PostgresPostStore;
 pub use sqlite::SqlitePostStore;
 
@@ -179,12 +181,26 @@ pub enum TimelineEffect {
     },
 }
 
-/// Home timelines kept outside the database.
+/// Home timelines kept outside the database (Redis), or a mirror of the
+/// table (the in-process cache of embedded mode).
 pub trait TimelineSink: Send + Sync {
     fn apply<'a>(
         &'a self,
         effects: &'a [TimelineEffect],
     ) -> futures::future::BoxFuture<'a, Result<(), String>>;
+
+    /// True when the `home_timeline` table stays the timelines' home and the
+    /// sink only hears what changed in it.
+    fn mirrors_table(&self) -> bool {
+        false
+    }
+}
+
+/// Effects collected while applying events; `table` when they were also
+/// written to the `home_timeline` table.
+pub(crate) struct EffectLog {
+    pub effects: Vec<TimelineEffect>,
+    pub table: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -237,6 +253,9 @@ pub trait PostStore: Send + Sync + 'static {
         limit: usize,
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>>;
+
+    /// The newest `limit` post ids of a home timeline table (no merge).
+    async fn home_ids(&self, user_id: i64, limit: usize) -> StoreResult<Vec<i64>>;
 
     /// Makes sure the author replica knows an account (its registration
     /// event may still be on its way).

@@ -155,7 +155,7 @@ macro_rules! sql_post_store {
                 follower: i64,
                 followee: i64,
                 backfill: usize,
-                effects: Option<&mut Vec<TimelineEffect>>,
+                out: Option<&mut EffectLog>,
             ) -> sqlx::Result<()> {
                 let inserted = sqlx::query(
                     "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -165,27 +165,37 @@ macro_rules! sql_post_store {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-                if inserted > 0 {
-                    sqlx::query("UPDATE users SET followers_count = followers_count + 1 WHERE id = $1")
-                        .bind(followee)
-                        .execute(&mut *conn)
-                        .await?;
-                    if let Some(effects) = effects {
-                        let post_ids = Self::recent_ids_in(&mut *conn, followee, backfill).await?;
-                        effects.push(TimelineEffect::Add { readers: vec![follower], post_ids });
-                        return Ok(());
-                    }
-                    sqlx::query(
-                        "INSERT INTO home_timeline (user_id, post_id, author_id)
-                         SELECT $1, id, author_id FROM
-                           (SELECT id, author_id FROM posts WHERE author_id = $2 ORDER BY id DESC LIMIT $3) recent
-                         WHERE TRUE ON CONFLICT DO NOTHING",
-                    )
-                    .bind(follower)
+                if inserted == 0 {
+                    return Ok(());
+                }
+                sqlx::query("UPDATE users SET followers_count = followers_count + 1 WHERE id = $1")
                     .bind(followee)
-                    .bind(backfill as i64)
                     .execute(&mut *conn)
                     .await?;
+                match out {
+                    Some(log) if !log.table => {
+                        let post_ids = Self::recent_ids_in(&mut *conn, followee, backfill).await?;
+                        log.effects.push(TimelineEffect::Add { readers: vec![follower], post_ids });
+                    }
+                    out => {
+                        let rows: Vec<(i64,)> = sqlx::query_as(
+                            "INSERT INTO home_timeline (user_id, post_id, author_id)
+                             SELECT $1, id, author_id FROM
+                               (SELECT id, author_id FROM posts WHERE author_id = $2 ORDER BY id DESC LIMIT $3) recent
+                             WHERE TRUE ON CONFLICT DO NOTHING RETURNING post_id",
+                        )
+                        .bind(follower)
+                        .bind(followee)
+                        .bind(backfill as i64)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        if let Some(log) = out {
+                            log.effects.push(TimelineEffect::Add {
+                                readers: vec![follower],
+                                post_ids: rows.into_iter().map(|r| r.0).collect(),
+                            });
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -196,7 +206,7 @@ macro_rules! sql_post_store {
                 follower: i64,
                 followee: i64,
                 cap: usize,
-                effects: Option<&mut Vec<TimelineEffect>>,
+                out: Option<&mut EffectLog>,
             ) -> sqlx::Result<()> {
                 let removed = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
                     .bind(follower)
@@ -210,17 +220,28 @@ macro_rules! sql_post_store {
                         .execute(&mut *conn)
                         .await?;
                 }
-                if let Some(effects) = effects {
-                    // A timeline holds at most `cap` posts of anyone.
-                    let post_ids = Self::recent_ids_in(&mut *conn, followee, cap).await?;
-                    effects.push(TimelineEffect::Remove { reader: follower, post_ids });
-                    return Ok(());
+                match out {
+                    Some(log) if !log.table => {
+                        // A timeline holds at most `cap` posts of anyone.
+                        let post_ids = Self::recent_ids_in(&mut *conn, followee, cap).await?;
+                        log.effects.push(TimelineEffect::Remove { reader: follower, post_ids });
+                    }
+                    out => {
+                        let rows: Vec<(i64,)> = sqlx::query_as(
+                            "DELETE FROM home_timeline WHERE user_id = $1 AND author_id = $2 RETURNING post_id",
+                        )
+                        .bind(follower)
+                        .bind(followee)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        if let Some(log) = out {
+                            log.effects.push(TimelineEffect::Remove {
+                                reader: follower,
+                                post_ids: rows.into_iter().map(|r| r.0).collect(),
+                            });
+                        }
+                    }
                 }
-                sqlx::query("DELETE FROM home_timeline WHERE user_id = $1 AND author_id = $2")
-                    .bind(follower)
-                    .bind(followee)
-                    .execute(&mut *conn)
-                    .await?;
                 Ok(())
             }
 
@@ -231,9 +252,11 @@ macro_rules! sql_post_store {
                 post_id: i64,
                 author_id: i64,
                 config: &TimelineConfig,
-                effects: Option<&mut Vec<TimelineEffect>>,
+                out: Option<&mut EffectLog>,
             ) -> sqlx::Result<()> {
-                if let Some(effects) = effects {
+                if let Some(log) = out.as_ref()
+                    && !log.table
+                {
                     let followers: Option<(i64,)> =
                         sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
                             .bind(author_id)
@@ -245,25 +268,35 @@ macro_rules! sql_post_store {
                         vec![author_id]
                     };
                     readers.dedup();
-                    effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
+                    if let Some(log) = out {
+                        log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
+                    }
                     return Ok(());
                 }
                 // One statement: the author's own row, and every follower's unless
                 // the author has more followers than the threshold.
-                sqlx::query(
+                let query = sqlx::query_as::<_, (i64,)>(
                     "INSERT INTO home_timeline (user_id, post_id, author_id)
                      SELECT $2, $1, $2 WHERE TRUE
                      UNION ALL
                      SELECT follower_id, $1, $2 FROM follows
                      WHERE followee_id = $2
                        AND COALESCE((SELECT followers_count FROM users WHERE id = $2), 0) <= $3
-                     ON CONFLICT DO NOTHING",
+                     ON CONFLICT DO NOTHING RETURNING user_id",
                 )
                 .bind(post_id)
                 .bind(author_id)
-                .bind(config.fanout_threshold)
-                .execute(conn)
-                .await?;
+                .bind(config.fanout_threshold);
+                match out {
+                    // Who received it, for the in-process mirror.
+                    Some(log) => {
+                        let readers = query.fetch_all(conn).await?.into_iter().map(|r| r.0).collect();
+                        log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
+                    }
+                    None => {
+                        query.fetch_all(conn).await?;
+                    }
+                }
                 Ok(())
             }
 
@@ -588,6 +621,18 @@ macro_rules! sql_post_store {
                 Ok(posts)
             }
 
+            async fn home_ids(&self, user_id: i64, limit: usize) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT h.post_id FROM home_timeline h JOIN posts p ON p.id = h.post_id
+                     WHERE h.user_id = $1 ORDER BY h.post_id DESC LIMIT $2",
+                )
+                .bind(user_id)
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
             async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
@@ -608,7 +653,7 @@ macro_rules! sql_post_store {
                 sink: Option<&dyn TimelineSink>,
             ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let mut effects = sink.map(|_| Vec::new());
+                let mut effects = sink.map(|sink| EffectLog { effects: Vec::new(), table: sink.mirrors_table() });
                 for applied in changes {
                     // Fan-out (inserts that ignore duplicates) and vote tallies (ordered
                     // by seq) are idempotent by themselves; the rest are deduplicated.
@@ -642,9 +687,9 @@ macro_rules! sql_post_store {
                             Self::fan_out_in(&mut tx, *post_id, *author_id, config, effects.as_mut()).await?
                         }
                         Change::PostDeleted { post_id, author_id } => {
-                            if let Some(effects) = effects.as_mut() {
+                            if let Some(log) = effects.as_mut().filter(|log| !log.table) {
                                 for reader in Self::readers_in(&mut tx, *author_id).await? {
-                                    effects.push(TimelineEffect::Remove { reader, post_ids: vec![*post_id] });
+                                    log.effects.push(TimelineEffect::Remove { reader, post_ids: vec![*post_id] });
                                 }
                             }
                         }
@@ -653,8 +698,8 @@ macro_rules! sql_post_store {
                         }
                     }
                 }
-                if let (Some(sink), Some(effects)) = (sink, effects) {
-                    sink.apply(&effects).await.map_err(StoreError::Timelines)?;
+                if let (Some(sink), Some(log)) = (sink, effects) {
+                    sink.apply(&log.effects).await.map_err(StoreError::Timelines)?;
                 }
                 tx.commit().await?;
                 Ok(())

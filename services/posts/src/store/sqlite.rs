@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
-    Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor, ListQuery,
-    NewPost, Post, PostStore, StoreError, StoreResult, TimelineEffect, TimelineSink,
+    Applied, Author, Change, EffectLog, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor,
+    ListQuery, NewPost, Post, PostStore, StoreError, StoreResult, TimelineEffect, TimelineSink,
 };
 use crate::domain::{PostBody, Sort, controversy, hot_rank};
 use crate::events::{self, TimelineConfig};

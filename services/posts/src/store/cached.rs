@@ -1,0 +1,469 @@
+//! In-process caches in front of a [`PostStore`], for embedded mode only:
+//! they are exact because this process makes every write to the database
+//! (scaled-out instances run without them, as each instance writes too).
+//!
+//! Two caches: posts by id, and the newest post ids of each home timeline.
+//! Home timeline reads are then served without a database round trip. The
+//! fan-out writes the table as usual and tells the cache what it changed
+//! (the consumer's events pass through here), so cached timelines are updated
+//! in place, not dropped, while posts keep arriving.
+//!
+//! A read that misses loads from the database and stores the result only if
+//! nothing touched that key (or everything) in between: each key hashes to a
+//! stripe whose version every change bumps, so a load that raced a write
+//! never leaves a stale copy behind.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+
+use super::{
+    Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListQuery, NewPost, Post,
+    PostStore, StoreResult, TimelineEffect, TimelineSink,
+};
+use crate::domain::PostBody;
+use crate::events::TimelineConfig;
+
+/// Home timeline ids kept per reader: enough for the first pages (a page is at most 100).
+const HOME_KEPT: usize = 200;
+const STRIPES: usize = 1024;
+
+/// The newest ids of one home timeline, newest first.
+#[derive(Debug, Clone)]
+struct HomeIds {
+    ids: Vec<i64>,
+    /// The timeline has no entries beyond `ids`.
+    complete: bool,
+}
+
+impl HomeIds {
+    /// Adds ids the fan-out inserted, keeping `ids` an exact prefix of the timeline.
+    fn add(&mut self, post_ids: &[i64]) {
+        for &id in post_ids {
+            let oldest = self.ids.last().copied();
+            if !self.complete && oldest.is_none_or(|o| id < o) {
+                continue; // beyond what is kept
+            }
+            if let Err(at) = self.ids.binary_search_by(|probe| id.cmp(probe)) {
+                self.ids.insert(at, id);
+            }
+        }
+        if self.ids.len() > HOME_KEPT {
+            self.ids.truncate(HOME_KEPT);
+            self.complete = false;
+        }
+    }
+
+    fn remove(&mut self, post_ids: &[i64]) {
+        self.ids.retain(|id| !post_ids.contains(id));
+    }
+}
+
+/// A bounded cache whose fills cannot overwrite a newer change.
+struct CoherentCache<V> {
+    entries: quick_cache::sync::Cache<i64, Arc<V>>,
+    stripes: Box<[Mutex<u64>]>,
+}
+
+/// What a load saw before reading the database.
+struct LoadTicket {
+    generation: u64,
+    version: u64,
+}
+
+impl<V: Send + Sync + 'static> CoherentCache<V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(capacity),
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+        }
+    }
+
+    fn stripe(&self, key: i64) -> &Mutex<u64> {
+        &self.stripes[(key as u64 % STRIPES as u64) as usize]
+    }
+
+    fn version(&self, key: i64) -> u64 {
+        *self.stripe(key).lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes (or drops, with `None`) an entry, so that racing loads discard what they read.
+    fn change(&self, key: i64, update: impl FnOnce(Option<Arc<V>>) -> Option<V>) {
+        let mut version = self.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
+        *version += 1;
+        match update(self.entries.get(&key)) {
+            Some(value) => self.entries.insert(key, Arc::new(value)),
+            None => {
+                self.entries.remove(&key);
+            }
+        }
+    }
+}
+
+pub struct CachedPostStore {
+    inner: Arc<dyn PostStore>,
+    posts: CoherentCache<Post>,
+    homes: CoherentCache<HomeIds>,
+    /// Bumped (under the write lock) when everything is dropped at once.
+    generation: RwLock<u64>,
+}
+
+impl CachedPostStore {
+    pub fn new(inner: Arc<dyn PostStore>) -> Self {
+        Self {
+            inner,
+            posts: CoherentCache::new(200_000),
+            homes: CoherentCache::new(100_000),
+            generation: RwLock::new(0),
+        }
+    }
+
+    fn ticket<V: Send + Sync + 'static>(&self, cache: &CoherentCache<V>, key: i64) -> LoadTicket {
+        LoadTicket {
+            generation: *self.generation.read().unwrap_or_else(|e| e.into_inner()),
+            version: cache.version(key),
+        }
+    }
+
+    /// Stores a loaded value unless the key (or everything) changed since `ticket`.
+    fn fill<V: Send + Sync + 'static>(
+        &self,
+        cache: &CoherentCache<V>,
+        key: i64,
+        ticket: &LoadTicket,
+        value: Arc<V>,
+    ) {
+        let generation = self.generation.read().unwrap_or_else(|e| e.into_inner());
+        if *generation != ticket.generation {
+            return;
+        }
+        let version = cache.stripe(key).lock().unwrap_or_else(|e| e.into_inner());
+        if *version == ticket.version {
+            cache.entries.insert(key, value);
+        }
+    }
+
+    /// Drops every cached timeline, and with `posts` every cached post.
+    fn drop_all(&self, posts: bool) {
+        let mut generation = self.generation.write().unwrap_or_else(|e| e.into_inner());
+        *generation += 1;
+        if posts {
+            self.posts.entries.clear();
+        }
+        self.homes.entries.clear();
+    }
+
+    /// Posts by id in the order of `ids`; missing (deleted) ones are left out.
+    async fn posts_in_order(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
+        let mut found: Vec<Option<Post>> = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.posts.entries.get(&id) {
+                Some(post) => found.push(Some((*post).clone())),
+                None => {
+                    found.push(None);
+                    missing.push(id);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let tickets: Vec<LoadTicket> = missing
+                .iter()
+                .map(|id| self.ticket(&self.posts, *id))
+                .collect();
+            let loaded = self.inner.posts_by_ids(&missing).await?;
+            for (id, ticket) in missing.iter().zip(&tickets) {
+                if let Some(post) = loaded.iter().find(|p| p.id == *id) {
+                    self.fill(&self.posts, *id, ticket, Arc::new(post.clone()));
+                    let slot = ids.iter().position(|i| i == id).expect("asked for");
+                    found[slot] = Some(post.clone());
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn home_ids_cached(&self, user: i64) -> StoreResult<Arc<HomeIds>> {
+        if let Some(home) = self.homes.entries.get(&user) {
+            return Ok(home);
+        }
+        let ticket = self.ticket(&self.homes, user);
+        let ids = self.inner.home_ids(user, HOME_KEPT).await?;
+        let home = Arc::new(HomeIds {
+            complete: ids.len() < HOME_KEPT,
+            ids,
+        });
+        self.fill(&self.homes, user, &ticket, home.clone());
+        Ok(home)
+    }
+
+    /// Mirrors what the fan-out did to the table into cached timelines.
+    fn apply_effects(&self, effects: &[TimelineEffect]) {
+        for effect in effects {
+            match effect {
+                TimelineEffect::Add { readers, post_ids } => {
+                    for reader in readers {
+                        self.homes.change(*reader, |home| {
+                            home.map(|home| {
+                                let mut home = (*home).clone();
+                                home.add(post_ids);
+                                home
+                            })
+                        });
+                    }
+                }
+                TimelineEffect::Remove { reader, post_ids } => {
+                    self.homes.change(*reader, |home| {
+                        home.map(|home| {
+                            let mut home = (*home).clone();
+                            home.remove(post_ids);
+                            home
+                        })
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Collects the fan-out's effects while the table is written.
+#[derive(Default)]
+struct Mirror {
+    effects: Mutex<Vec<TimelineEffect>>,
+}
+
+impl TimelineSink for Mirror {
+    fn apply<'a>(&'a self, effects: &'a [TimelineEffect]) -> BoxFuture<'a, Result<(), String>> {
+        self.effects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(effects);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn mirrors_table(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl PostStore for CachedPostStore {
+    async fn create_post(
+        &self,
+        new: NewPost,
+        idempotency: Option<IdempotencyKey>,
+    ) -> StoreResult<(Post, bool)> {
+        let counted = [new.in_reply_to, new.repost_of];
+        let created = self.inner.create_post(new, idempotency).await?;
+        // The parent's reply_count or the original's repost_count moved.
+        for id in counted.into_iter().flatten() {
+            self.posts.change(id, |_| None);
+        }
+        Ok(created)
+    }
+
+    async fn post(&self, id: i64) -> StoreResult<Option<Post>> {
+        if let Some(post) = self.posts.entries.get(&id) {
+            return Ok(Some((*post).clone()));
+        }
+        let ticket = self.ticket(&self.posts, id);
+        let post = self.inner.post(id).await?;
+        if let Some(post) = &post {
+            self.fill(&self.posts, id, &ticket, Arc::new(post.clone()));
+        }
+        Ok(post)
+    }
+
+    async fn posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
+        self.posts_in_order(ids).await
+    }
+
+    async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
+        let edited = self.inner.edit_post(id, body).await;
+        self.posts.change(id, |_| None);
+        edited
+    }
+
+    async fn delete_post(&self, id: i64) -> StoreResult<bool> {
+        let deleted = self.inner.delete_post(id).await;
+        // Reposts, counters of the parent or original, and timelines all
+        // change: rare enough to start over.
+        self.drop_all(true);
+        deleted
+    }
+
+    async fn history(&self, id: i64) -> StoreResult<Vec<HistoryEntry>> {
+        self.inner.history(id).await
+    }
+
+    async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+        self.inner.replies(id, after, limit).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Post>> {
+        self.inner.list(query).await
+    }
+
+    async fn user_timeline(
+        &self,
+        author_id: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>> {
+        self.inner.user_timeline(author_id, before, limit).await
+    }
+
+    async fn public_timeline(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+        self.inner.public_timeline(before, limit).await
+    }
+
+    async fn home_timeline(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: usize,
+        merge: &HomeMerge,
+    ) -> StoreResult<Vec<Post>> {
+        let home = self.home_ids_cached(user_id).await?;
+        let window: Vec<i64> = home
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| before.is_none_or(|b| *id < b))
+            .take(limit)
+            .collect();
+        if window.len() < limit && !home.complete {
+            // The page reaches past what is kept.
+            return self
+                .inner
+                .home_timeline(user_id, before, limit, merge)
+                .await;
+        }
+        let mut posts = self.posts_in_order(&window).await?;
+        if posts.len() < window.len() {
+            // A post went away since the ids were cached.
+            return self
+                .inner
+                .home_timeline(user_id, before, limit, merge)
+                .await;
+        }
+        if !merge.celebrities.is_empty() {
+            posts.extend(
+                self.inner
+                    .posts_by_authors(&merge.celebrities, before, limit)
+                    .await?,
+            );
+            posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));
+            posts.dedup_by_key(|p| p.id);
+            posts.truncate(limit);
+        }
+        Ok(posts)
+    }
+
+    async fn home_ids(&self, user_id: i64, limit: usize) -> StoreResult<Vec<i64>> {
+        self.inner.home_ids(user_id, limit).await
+    }
+
+    async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {
+        self.inner.upsert_author(id, username).await
+    }
+
+    async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>> {
+        self.inner.author_by_username(username).await
+    }
+
+    async fn apply_events(
+        &self,
+        changes: &[Applied],
+        config: &TimelineConfig,
+        sink: Option<&dyn TimelineSink>,
+    ) -> StoreResult<()> {
+        let mirror = Mirror::default();
+        let outcome = match sink {
+            // Timelines live elsewhere (Redis); only posts are cached.
+            Some(sink) => self.inner.apply_events(changes, config, Some(sink)).await,
+            None => {
+                self.inner
+                    .apply_events(changes, config, Some(&mirror))
+                    .await
+            }
+        };
+        for applied in changes {
+            if let Change::VoteChanged { post_id, .. } = applied.change {
+                self.posts.change(post_id, |_| None);
+            }
+        }
+        match outcome {
+            Ok(()) => {
+                let effects = mirror
+                    .effects
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner());
+                self.apply_effects(&effects);
+                Ok(())
+            }
+            Err(err) => {
+                // Whatever was collected never committed.
+                Err(err)
+            }
+        }
+    }
+
+    async fn posts_by_authors(
+        &self,
+        authors: &[i64],
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>> {
+        self.inner.posts_by_authors(authors, before, limit).await
+    }
+
+    async fn trim_timelines(&self, cap: usize, slack: usize) -> StoreResult<usize> {
+        let removed = self.inner.trim_timelines(cap, slack).await?;
+        if removed > 0 {
+            // Rare (every 30 s at most), and the cap may be below what is kept.
+            self.drop_all(false);
+        }
+        Ok(removed)
+    }
+
+    async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>> {
+        self.inner.celebrities(threshold).await
+    }
+
+    async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>> {
+        self.inner.followed_among(user, candidates).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_keeps_an_exact_prefix() {
+        let mut full = HomeIds {
+            ids: (1..=HOME_KEPT as i64).rev().collect(),
+            complete: false,
+        };
+        full.add(&[0]); // older than everything kept: beyond the prefix
+        assert!(!full.ids.contains(&0));
+        full.add(&[10_000]);
+        assert_eq!(full.ids[0], 10_000);
+        assert_eq!(full.ids.len(), HOME_KEPT);
+
+        let mut short = HomeIds {
+            ids: vec![9, 5],
+            complete: true,
+        };
+        short.add(&[7, 1, 9]);
+        assert_eq!(short.ids, vec![9, 7, 5, 1]);
+        short.remove(&[7]);
+        assert_eq!(short.ids, vec![9, 5, 1]);
+    }
+}
