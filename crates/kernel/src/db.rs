@@ -37,6 +37,9 @@ impl DatabaseUrl {
 pub struct SqliteDb {
     pub reader: SqlitePool,
     pub writer: SqlitePool,
+    /// One connection that copies the WAL back into the database file, so
+    /// the writer's commits never pay for it.
+    checkpointer: SqlitePool,
 }
 
 impl SqliteDb {
@@ -49,7 +52,11 @@ impl SqliteDb {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .pragma("cache_size", "-16000")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run beside the writer (see `run_checkpoints`); this
+            // is only the writer's backstop should they fall behind.
+            .pragma("wal_autocheckpoint", "20000")
+            .pragma("journal_size_limit", "67108864");
         // A local file cannot go stale like a network connection, and sqlx's
         // default ping before every acquire costs one more round trip to the
         // connection's thread per query.
@@ -69,10 +76,21 @@ impl SqliteDb {
             .max_connections(readers as u32)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .with_context(|| format!("opening {url} for reading"))?;
-        Ok(Self { reader, writer })
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening {url} for checkpoints"))?;
+        tokio::spawn(run_checkpoints(checkpointer.clone()));
+        Ok(Self {
+            reader,
+            writer,
+            checkpointer,
+        })
     }
 
     /// A write transaction with `BEGIN IMMEDIATE`: it takes the write lock up
@@ -86,6 +104,7 @@ impl SqliteDb {
     /// Checkpoints the WAL into the database file, then closes every
     /// connection: what is on disk afterwards is complete without the WAL.
     pub async fn close(&self) {
+        self.checkpointer.close().await;
         self.reader.close().await;
         if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.writer)
@@ -94,6 +113,26 @@ impl SqliteDb {
             tracing::warn!(error = %err, "WAL checkpoint on close failed");
         }
         self.writer.close().await;
+    }
+}
+
+/// Passive checkpoints (they wait for no reader or writer) every 200 ms, until the pool closes.
+async fn run_checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => {}
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(err) => tracing::debug!(error = %err, "WAL checkpoint failed"),
+        }
     }
 }
 

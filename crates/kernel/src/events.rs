@@ -147,6 +147,27 @@ pub async fn outbox_insert_sqlite(conn: &mut SqliteConnection, event: &Event) ->
     Ok(())
 }
 
+/// Writes several events into the outbox in one statement (SQLite's writer
+/// pays a round trip per statement).
+pub async fn outbox_insert_many_sqlite(
+    conn: &mut SqliteConnection,
+    events: &[Event],
+) -> sqlx::Result<()> {
+    // SQLite allows 32,766 bound values; 4 per row.
+    for chunk in events.chunks(1_000) {
+        let mut q =
+            sqlx::QueryBuilder::new("INSERT INTO outbox (event_id, topic, payload, created_at) ");
+        q.push_values(chunk, |mut row, event| {
+            row.push_bind(event.id)
+                .push_bind(&event.topic)
+                .push_bind(event.payload.to_string())
+                .push_bind(event.created_at);
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Writes an event into the outbox inside the caller's PostgreSQL transaction.
 pub async fn outbox_insert_pg(conn: &mut PgConnection, event: &Event) -> sqlx::Result<()> {
     sqlx::query(
@@ -209,7 +230,7 @@ impl OutboxSource for SqliteDb {
                 list.push_bind(*seq);
             }
             q.push(")");
-            q.build().execute(&mut *tx).await?;
+            q.build().persistent(false).execute(&mut *tx).await?;
         }
         // Keep a week of published events for inspection, then drop them.
         sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")

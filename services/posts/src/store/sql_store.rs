@@ -245,56 +245,66 @@ macro_rules! sql_post_store {
                 Ok(())
             }
 
-            /// Appends a post to its author's and, below the threshold, every
-            /// follower's home timeline.
-            async fn fan_out_in(
+            /// For timelines outside the database: who receives a post (its
+            /// author, and below the threshold every follower).
+            async fn fan_out_effects_in(
                 conn: &mut $conn,
                 post_id: i64,
                 author_id: i64,
                 config: &TimelineConfig,
-                out: Option<&mut EffectLog>,
+                log: &mut EffectLog,
             ) -> sqlx::Result<()> {
-                if let Some(log) = out.as_ref()
-                    && !log.table
-                {
-                    let followers: Option<(i64,)> =
-                        sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
-                            .bind(author_id)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    let mut readers = if followers.map_or(0, |f| f.0) <= config.fanout_threshold {
-                        Self::readers_in(&mut *conn, author_id).await?
-                    } else {
-                        vec![author_id]
-                    };
-                    readers.dedup();
-                    if let Some(log) = out {
-                        log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
-                    }
-                    return Ok(());
-                }
-                // One statement: the author's own row, and every follower's unless
-                // the author has more followers than the threshold.
-                let query = sqlx::query_as::<_, (i64,)>(
-                    "INSERT INTO home_timeline (user_id, post_id, author_id)
-                     SELECT $2, $1, $2 WHERE TRUE
-                     UNION ALL
-                     SELECT follower_id, $1, $2 FROM follows
-                     WHERE followee_id = $2
-                       AND COALESCE((SELECT followers_count FROM users WHERE id = $2), 0) <= $3
-                     ON CONFLICT DO NOTHING RETURNING user_id",
-                )
-                .bind(post_id)
-                .bind(author_id)
-                .bind(config.fanout_threshold);
-                match out {
-                    // Who received it, for the in-process mirror.
-                    Some(log) => {
-                        let readers = query.fetch_all(conn).await?.into_iter().map(|r| r.0).collect();
-                        log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
-                    }
-                    None => {
-                        query.fetch_all(conn).await?;
+                let followers: Option<(i64,)> =
+                    sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
+                        .bind(author_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let mut readers = if followers.map_or(0, |f| f.0) <= config.fanout_threshold {
+                    Self::readers_in(&mut *conn, author_id).await?
+                } else {
+                    vec![author_id]
+                };
+                readers.dedup();
+                log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
+                Ok(())
+            }
+
+            /// Fan-out into the table: each post goes to its author's and, below the
+            /// threshold, every follower's home timeline; one statement for many posts.
+            async fn fan_out_many_in(
+                conn: &mut $conn,
+                posts: &[(i64, i64)],
+                config: &TimelineConfig,
+                mut out: Option<&mut EffectLog>,
+            ) -> sqlx::Result<()> {
+                // Two bound values per post, well under every database's limit.
+                for chunk in posts.chunks(1_000) {
+                    let mut q = sqlx::QueryBuilder::new("WITH v (post_id, author_id) AS (");
+                    q.push_values(chunk, |mut row, (post_id, author_id)| {
+                        row.push_bind(*post_id).push_bind(*author_id);
+                    });
+                    q.push(
+                        ") INSERT INTO home_timeline (user_id, post_id, author_id)
+                         SELECT author_id, post_id, author_id FROM v WHERE TRUE
+                         UNION ALL
+                         SELECT f.follower_id, v.post_id, v.author_id FROM v
+                         JOIN follows f ON f.followee_id = v.author_id
+                         WHERE COALESCE((SELECT followers_count FROM users u WHERE u.id = v.author_id), 0) <= ",
+                    );
+                    q.push_bind(config.fanout_threshold);
+                    q.push(" ON CONFLICT DO NOTHING RETURNING user_id, post_id");
+                    // Text that varies with the row count stays out of the
+                    // connection's statement cache (it would evict the hot ones).
+                    let rows: Vec<(i64, i64)> = q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
+                    if let Some(log) = out.as_deref_mut() {
+                        // Who received each post, for the in-process mirror.
+                        let mut readers: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+                        for (user, post) in rows {
+                            readers.entry(post).or_default().push(user);
+                        }
+                        for (post, readers) in readers {
+                            log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post] });
+                        }
                     }
                 }
                 Ok(())
@@ -414,7 +424,7 @@ macro_rules! sql_post_store {
                     list.push_bind(*id);
                 }
                 q.push(")");
-                Ok(q.build_query_as().fetch_all(self.reader()).await?)
+                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
             }
 
             async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
@@ -554,7 +564,7 @@ macro_rules! sql_post_store {
                     Some(col) => q.push(format!(" ORDER BY {col} DESC, id DESC")),
                 };
                 q.push(" LIMIT ").push_bind(query.limit as i64);
-                Ok(q.build_query_as().fetch_all(self.reader()).await?)
+                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
             }
 
             async fn user_timeline(&self, author_id: i64, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
@@ -612,7 +622,7 @@ macro_rules! sql_post_store {
                         list.push_bind(*id);
                     }
                     q.push(") ORDER BY id DESC LIMIT ").push_bind(limit as i64);
-                    let extra: Vec<Post> = q.build_query_as().fetch_all(self.reader()).await?;
+                    let extra: Vec<Post> = q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
                     posts.extend(extra);
                     posts.sort_unstable_by(|a, b| b.id.cmp(&a.id));
                     posts.dedup_by_key(|p| p.id);
@@ -654,7 +664,18 @@ macro_rules! sql_post_store {
             ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 let mut effects = sink.map(|sink| EffectLog { effects: Vec::new(), table: sink.mirrors_table() });
+                let table = effects.as_ref().is_none_or(|log| log.table);
+                // Consecutive creates are fanned out together.
+                let mut created: Vec<(i64, i64)> = Vec::new();
                 for applied in changes {
+                    if table && let Change::PostCreated { post_id, author_id } = applied.change {
+                        created.push((post_id, author_id));
+                        continue;
+                    }
+                    if !created.is_empty() {
+                        Self::fan_out_many_in(&mut tx, &created, config, effects.as_mut()).await?;
+                        created.clear();
+                    }
                     // Fan-out (inserts that ignore duplicates) and vote tallies (ordered
                     // by seq) are idempotent by themselves; the rest are deduplicated.
                     let consumer = match applied.change {
@@ -684,7 +705,10 @@ macro_rules! sql_post_store {
                             Self::unfollow_in(&mut tx, *follower, *followee, config.cap, effects.as_mut()).await?
                         }
                         Change::PostCreated { post_id, author_id } => {
-                            Self::fan_out_in(&mut tx, *post_id, *author_id, config, effects.as_mut()).await?
+                            // Table timelines were fanned out in bulk above.
+                            if let Some(log) = effects.as_mut() {
+                                Self::fan_out_effects_in(&mut tx, *post_id, *author_id, config, log).await?
+                            }
                         }
                         Change::PostDeleted { post_id, author_id } => {
                             if let Some(log) = effects.as_mut().filter(|log| !log.table) {
@@ -697,6 +721,9 @@ macro_rules! sql_post_store {
                             Self::vote_change_in(&mut tx, *post_id, *upvotes, *downvotes, *seq).await?
                         }
                     }
+                }
+                if !created.is_empty() {
+                    Self::fan_out_many_in(&mut tx, &created, config, effects.as_mut()).await?;
                 }
                 if let (Some(sink), Some(log)) = (sink, effects) {
                     sink.apply(&log.effects).await.map_err(StoreError::Timelines)?;
@@ -716,7 +743,7 @@ macro_rules! sql_post_store {
                     list.push_bind(*id);
                 }
                 q.push(") ORDER BY id DESC LIMIT ").push_bind(limit as i64);
-                Ok(q.build_query_as().fetch_all(self.reader()).await?)
+                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
             }
 
             async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>> {
@@ -778,7 +805,7 @@ macro_rules! sql_post_store {
                     list.push_bind(*id);
                 }
                 q.push(")");
-                let rows: Vec<(i64,)> = q.build_query_as().fetch_all(self.reader()).await?;
+                let rows: Vec<(i64,)> = q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
             }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rookery_kernel::db::SqliteDb;
-use rookery_kernel::events::{OutboxSignal, outbox_insert_sqlite};
+use rookery_kernel::events::{OutboxSignal, outbox_insert_many_sqlite, outbox_insert_sqlite};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -98,8 +98,37 @@ impl SqlitePostStore {
     ) -> sqlx::Result<Vec<StoreResult<(Post, bool)>>> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        let mut outcomes: Vec<Option<StoreResult<(Post, bool)>>> =
+            jobs.iter().map(|_| None).collect();
+        // Plain posts (no parent, no original, no key) cannot be refused:
+        // they go in with one statement for all, and one for their events.
+        let plain: Vec<usize> = (0..jobs.len())
+            .filter(|&i| {
+                let job = &jobs[i];
+                job.key.is_none() && job.new.in_reply_to.is_none() && job.new.repost_of.is_none()
+            })
+            .collect();
+        if !plain.is_empty() {
+            let posts: Vec<Post> = plain
+                .iter()
+                .map(|&i| plain_post(self.ids.next(), &jobs[i].new, now))
+                .collect();
+            insert_plain_posts(&mut tx, &posts).await?;
+            let created: Vec<_> = posts
+                .iter()
+                .map(|p| events::post_created(&self.ids, p))
+                .collect();
+            outbox_insert_many_sqlite(&mut tx, &created).await?;
+            for (i, post) in plain.into_iter().zip(posts) {
+                outcomes[i] = Some(Ok((post, false)));
+            }
+        }
+        // The rest each in a savepoint, so one refused (unknown parent,
+        // duplicate repost) does not undo the others.
+        for (job, outcome) in jobs.iter().zip(outcomes.iter_mut()) {
+            if outcome.is_some() {
+                continue;
+            }
             let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
             match self
                 .create_in(&mut savepoint, &job.new, job.key.as_ref(), now)
@@ -107,17 +136,17 @@ impl SqlitePostStore {
             {
                 Ok(created) => {
                     savepoint.commit().await?;
-                    outcomes.push(Ok(created));
+                    *outcome = Some(Ok(created));
                 }
                 Err(StoreError::Database(e)) => return Err(e),
                 Err(refused) => {
                     savepoint.rollback().await?;
-                    outcomes.push(Err(refused));
+                    *outcome = Some(Err(refused));
                 }
             }
         }
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     async fn create_committed(
@@ -158,6 +187,54 @@ impl SqlitePostStore {
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.db.begin_write().await
     }
+}
+
+/// The stored row of a new top-level post (what `INSERT ... RETURNING` would give).
+fn plain_post(id: i64, new: &NewPost, now: i64) -> Post {
+    Post {
+        id,
+        author_id: new.author_id,
+        author: new.author.clone(),
+        text: new.body.text.clone(),
+        title: new.body.title.clone(),
+        community: new.body.community.clone(),
+        url: new.body.url.clone(),
+        created_at: now,
+        edited_at: None,
+        in_reply_to: None,
+        repost_of: None,
+        reply_count: 0,
+        repost_count: 0,
+        upvotes: 0,
+        downvotes: 0,
+        score: 0,
+        hot: hot_rank(0, now),
+        controversy: 0.0,
+    }
+}
+
+async fn insert_plain_posts(conn: &mut SqliteConnection, posts: &[Post]) -> sqlx::Result<()> {
+    // 9 bound values per row, well under SQLite's 32,766.
+    for chunk in posts.chunks(1_000) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO posts (id, author_id, author, text, title, community, url, \
+             created_at, hot, listed) ",
+        );
+        q.push_values(chunk, |mut row, post| {
+            row.push_bind(post.id)
+                .push_bind(post.author_id)
+                .push_bind(&post.author)
+                .push_bind(&post.text)
+                .push_bind(&post.title)
+                .push_bind(&post.community)
+                .push_bind(&post.url)
+                .push_bind(post.created_at)
+                .push_bind(post.hot)
+                .push("TRUE");
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 sql_post_store!(SqlitePostStore, SqliteConnection, outbox_insert_sqlite);
