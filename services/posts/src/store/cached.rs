@@ -113,8 +113,9 @@ impl CachedPostStore {
     pub fn new(inner: Arc<dyn PostStore>) -> Self {
         Self {
             inner,
-            posts: CoherentCache::new(200_000),
-            homes: CoherentCache::new(100_000),
+            // At most ~30 MB of posts and ~32 MB of timeline ids.
+            posts: CoherentCache::new(100_000),
+            homes: CoherentCache::new(20_000),
             generation: RwLock::new(0),
         }
     }
