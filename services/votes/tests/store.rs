@@ -1,0 +1,299 @@
+//! One test suite for every `VoteStore` implementation: SQLite always,
+//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set.
+
+use std::sync::Arc;
+
+use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
+use rookery_kernel::events::{OutboxSignal, OutboxSource};
+use rookery_kernel::ids::IdGenerator;
+use rookery_votes::store::{
+    Applied, Change, Direction, NewPoll, PostFacts, StoreError, postgres, sqlite,
+};
+use rookery_votes::{PostgresVoteStore, SqliteVoteStore, VoteStore};
+
+fn facts(id: i64, author_id: i64, community: Option<&str>, title: Option<&str>) -> PostFacts {
+    PostFacts {
+        id,
+        author_id,
+        author: format!("u{author_id}"),
+        community: community.map(String::from),
+        title: title.map(String::from),
+        created_at: 1_000 + id,
+    }
+}
+
+async fn apply(store: &dyn VoteStore, event_id: i64, change: Change) {
+    store
+        .apply_events(&[Applied { event_id, change }])
+        .await
+        .unwrap();
+}
+
+async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
+    let ids = IdGenerator::new(9);
+    let (p1, p2, p3) = (101, 102, 103);
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostSeen(facts(p1, 1, None, None)),
+    )
+    .await;
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostSeen(facts(p2, 1, Some("rust"), Some("t2"))),
+    )
+    .await;
+    let seen3 = ids.next();
+    apply(
+        store.as_ref(),
+        seen3,
+        Change::PostSeen(facts(p3, 2, Some("rust"), Some("t3"))),
+    )
+    .await;
+
+    // Unknown posts cannot be voted on.
+    assert!(matches!(
+        store.vote(10, 999, Some(Direction::Up)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.tally(999, None).await.unwrap(), None);
+
+    // Vote, repeat (nothing changes), switch, remove.
+    let t = store.vote(10, p1, Some(Direction::Up)).await.unwrap();
+    assert_eq!(
+        (t.upvotes, t.downvotes, t.my_vote),
+        (1, 0, Some(Direction::Up))
+    );
+    let t = store.vote(10, p1, Some(Direction::Up)).await.unwrap();
+    assert_eq!((t.upvotes, t.downvotes), (1, 0));
+    let t = store.vote(10, p1, Some(Direction::Down)).await.unwrap();
+    assert_eq!((t.upvotes, t.downvotes, t.score()), (0, 1, -1));
+    let t = store.tally(p1, Some(10)).await.unwrap().unwrap();
+    assert_eq!(t.my_vote, Some(Direction::Down));
+    assert_eq!(store.tally(p1, None).await.unwrap().unwrap().my_vote, None);
+    assert_eq!(
+        store.tally(p1, Some(11)).await.unwrap().unwrap().my_vote,
+        None
+    );
+    let t = store.vote(10, p1, None).await.unwrap();
+    assert_eq!((t.upvotes, t.downvotes, t.my_vote), (0, 0, None));
+    store.vote(10, p1, None).await.unwrap(); // removing no vote changes nothing
+
+    // Each change (not the repeats) wrote one vote.changed, seq increasing.
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let changed: Vec<_> = events
+        .iter()
+        .filter(|(_, e)| e.topic == "vote.changed")
+        .collect();
+    assert_eq!(changed.len(), 3);
+    let seqs: Vec<i64> = changed
+        .iter()
+        .map(|(_, e)| e.payload["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(changed[1].1.payload["downvotes"], 1);
+    assert_eq!(changed[1].1.payload["author_id"], "1");
+
+    // Top lists: score, ties newer first, per community.
+    store.vote(10, p2, Some(Direction::Up)).await.unwrap();
+    store.vote(11, p2, Some(Direction::Up)).await.unwrap();
+    store.vote(10, p3, Some(Direction::Up)).await.unwrap();
+    store.vote(11, p3, Some(Direction::Up)).await.unwrap();
+    store.vote(12, p1, Some(Direction::Up)).await.unwrap();
+    let top = store.top(None, 10).await.unwrap();
+    let order: Vec<i64> = top.iter().map(|r| r.id).collect();
+    assert_eq!(order, vec![p3, p2, p1]);
+    assert_eq!((top[0].score, top[0].title.as_deref()), (2, Some("t3")));
+    let rust = store.top(Some("rust"), 1).await.unwrap();
+    assert_eq!(rust.len(), 1);
+    assert_eq!(rust[0].id, p3);
+    assert!(store.top(Some("nope"), 10).await.unwrap().is_empty());
+
+    let mut scores = store.scores(&[p1, p3, 999]).await.unwrap();
+    scores.sort();
+    assert_eq!(scores, vec![(p1, 1), (p3, 2)]);
+
+    // Likes: most recent upvote first, paged by vote id.
+    let likes = store.likes(10, None, 10).await.unwrap();
+    let liked: Vec<i64> = likes.iter().map(|l| l.post_id).collect();
+    assert_eq!(liked, vec![p3, p2]);
+    let rest = store.likes(10, Some(likes[0].vote_id), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|l| l.post_id).collect::<Vec<_>>(), vec![p2]);
+
+    // An edit refreshes the title; a replayed event changes nothing.
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostSeen(facts(p3, 2, Some("rust"), Some("t3 edited"))),
+    )
+    .await;
+    apply(
+        store.as_ref(),
+        seen3,
+        Change::PostSeen(facts(p3, 2, Some("rust"), Some("t3"))),
+    )
+    .await;
+    assert_eq!(
+        store.post(p3).await.unwrap().unwrap().title.as_deref(),
+        Some("t3 edited")
+    );
+    // A miss learned from the posts service does not overwrite what is known.
+    store
+        .remember_post(&facts(p3, 2, Some("rust"), Some("stale")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.post(p3).await.unwrap().unwrap().title.as_deref(),
+        Some("t3 edited")
+    );
+
+    // Deleted posts leave every list and cannot be voted on, even if remembered again.
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostDeleted(facts(p3, 2, Some("rust"), None)),
+    )
+    .await;
+    store
+        .remember_post(&facts(p3, 2, Some("rust"), None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.vote(12, p3, Some(Direction::Up)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.tally(p3, None).await.unwrap(), None);
+    assert_eq!(store.post(p3).await.unwrap(), None);
+    assert!(
+        store
+            .top(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.id != p3)
+    );
+    assert!(
+        store
+            .likes(10, None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.post_id != p3)
+    );
+    // A deletion that arrives before anything else is known still sticks.
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostDeleted(facts(104, 2, None, None)),
+    )
+    .await;
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostSeen(facts(104, 2, None, None)),
+    )
+    .await;
+    assert_eq!(store.post(104).await.unwrap(), None);
+
+    // Concurrent voters on one post: the tally is exact.
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::PostSeen(facts(200, 3, None, None)),
+    )
+    .await;
+    let voters: Vec<_> = (0..200i64)
+        .map(|user| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let d = if user % 4 == 0 {
+                    Direction::Down
+                } else {
+                    Direction::Up
+                };
+                store.vote(1_000 + user, 200, Some(d)).await.unwrap();
+            })
+        })
+        .collect();
+    for v in voters {
+        v.await.unwrap();
+    }
+    let t = store.tally(200, None).await.unwrap().unwrap();
+    assert_eq!((t.upvotes, t.downvotes), (150, 50));
+
+    // Polls: create, vote once, bounds, unknown polls, exact counts under concurrency.
+    let poll = store
+        .create_poll(NewPoll {
+            author_id: 1,
+            author: "u1".into(),
+            question: "tabs or spaces?".into(),
+            options: vec!["tabs".into(), "spaces".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(poll.total_votes, 0);
+    let after = store.vote_in_poll(poll.id, 10, 1).await.unwrap();
+    assert_eq!((after.options[1].votes, after.total_votes), (1, 1));
+    assert!(matches!(
+        store.vote_in_poll(poll.id, 10, 0).await,
+        Err(StoreError::AlreadyVoted)
+    ));
+    assert!(matches!(
+        store.vote_in_poll(poll.id, 11, 2).await,
+        Err(StoreError::ChoiceOutOfRange)
+    ));
+    assert!(matches!(
+        store.vote_in_poll(poll.id, 11, -1).await,
+        Err(StoreError::ChoiceOutOfRange)
+    ));
+    assert!(matches!(
+        store.vote_in_poll(42, 11, 0).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.poll(42).await.unwrap(), None);
+    let voters: Vec<_> = (0..50i64)
+        .map(|user| {
+            let store = store.clone();
+            let id = poll.id;
+            tokio::spawn(async move { store.vote_in_poll(id, 2_000 + user, user % 2).await })
+        })
+        .collect();
+    for v in voters {
+        v.await.unwrap().unwrap();
+    }
+    let read = store.poll(poll.id).await.unwrap().unwrap();
+    assert_eq!(read.options[0].votes, 25);
+    assert_eq!(read.options[1].votes, 26);
+    assert_eq!(read.total_votes, 51);
+    assert_eq!(read.question, "tabs or spaces?");
+}
+
+#[tokio::test]
+async fn sqlite_vote_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "votes"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let store = SqliteVoteStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    suite(Arc::new(store), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_vote_store_suite() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    let store = PostgresVoteStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    pg.cleanup().await;
+}
