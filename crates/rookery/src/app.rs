@@ -19,6 +19,8 @@ use rookery_posts::timeline::RedisTimelines;
 use rookery_posts::{PostStore, PostsService, TimelineConfig};
 use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
+use rookery_votes::store::PostFacts;
+use rookery_votes::{PostDirectory, VotesService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -114,8 +116,15 @@ pub async fn embedded_with(
     let users_router = rookery_users::router(users_service.clone());
 
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
-    // Consumers subscribe before any relay publishes.
     let posts_store: Arc<dyn PostStore> = Arc::new(CachedPostStore::new(posts.store.clone()));
+    // Consumers subscribe before any relay publishes.
+    let votes = rookery_votes::open_store(&sqlite_url_in(data_dir, "votes"), ids.clone()).await?;
+    let votes_events = rookery_votes::events::subscribe(bus.as_ref()).await?;
+    tasks.spawn(rookery_votes::events::run_consumer(
+        votes.store.clone(),
+        votes_events,
+        shutdown.clone(),
+    ));
     let posts_service = start_posts(
         posts_store,
         &secret,
@@ -129,14 +138,26 @@ pub async fn embedded_with(
     for (outbox, signal) in [
         (users.outbox.clone(), users.signal.clone()),
         (posts.outbox.clone(), posts.signal.clone()),
+        (votes.outbox.clone(), votes.signal.clone()),
     ] {
         tasks.spawn(run_relay(outbox, bus.clone(), signal, shutdown.clone()));
     }
     let posts_router = rookery_posts::router(posts_service);
+    let votes_service = VotesService::new(
+        votes.store.clone(),
+        IdentityKeys::new(&secret),
+        Arc::new(PostsDirectory {
+            posts: Upstream::InProcess(posts_router.clone()),
+        }),
+    );
 
     let upstreams = HashMap::from([
         ("users".to_string(), Upstream::InProcess(users_router)),
         ("posts".to_string(), Upstream::InProcess(posts_router)),
+        (
+            "votes".to_string(),
+            Upstream::InProcess(rookery_votes::router(votes_service)),
+        ),
     ]);
     let gateway = Gateway::new(upstreams, Some(users_service))?;
     Ok(App {
@@ -144,7 +165,7 @@ pub async fn embedded_with(
         bus,
         shutdown,
         tasks,
-        closers: vec![users.close, posts.close],
+        closers: vec![users.close, posts.close, votes.close],
     })
 }
 
@@ -165,6 +186,37 @@ pub async fn users_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
         shutdown,
         tasks,
         closers: vec![users.close],
+    })
+}
+
+/// One votes service instance on `DATABASE_URL`, asking the posts instances
+/// at `posts` (base URLs) about posts it does not know yet. Like a standalone
+/// users instance it keeps its `vote.changed` events in the outbox until the
+/// JetStream bus connects the processes.
+pub async fn votes_instance(
+    database_url: &str,
+    secret: &Secret,
+    posts: &[String],
+) -> anyhow::Result<App> {
+    let bases = posts;
+    let ids = Arc::new(IdGenerator::from_env());
+    let votes = rookery_votes::open_store(database_url, ids).await?;
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let posts = HttpPool::new("posts", bases)?;
+    tasks.spawn(posts.clone().run_health_checks(shutdown.clone()));
+    let service = VotesService::new(
+        votes.store.clone(),
+        IdentityKeys::new(secret),
+        Arc::new(PostsDirectory {
+            posts: Upstream::Http(posts),
+        }),
+    );
+    Ok(App {
+        router: rookery_votes::router(service),
+        bus: InProcessBus::new(),
+        shutdown,
+        tasks,
+        closers: vec![votes.close],
     })
 }
 
@@ -253,4 +305,32 @@ async fn start_posts(
         timelines,
         redis,
     ))
+}
+
+/// The posts service answering the votes service's misses through its API
+/// (`GET /internal/v1/posts/{id}`), in-process or over HTTP.
+struct PostsDirectory {
+    posts: Upstream,
+}
+
+#[async_trait::async_trait]
+impl PostDirectory for PostsDirectory {
+    async fn facts(&self, id: i64) -> anyhow::Result<Option<PostFacts>> {
+        use http_body_util::BodyExt;
+        let req =
+            http::Request::get(format!("/internal/v1/posts/{id}")).body(bytes::Bytes::new())?;
+        let response = self
+            .posts
+            .send(req)
+            .await
+            .map_err(|e| anyhow::anyhow!("posts service: {}", e.message))?;
+        let status = response.status();
+        if status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        anyhow::ensure!(status.is_success(), "posts service answered {status}");
+        let body = response.into_body().collect().await?.to_bytes();
+        let payload: serde_json::Value = serde_json::from_slice(&body)?;
+        Ok(Some(rookery_votes::events::post_facts(&payload)?))
+    }
 }

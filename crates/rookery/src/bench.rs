@@ -38,7 +38,8 @@ pub enum Auth {
 }
 
 /// One kind of request to measure. In `path` and `body`, `{user}` becomes the
-/// request's account index (with `Auth::RandomSeeded`) and `{n}` a counter.
+/// request's account index (with `Auth::RandomSeeded`), `{n}` a counter,
+/// `{pick}` a random one of `picks`, and `{updown}` `up` or `down` at random.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
@@ -48,6 +49,7 @@ pub struct Target {
     pub auth: Auth,
     /// Open loop at this many requests/s; closed loop when `None`.
     pub rate: Option<f64>,
+    pub picks: Vec<String>,
 }
 
 impl Target {
@@ -59,6 +61,7 @@ impl Target {
             body: None,
             auth,
             rate: None,
+            picks: Vec::new(),
         }
     }
 }
@@ -189,9 +192,16 @@ async fn run_target(
                 } else {
                     0
                 };
+                let pick = match target.picks.len() {
+                    0 => "",
+                    len => target.picks[rand::random_range(0..len)].as_str(),
+                };
+                let updown = if rand::random::<bool>() { "up" } else { "down" };
                 let fill = |s: &str| {
                     s.replace("{user}", &user.to_string())
                         .replace("{n}", &n.to_string())
+                        .replace("{pick}", pick)
+                        .replace("{updown}", updown)
                 };
                 let mut req = Request::builder()
                     .method(target.method.clone())
@@ -267,4 +277,29 @@ pub fn report(results: &[TargetResult]) -> String {
         ));
     }
     out
+}
+
+/// Ids of the newest `count` posts (at most 100), from the public timeline.
+pub async fn newest_post_ids(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let uri: Uri = format!("{base}/api/v1/timelines/public?limit={}", count.min(100))
+        .parse()
+        .context("bad URL")?;
+    let resp = client
+        .get(uri)
+        .await
+        .context("reading the public timeline")?;
+    let body = resp.into_body().collect().await?.to_bytes();
+    let page: serde_json::Value = serde_json::from_slice(&body)?;
+    let ids: Vec<String> = page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|p| p["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    anyhow::ensure!(!ids.is_empty(), "no posts to vote on: seed some first");
+    Ok(ids)
 }

@@ -98,7 +98,7 @@ enum Command {
         /// `auth`: healthz vs Basic whoami vs profile reads. `timeline`: healthz
         /// vs home timelines of random seeded users, then home timelines open
         /// loop at half the measured rate. `compose`: healthz vs posting as
-        /// random seeded users.
+        /// random seeded users. `vote`: healthz vs votes on the 100 newest posts.
         #[arg(long, value_enum, default_value = "auth")]
         workload: Workload,
         /// Seconds per target.
@@ -127,12 +127,15 @@ enum Workload {
     Compose,
     /// Home timeline of --username alone (e.g. few vs many followees).
     HomeOf,
+    /// Random seeded users voting up or down on the 100 newest posts.
+    Vote,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ServiceName {
     Users,
     Posts,
+    Votes,
 }
 
 impl ServiceName {
@@ -140,6 +143,7 @@ impl ServiceName {
         match self {
             ServiceName::Users => "users",
             ServiceName::Posts => "posts",
+            ServiceName::Votes => "votes",
         }
     }
 }
@@ -178,6 +182,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let app = match name {
                 ServiceName::Users => app::users_instance(&url, &secret).await?,
                 ServiceName::Posts => app::posts_instance(&url, &secret).await?,
+                ServiceName::Votes => {
+                    let posts: Vec<String> = std::env::var("ROOKERY_POSTS_URL")
+                        .context("votes needs ROOKERY_POSTS_URL: the posts instances' base URLs, comma-separated")?
+                        .split(',')
+                        .map(|u| u.trim().to_string())
+                        .filter(|u| !u.is_empty())
+                        .collect();
+                    app::votes_instance(&url, &secret, &posts).await?
+                }
             };
             let listener = bind(&listen).await?;
             tracing::info!(address = %listener.local_addr()?, service = name.as_str(), "service serving");
@@ -213,11 +226,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ServiceName::Posts => {
                         (rookery_posts::open_store(&url, ids).await?.close)().await
                     }
+                    ServiceName::Votes => {
+                        (rookery_votes::open_store(&url, ids).await?.close)().await
+                    }
                 },
                 false => {
                     (rookery_users::open_store(&url, ids.clone()).await?.close)().await;
                     let posts = sqlite_url_in(&data_dir, "posts");
-                    (rookery_posts::open_store(&posts, ids).await?.close)().await;
+                    (rookery_posts::open_store(&posts, ids.clone()).await?.close)().await;
+                    let votes = sqlite_url_in(&data_dir, "votes");
+                    (rookery_votes::open_store(&votes, ids).await?.close)().await;
                 }
             }
             println!("databases migrated");
@@ -334,6 +352,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         body: Some(r#"{"text": "bench post {n} by user{user}"}"#.into()),
                         auth: seeded,
                         rate: None,
+                        picks: Vec::new(),
+                    },
+                ],
+                Workload::Vote => vec![
+                    healthz,
+                    Target {
+                        name: "PUT /posts/{id}/vote (100 posts)".into(),
+                        method: http::Method::PUT,
+                        path: "/api/v1/posts/{pick}/vote".into(),
+                        body: Some(r#"{"direction": "{updown}"}"#.into()),
+                        auth: seeded,
+                        rate: None,
+                        picks: bench::newest_post_ids(&url, 100).await?,
                     },
                 ],
             };

@@ -8,6 +8,7 @@ use utoipa::openapi::{InfoBuilder, Server};
 pub fn document() -> Doc {
     let mut doc = rookery_users::UsersApi::openapi();
     doc.merge(rookery_posts::PostsApi::openapi());
+    doc.merge(rookery_votes::VotesApi::openapi());
     doc.info = InfoBuilder::new()
         .title("Rookery")
         .version(env!("CARGO_PKG_VERSION"))

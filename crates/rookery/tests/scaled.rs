@@ -237,3 +237,75 @@ async fn posts_instances_on_postgres_behind_an_http_gateway() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn votes_instance_on_postgres_asks_posts_over_http() {
+    let Ok(base) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (users_url, admin, users_schema) = pg_schema_url(&base).await;
+    let (posts_url, _, posts_schema) = pg_schema_url(&base).await;
+    let (votes_url, _, votes_schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let serve = |app| async { Server::serve(app, tempfile::tempdir().unwrap()).await };
+    let users = serve(
+        rookery::app::users_instance(&users_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let posts = serve(
+        rookery::app::posts_instance(&posts_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let votes = serve(
+        rookery::app::votes_instance(&votes_url, &secret, std::slice::from_ref(&posts.base))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([
+        ("users".to_string(), vec![users.base.clone()]),
+        ("posts".to_string(), vec![posts.base.clone()]),
+        ("votes".to_string(), vec![votes.base.clone()]),
+    ]);
+    let gw = serve(rookery::app::gateway_only(&upstreams).unwrap()).await;
+    let alice = gw.user("alice").await;
+    let (_, p) = send_json(
+        alice
+            .basic(gw.req(Method::POST, "/api/v1/posts"))
+            .json(&json!({"text": "vote across processes"})),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap();
+    // The votes instance has no event of it: it asks the posts instance.
+    let (status, t) =
+        send_json(alice.basic(gw.req(Method::POST, &format!("/api/v1/posts/{id}/like")))).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(
+        (t["upvotes"].as_i64(), t["my_vote"].as_str()),
+        (Some(1), Some("up"))
+    );
+    expect_error(
+        alice
+            .basic(gw.req(Method::POST, "/api/v1/posts/12345/like"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    gw.stop().await;
+    for s in [votes, posts, users] {
+        s.stop().await;
+    }
+    for schema in [users_schema, posts_schema, votes_schema] {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+}

@@ -44,6 +44,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/posts", "posts"),
     ("/api/v1/timelines/public", "posts"),
     ("/api/v1/timelines/home", "posts"),
+    ("/api/v1/posts/{id}/vote", "votes"),
+    ("/api/v1/posts/{id}/upvote", "votes"),
+    ("/api/v1/posts/{id}/downvote", "votes"),
+    ("/api/v1/posts/{id}/like", "votes"),
+    ("/api/v1/posts/{id}/votes", "votes"),
+    ("/api/v1/votes/top", "votes"),
+    ("/api/v1/votes/sort", "votes"),
+    ("/api/v1/polls", "votes"),
+    ("/api/v1/polls/{id}", "votes"),
+    ("/api/v1/polls/{id}/votes", "votes"),
 ];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).

@@ -25,7 +25,7 @@ fn event(ids: &IdGenerator, topic: &str, payload: Value, at: i64) -> Event {
 }
 
 /// What other services keep of a post (votes: author, community, title, created_at).
-fn post_facts(post: &Post) -> Value {
+pub fn post_facts(post: &Post) -> Value {
     json!({
         "post_id": post.id.to_string(),
         "author_id": post.author_id.to_string(),

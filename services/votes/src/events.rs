@@ -1,10 +1,13 @@
 //! Events the votes service publishes and consumes.
 
-use rookery_kernel::events::Event;
+use std::sync::Arc;
+
+use rookery_kernel::events::{Delivery, Event, EventBus, Subscription};
 use rookery_kernel::ids::IdGenerator;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
-use crate::store::{Applied, Change, PostFacts};
+use crate::store::{Applied, Change, PostFacts, VoteStore};
 
 pub const VOTE_CHANGED: &str = "vote.changed";
 pub const POST_CREATED: &str = "post.created";
@@ -62,6 +65,7 @@ pub fn post_facts(payload: &Value) -> anyhow::Result<PostFacts> {
         community: payload["community"].as_str().map(String::from),
         title: payload["title"].as_str().map(String::from),
         created_at: payload["created_at"].as_i64().unwrap_or(0),
+        listed: payload["in_reply_to"].is_null() && payload["repost_of"].is_null(),
     })
 }
 
@@ -76,4 +80,42 @@ pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
         event_id: event.id,
         change,
     }))
+}
+
+/// The votes service's durable consumer. Subscribe before any relay starts.
+pub async fn subscribe(bus: &dyn EventBus) -> anyhow::Result<Subscription> {
+    bus.subscribe("votes", CONSUMED).await
+}
+
+/// Applies events until `shutdown`; a batch that fails is not acknowledged,
+/// so the bus delivers it again.
+pub async fn run_consumer(
+    store: Arc<dyn VoteStore>,
+    mut sub: Subscription,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let delivery: Delivery = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            d = sub.next() => match d { Some(d) => d, None => return },
+        };
+        // A malformed event is logged and skipped rather than blocking the stream.
+        let changes: Vec<Applied> = delivery
+            .events
+            .iter()
+            .filter_map(|e| {
+                parse(e)
+                    .inspect_err(|err| tracing::error!(topic = %e.topic, error = %err, "skipping malformed event"))
+                    .ok()
+                    .flatten()
+            })
+            .collect();
+        match store.apply_events(&changes).await {
+            Ok(()) => delivery.ack(),
+            Err(err) => {
+                tracing::warn!(events = changes.len(), error = %err, "votes consumer failed; will be redelivered");
+                drop(delivery);
+            }
+        }
+    }
 }

@@ -1,17 +1,112 @@
 //! The votes service: up/down votes and likes on posts, tallies, top lists,
 //! score sorting, and polls. It keeps a replica of post facts from `post.*`
 //! events and publishes `vote.changed` through its outbox.
-//!
-//! Status: the store (both databases) and the events are here; the HTTP
-//! handlers, the consumer task and the wiring into `rookery serve` come next
-//! (see docs/status.md).
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post, put};
+use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
+use rookery_kernel::identity::{IdentityKeys, verify_identity};
 use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::{ApiError, ApiResult};
+use utoipa::OpenApi;
 
 pub mod events;
+pub mod http;
 pub mod store;
+
+use store::PostFacts;
+
+/// Where the votes service asks about a post its replica does not know yet
+/// (created a moment ago, its event still on the way): the posts service.
+#[async_trait]
+pub trait PostDirectory: Send + Sync {
+    /// The post's facts; `None` if it does not exist (or was deleted).
+    async fn facts(&self, id: i64) -> anyhow::Result<Option<PostFacts>>;
+}
+
+pub struct VotesService {
+    pub store: Arc<dyn VoteStore>,
+    pub identity: IdentityKeys,
+    directory: Arc<dyn PostDirectory>,
+}
+
+impl VotesService {
+    pub fn new(
+        store: Arc<dyn VoteStore>,
+        identity: IdentityKeys,
+        directory: Arc<dyn PostDirectory>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            identity,
+            directory,
+        })
+    }
+
+    /// Makes sure the replica knows a live post, asking the posts service
+    /// once on a miss; 404 when the post does not exist.
+    pub(crate) async fn known_post(&self, id: i64) -> ApiResult<()> {
+        if self.store.post(id).await?.is_some() {
+            return Ok(());
+        }
+        let facts = self.directory.facts(id).await.map_err(|err| {
+            tracing::warn!(error = %err, post = id, "asking the posts service failed");
+            ApiError::unavailable("the posts service is unavailable, try again")
+        })?;
+        match facts {
+            Some(facts) => Ok(self.store.remember_post(&facts).await?),
+            None => Err(ApiError::not_found("no such post")),
+        }
+    }
+}
+
+pub fn router(svc: Arc<VotesService>) -> Router {
+    use http as h;
+    let store = svc.store.clone();
+    let ready: ReadyCheck = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    });
+    let api = Router::new()
+        .route(
+            "/api/v1/posts/{id}/vote",
+            put(h::put_vote).delete(h::delete_vote),
+        )
+        .route("/api/v1/posts/{id}/upvote", post(h::upvote))
+        .route("/api/v1/posts/{id}/downvote", post(h::downvote))
+        .route("/api/v1/posts/{id}/like", post(h::like).delete(h::unlike))
+        .route("/api/v1/posts/{id}/votes", get(h::tally))
+        .route("/api/v1/votes/top", get(h::top))
+        .route("/api/v1/votes/sort", post(h::sort))
+        .route("/api/v1/polls", post(h::create_poll))
+        .route("/api/v1/polls/{id}", get(h::get_poll))
+        .route("/api/v1/polls/{id}/votes", post(h::vote_in_poll))
+        .layer(middleware::from_fn_with_state(
+            svc.identity.clone(),
+            verify_identity,
+        ))
+        .with_state(svc);
+    finish_router(api.merge(ops_routes(ready)), "votes")
+}
+
+/// The votes part of the public OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        http::put_vote, http::delete_vote, http::upvote, http::downvote, http::like,
+        http::unlike, http::tally, http::top, http::sort, http::create_poll,
+        http::get_poll, http::vote_in_poll,
+    ),
+    tags(
+        (name = "votes", description = "Up/down votes, likes, tallies and top lists"),
+        (name = "polls", description = "Polls"),
+    )
+)]
+pub struct VotesApi;
 
 pub use store::{PostgresVoteStore, SqliteVoteStore, VoteStore};
 

@@ -19,6 +19,7 @@ fn facts(id: i64, author_id: i64, community: Option<&str>, title: Option<&str>) 
         community: community.map(String::from),
         title: title.map(String::from),
         created_at: 1_000 + id,
+        listed: true,
     }
 }
 
@@ -105,6 +106,23 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     let order: Vec<i64> = top.iter().map(|r| r.id).collect();
     assert_eq!(order, vec![p3, p2, p1]);
     assert_eq!((top[0].score, top[0].title.as_deref()), (2, Some("t3")));
+    // Replies and reposts are not ranked.
+    let reply = PostFacts {
+        listed: false,
+        ..facts(105, 3, None, None)
+    };
+    apply(store.as_ref(), ids.next(), Change::PostSeen(reply)).await;
+    for user in 20..25 {
+        store.vote(user, 105, Some(Direction::Up)).await.unwrap();
+    }
+    assert!(
+        store
+            .top(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.id != 105)
+    );
     let rust = store.top(Some("rust"), 1).await.unwrap();
     assert_eq!(rust.len(), 1);
     assert_eq!(rust[0].id, p3);

@@ -334,3 +334,13 @@ pub async fn reply(
     })?;
     create(&svc, &caller, body, Some(parent), None, key).await
 }
+
+/// For other services (not routed by the gateway): what they keep of a post
+/// (the payload of `post.*` events). The votes service asks on a miss.
+pub async fn internal_post_facts(
+    State(svc): State<Arc<PostsService>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let post = existing(&svc, post_id(&id)?).await?;
+    Ok(Json(crate::events::post_facts(&post)))
+}

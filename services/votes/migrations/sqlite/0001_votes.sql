@@ -7,6 +7,8 @@ CREATE TABLE posts (
     community  TEXT,
     title      TEXT,
     created_at INTEGER NOT NULL,
+    -- Top-level (not a reply or a repost): what top lists rank.
+    listed     BOOLEAN NOT NULL DEFAULT TRUE,
     deleted    BOOLEAN NOT NULL DEFAULT FALSE,
     upvotes    INTEGER NOT NULL DEFAULT 0,
     downvotes  INTEGER NOT NULL DEFAULT 0,
@@ -15,9 +17,9 @@ CREATE TABLE posts (
     -- consumers never let an older event win.
     seq        INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX posts_top ON posts (score, id) WHERE NOT deleted;
+CREATE INDEX posts_top ON posts (score, id) WHERE listed AND NOT deleted;
 CREATE INDEX posts_community_top ON posts (community, score, id)
-    WHERE NOT deleted AND community IS NOT NULL;
+    WHERE listed AND NOT deleted AND community IS NOT NULL;
 
 -- One vote per (user, post): +1 up, -1 down. vote_id (a fresh id at every
 -- change) orders a user's likes, most recent first.

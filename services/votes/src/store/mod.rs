@@ -44,6 +44,8 @@ pub struct PostFacts {
     pub community: Option<String>,
     pub title: Option<String>,
     pub created_at: i64,
+    /// Not a reply or a repost: ranked in top lists.
+    pub listed: bool,
 }
 
 /// A post's tallies and the caller's own vote.
@@ -170,7 +172,7 @@ pub trait VoteStore: Send + Sync + 'static {
     ) -> StoreResult<Tally>;
     /// The post's tallies, with `viewer`'s vote; `None` for an unknown or deleted post.
     async fn tally(&self, post_id: i64, viewer: Option<i64>) -> StoreResult<Option<Tally>>;
-    /// Highest score first, ties newer first.
+    /// Top-level posts, highest score first, ties newer first.
     async fn top(&self, community: Option<&str>, limit: usize) -> StoreResult<Vec<Ranked>>;
     /// Scores of the known, live posts among `ids`.
     async fn scores(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;

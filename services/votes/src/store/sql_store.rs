@@ -22,8 +22,8 @@ macro_rules! sql_vote_store {
             async fn upsert_post_in(conn: &mut $conn, post: &PostFacts, deleted: bool) -> sqlx::Result<()> {
                 // A deleted post stays deleted; an edit may change the title.
                 sqlx::query(
-                    "INSERT INTO posts (id, author_id, author, community, title, created_at, deleted)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    "INSERT INTO posts (id, author_id, author, community, title, created_at, listed, deleted)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                        deleted = posts.deleted OR excluded.deleted",
                 )
@@ -33,6 +33,7 @@ macro_rules! sql_vote_store {
                 .bind(&post.community)
                 .bind(&post.title)
                 .bind(post.created_at)
+                .bind(post.listed)
                 .bind(deleted)
                 .execute(conn)
                 .await?;
@@ -97,8 +98,8 @@ macro_rules! sql_vote_store {
 
             async fn remember_post(&self, post: &PostFacts) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO posts (id, author_id, author, community, title, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO posts (id, author_id, author, community, title, created_at, listed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(post.id)
                 .bind(post.author_id)
@@ -106,6 +107,7 @@ macro_rules! sql_vote_store {
                 .bind(&post.community)
                 .bind(&post.title)
                 .bind(post.created_at)
+                .bind(post.listed)
                 .execute(self.writer())
                 .await?;
                 Ok(())
@@ -113,7 +115,7 @@ macro_rules! sql_vote_store {
 
             async fn post(&self, id: i64) -> StoreResult<Option<PostFacts>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, author_id, author, community, title, created_at FROM posts
+                    "SELECT id, author_id, author, community, title, created_at, listed FROM posts
                      WHERE id = $1 AND NOT deleted",
                 )
                 .bind(id)
@@ -219,7 +221,7 @@ macro_rules! sql_vote_store {
                 let columns = "id, score, upvotes, downvotes, title, community, author";
                 let rows = match community {
                     Some(c) => sqlx::query_as(&format!(
-                        "SELECT {columns} FROM posts WHERE NOT deleted AND community = $1
+                        "SELECT {columns} FROM posts WHERE listed AND NOT deleted AND community = $1
                          ORDER BY score DESC, id DESC LIMIT $2"
                     ))
                     .bind(c)
@@ -227,7 +229,7 @@ macro_rules! sql_vote_store {
                     .fetch_all(self.reader())
                     .await?,
                     None => sqlx::query_as(&format!(
-                        "SELECT {columns} FROM posts WHERE NOT deleted
+                        "SELECT {columns} FROM posts WHERE listed AND NOT deleted
                          ORDER BY score DESC, id DESC LIMIT $1"
                     ))
                     .bind(limit as i64)
