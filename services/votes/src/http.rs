@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::VotesService;
-use crate::store::{Direction, NewPoll, Poll, Ranked, Tally};
+use crate::store::{Direction, NewPoll, Poll, Ranked, StoreError, Tally};
 
 /// Ids a sort request may carry at most.
 const SORT_MAX: usize = 1000;
@@ -158,10 +158,15 @@ async fn cast(
     direction: Option<Direction>,
 ) -> ApiResult<Json<TallyView>> {
     let id = post_id(raw_id)?;
-    svc.known_post(id).await?;
-    Ok(Json(
-        svc.store.vote(caller.user_id, id, direction).await?.into(),
-    ))
+    let tally = match svc.store.vote(caller.user_id, id, direction).await {
+        // Not in the replica yet: ask the posts service once, then retry.
+        Err(StoreError::NotFound) => {
+            svc.known_post(id).await?;
+            svc.store.vote(caller.user_id, id, direction).await?
+        }
+        other => other?,
+    };
+    Ok(Json(tally.into()))
 }
 
 /// Votes up or down; voting the same way again changes nothing, the other way moves the vote.
@@ -264,12 +269,18 @@ pub async fn tally(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TallyView>> {
     let id = post_id(&id)?;
-    svc.known_post(id).await?;
-    svc.store
-        .tally(id, caller.map(|c| c.user_id))
-        .await?
-        .map(|t| Json(t.into()))
-        .ok_or_else(|| ApiError::not_found("no such post"))
+    let viewer = caller.map(|c| c.user_id);
+    let tally = match svc.store.tally(id, viewer).await? {
+        Some(tally) => tally,
+        None => {
+            svc.known_post(id).await?;
+            svc.store
+                .tally(id, viewer)
+                .await?
+                .ok_or_else(|| ApiError::not_found("no such post"))?
+        }
+    };
+    Ok(Json(tally.into()))
 }
 
 /// Highest-scoring posts, overall or in one community (ties: newer first).

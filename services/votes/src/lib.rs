@@ -47,12 +47,9 @@ impl VotesService {
         })
     }
 
-    /// Makes sure the replica knows a live post, asking the posts service
-    /// once on a miss; 404 when the post does not exist.
+    /// After a miss in the replica: asks the posts service and remembers
+    /// the post; 404 when it does not exist.
     pub(crate) async fn known_post(&self, id: i64) -> ApiResult<()> {
-        if self.store.post(id).await?.is_some() {
-            return Ok(());
-        }
         let facts = self.directory.facts(id).await.map_err(|err| {
             tracing::warn!(error = %err, post = id, "asking the posts service failed");
             ApiError::unavailable("the posts service is unavailable, try again")
