@@ -23,6 +23,60 @@ pub mod topics {
     pub const USER_DEACTIVATED: &str = "user.deactivated";
     pub const FOLLOW_CREATED: &str = "follow.created";
     pub const FOLLOW_REMOVED: &str = "follow.removed";
+    pub const POST_CREATED: &str = "post.created";
+    pub const POST_EDITED: &str = "post.edited";
+    pub const POST_DELETED: &str = "post.deleted";
+    pub const VOTE_CHANGED: &str = "vote.changed";
+}
+
+/// An id member of an event payload: a decimal string (ids are 64-bit and
+/// JSON numbers are not safe for them), or a number.
+pub fn id_field(payload: &serde_json::Value, name: &str) -> anyhow::Result<i64> {
+    let v = &payload[name];
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_i64())
+        .ok_or_else(|| anyhow::anyhow!("event without a valid {name}"))
+}
+
+/// A service's consumer loop until `shutdown`: each delivery is parsed
+/// (`parse` gives `None` for topics the service ignores; a malformed event is
+/// logged and skipped rather than blocking the stream) and applied as one
+/// batch; a batch that fails is not acknowledged, so the bus delivers it again.
+pub async fn run_consumer<T, F, Fut>(
+    service: &'static str,
+    mut sub: Subscription,
+    parse: fn(&Event) -> anyhow::Result<Option<T>>,
+    mut apply: F,
+    shutdown: CancellationToken,
+) where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    loop {
+        let delivery = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            d = sub.next() => match d { Some(d) => d, None => return },
+        };
+        let changes: Vec<T> = delivery
+            .events
+            .iter()
+            .filter_map(|e| {
+                parse(e)
+                    .inspect_err(|err| tracing::error!(service, topic = %e.topic, error = %err, "skipping malformed event"))
+                    .ok()
+                    .flatten()
+            })
+            .collect();
+        let count = changes.len();
+        match apply(changes).await {
+            Ok(()) => delivery.ack(),
+            Err(err) => {
+                tracing::warn!(service, events = count, error = %err, "consumer failed; will be redelivered");
+                drop(delivery);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rookery_kernel::events::{Delivery, Event, EventBus, Subscription, topics};
+use rookery_kernel::events::{self, Event, EventBus, Subscription, id_field, topics};
 use rookery_kernel::ids::IdGenerator;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -10,10 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{Applied, Change, Post, PostStore, TimelineSink};
 use crate::timeline::RedisTimelines;
 
-pub const POST_CREATED: &str = "post.created";
-pub const POST_EDITED: &str = "post.edited";
-pub const POST_DELETED: &str = "post.deleted";
-pub const VOTE_CHANGED: &str = "vote.changed";
+pub use rookery_kernel::events::topics::{POST_CREATED, POST_DELETED, POST_EDITED, VOTE_CHANGED};
 
 fn event(ids: &IdGenerator, topic: &str, payload: Value, at: i64) -> Event {
     Event {
@@ -48,14 +45,6 @@ pub fn post_edited(ids: &IdGenerator, post: &Post, at: i64) -> Event {
 
 pub fn post_deleted(ids: &IdGenerator, post: &Post, at: i64) -> Event {
     event(ids, POST_DELETED, post_facts(post), at)
-}
-
-fn id_field(payload: &Value, name: &str) -> anyhow::Result<i64> {
-    let v = &payload[name];
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .or_else(|| v.as_i64())
-        .ok_or_else(|| anyhow::anyhow!("event without a valid {name}"))
 }
 
 /// How the home timeline is built; see `docs/architecture.md`.
@@ -174,38 +163,20 @@ pub async fn subscribe(bus: &dyn EventBus) -> anyhow::Result<Subscription> {
     bus.subscribe("posts", CONSUMED).await
 }
 
-/// Applies events until `shutdown`; an event that fails is not acknowledged,
-/// so the bus delivers it again.
+/// Applies events until `shutdown` (see [`rookery_kernel::events::run_consumer`]).
 pub async fn run_consumer(
     store: Arc<dyn PostStore>,
-    mut sub: Subscription,
+    sub: Subscription,
     config: TimelineConfig,
     timelines: Option<RedisTimelines>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let delivery: Delivery = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            d = sub.next() => match d { Some(d) => d, None => return },
-        };
-        // A malformed event is logged and skipped rather than blocking the stream.
-        let changes: Vec<Applied> = delivery
-            .events
-            .iter()
-            .filter_map(|e| {
-                parse(e)
-                    .inspect_err(|err| tracing::error!(topic = %e.topic, error = %err, "skipping malformed event"))
-                    .ok()
-                    .flatten()
-            })
-            .collect();
-        let sink = timelines.as_ref().map(|t| t as &dyn TimelineSink);
-        match store.apply_events(&changes, &config, sink).await {
-            Ok(()) => delivery.ack(),
-            Err(err) => {
-                tracing::warn!(events = changes.len(), error = %err, "posts consumer failed; will be redelivered");
-                drop(delivery);
-            }
+    let apply = |changes: Vec<Applied>| {
+        let (store, timelines) = (store.clone(), timelines.clone());
+        async move {
+            let sink = timelines.as_ref().map(|t| t as &dyn TimelineSink);
+            Ok(store.apply_events(&changes, &config, sink).await?)
         }
-    }
+    };
+    events::run_consumer("posts", sub, parse, apply, shutdown).await
 }

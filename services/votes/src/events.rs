@@ -2,17 +2,13 @@
 
 use std::sync::Arc;
 
-use rookery_kernel::events::{Delivery, Event, EventBus, Subscription};
+use rookery_kernel::events::topics::{POST_CREATED, POST_DELETED, POST_EDITED, VOTE_CHANGED};
+use rookery_kernel::events::{self, Event, EventBus, Subscription, id_field};
 use rookery_kernel::ids::IdGenerator;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{Applied, Change, PostFacts, VoteStore};
-
-pub const VOTE_CHANGED: &str = "vote.changed";
-pub const POST_CREATED: &str = "post.created";
-pub const POST_EDITED: &str = "post.edited";
-pub const POST_DELETED: &str = "post.deleted";
 
 /// The topics the votes service consumes: its replica of posts.
 pub const CONSUMED: &[&str] = &[POST_CREATED, POST_EDITED, POST_DELETED];
@@ -48,14 +44,6 @@ pub fn vote_changed(ids: &IdGenerator, change: &VoteChanged) -> Event {
     }
 }
 
-fn id_field(payload: &Value, name: &str) -> anyhow::Result<i64> {
-    let v = &payload[name];
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .or_else(|| v.as_i64())
-        .ok_or_else(|| anyhow::anyhow!("event without a valid {name}"))
-}
-
 /// The post facts of a `post.*` event (posts' `post_facts`).
 pub fn post_facts(payload: &Value) -> anyhow::Result<PostFacts> {
     Ok(PostFacts {
@@ -87,35 +75,15 @@ pub async fn subscribe(bus: &dyn EventBus) -> anyhow::Result<Subscription> {
     bus.subscribe("votes", CONSUMED).await
 }
 
-/// Applies events until `shutdown`; a batch that fails is not acknowledged,
-/// so the bus delivers it again.
+/// Applies events until `shutdown` (see [`rookery_kernel::events::run_consumer`]).
 pub async fn run_consumer(
     store: Arc<dyn VoteStore>,
-    mut sub: Subscription,
+    sub: Subscription,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let delivery: Delivery = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            d = sub.next() => match d { Some(d) => d, None => return },
-        };
-        // A malformed event is logged and skipped rather than blocking the stream.
-        let changes: Vec<Applied> = delivery
-            .events
-            .iter()
-            .filter_map(|e| {
-                parse(e)
-                    .inspect_err(|err| tracing::error!(topic = %e.topic, error = %err, "skipping malformed event"))
-                    .ok()
-                    .flatten()
-            })
-            .collect();
-        match store.apply_events(&changes).await {
-            Ok(()) => delivery.ack(),
-            Err(err) => {
-                tracing::warn!(events = changes.len(), error = %err, "votes consumer failed; will be redelivered");
-                drop(delivery);
-            }
-        }
-    }
+    let apply = |changes: Vec<Applied>| {
+        let store = store.clone();
+        async move { Ok(store.apply_events(&changes).await?) }
+    };
+    events::run_consumer("votes", sub, parse, apply, shutdown).await
 }

@@ -381,34 +381,22 @@ impl PostStore for CachedPostStore {
         sink: Option<&dyn TimelineSink>,
     ) -> StoreResult<()> {
         let mirror = Mirror::default();
-        let outcome = match sink {
-            // Timelines live elsewhere (Redis); only posts are cached.
-            Some(sink) => self.inner.apply_events(changes, config, Some(sink)).await,
-            None => {
-                self.inner
-                    .apply_events(changes, config, Some(&mirror))
-                    .await
-            }
-        };
+        // Timelines elsewhere (Redis) get the sink; only posts are cached then.
+        let sink = sink.unwrap_or(&mirror);
+        let outcome = self.inner.apply_events(changes, config, Some(sink)).await;
         for applied in changes {
             if let Change::VoteChanged { post_id, .. } = applied.change {
                 self.posts.change(post_id, |_| None);
             }
         }
-        match outcome {
-            Ok(()) => {
-                let effects = mirror
-                    .effects
-                    .into_inner()
-                    .unwrap_or_else(|e| e.into_inner());
-                self.apply_effects(&effects);
-                Ok(())
-            }
-            Err(err) => {
-                // Whatever was collected never committed.
-                Err(err)
-            }
-        }
+        // On failure, whatever was collected never committed.
+        outcome?;
+        let effects = mirror
+            .effects
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        self.apply_effects(&effects);
+        Ok(())
     }
 
     async fn posts_by_authors(

@@ -292,19 +292,22 @@ macro_rules! sql_post_store {
                          WHERE COALESCE((SELECT followers_count FROM users u WHERE u.id = v.author_id), 0) <= ",
                     );
                     q.push_bind(config.fanout_threshold);
-                    q.push(" ON CONFLICT DO NOTHING RETURNING user_id, post_id");
+                    q.push(" ON CONFLICT DO NOTHING");
                     // Text that varies with the row count stays out of the
                     // connection's statement cache (it would evict the hot ones).
+                    let Some(log) = out.as_deref_mut() else {
+                        q.build().persistent(false).execute(&mut *conn).await?;
+                        continue;
+                    };
+                    // Who received each post, for the in-process mirror.
+                    q.push(" RETURNING user_id, post_id");
                     let rows: Vec<(i64, i64)> = q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
-                    if let Some(log) = out.as_deref_mut() {
-                        // Who received each post, for the in-process mirror.
-                        let mut readers: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
-                        for (user, post) in rows {
-                            readers.entry(post).or_default().push(user);
-                        }
-                        for (post, readers) in readers {
-                            log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post] });
-                        }
+                    let mut readers: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+                    for (user, post) in rows {
+                        readers.entry(post).or_default().push(user);
+                    }
+                    for (post, readers) in readers {
+                        log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post] });
                     }
                 }
                 Ok(())
