@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::SqliteDb;
 
+pub mod nats;
+
 pub mod topics {
     pub const USER_REGISTERED: &str = "user.registered";
     pub const USER_DEACTIVATED: &str = "user.deactivated";
@@ -246,6 +248,18 @@ pub trait OutboxSource: Send + Sync {
 
 type OutboxRow = (i64, i64, String, String, i64);
 
+/// Published events are kept a week for inspection, then dropped.
+const OUTBOX_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Drops the oldest published rows past the week, a bounded slice per batch
+/// marked: rows are published in `seq` order, so the old ones lead the table,
+/// and reading a slice of the primary key costs the same however large the
+/// outbox grows (a filter on `published_at` alone would scan all of it).
+/// Deleting up to twice a batch per batch keeps up with any rate.
+const PRUNE_SQL: &str = "DELETE FROM outbox WHERE seq IN (
+     SELECT seq FROM (SELECT seq, published_at FROM outbox ORDER BY seq LIMIT 512) oldest
+     WHERE published_at IS NOT NULL AND published_at < $1)";
+
 fn row_to_event((seq, id, topic, payload, created_at): OutboxRow) -> (i64, Event) {
     let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
     (
@@ -286,9 +300,8 @@ impl OutboxSource for SqliteDb {
             q.push(")");
             q.build().persistent(false).execute(&mut *tx).await?;
         }
-        // Keep a week of published events for inspection, then drop them.
-        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
-            .bind(now - 7 * 24 * 3600 * 1000)
+        sqlx::query(PRUNE_SQL)
+            .bind(now - OUTBOX_KEPT_MS)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -316,8 +329,8 @@ impl OutboxSource for PgPool {
             .bind(seqs)
             .execute(self)
             .await?;
-        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
-            .bind(now - 7 * 24 * 3600 * 1000)
+        sqlx::query(PRUNE_SQL)
+            .bind(now - OUTBOX_KEPT_MS)
             .execute(self)
             .await?;
         Ok(())

@@ -1,9 +1,11 @@
 //! What every Rookery service shares.
 
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod group_commit;
 pub mod http;
 pub mod identity;
 pub mod ids;

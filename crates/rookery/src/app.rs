@@ -8,12 +8,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use rookery_gateway::{Gateway, HttpPool, Upstream};
+use rookery_gateway::{
+    Gateway, GatewayOptions, HttpPool, PoolConfig, RateLimitConfig, RateLimiter, Upstream,
+};
 use rookery_kernel::db::sqlite_url_in;
+use rookery_kernel::directory::{Account, AccountDirectory};
+use rookery_kernel::events::nats::{JetStreamBus, JetStreamConfig};
 use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
+use rookery_messages::MessagesService;
 use rookery_posts::store::CachedPostStore;
 use rookery_posts::timeline::RedisTimelines;
 use rookery_posts::{PostStore, PostsService, TimelineConfig};
@@ -112,17 +117,31 @@ pub async fn embedded_with(
         single_instance: true,
         ..AuthConfig::from_env()
     };
-    let users_service = UsersService::new(users_store, &secret, auth_config).await?;
+    let users_service = UsersService::new(users_store.clone(), &secret, auth_config).await?;
+    // Consumers subscribe before any relay publishes.
+    let users_events = rookery_users::events::subscribe(bus.as_ref()).await?;
+    tasks.spawn(rookery_users::events::run_consumer(
+        users_store,
+        users_events,
+        shutdown.clone(),
+    ));
     let users_router = rookery_users::router(users_service.clone());
 
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
     let posts_store: Arc<dyn PostStore> = Arc::new(CachedPostStore::new(posts.store.clone()));
-    // Consumers subscribe before any relay publishes.
     let votes = rookery_votes::open_store(&sqlite_url_in(data_dir, "votes"), ids.clone()).await?;
     let votes_events = rookery_votes::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_votes::events::run_consumer(
         votes.store.clone(),
         votes_events,
+        shutdown.clone(),
+    ));
+    let messages =
+        rookery_messages::open_store(&sqlite_url_in(data_dir, "messages"), ids.clone()).await?;
+    let messages_events = rookery_messages::events::subscribe(bus.as_ref()).await?;
+    tasks.spawn(rookery_messages::events::run_consumer(
+        messages.store.clone(),
+        messages_events,
         shutdown.clone(),
     ));
     let posts_service = start_posts(
@@ -139,6 +158,7 @@ pub async fn embedded_with(
         (users.outbox.clone(), users.signal.clone()),
         (posts.outbox.clone(), posts.signal.clone()),
         (votes.outbox.clone(), votes.signal.clone()),
+        (messages.outbox.clone(), messages.signal.clone()),
     ] {
         tasks.spawn(run_relay(outbox, bus.clone(), signal, shutdown.clone()));
     }
@@ -149,6 +169,17 @@ pub async fn embedded_with(
         Arc::new(PostsDirectory {
             posts: Upstream::InProcess(posts_router.clone()),
         }),
+        Arc::new(UsersDirectory {
+            users: Upstream::InProcess(users_router.clone()),
+        }),
+    );
+
+    let messages_service = MessagesService::new(
+        messages.store.clone(),
+        IdentityKeys::new(&secret),
+        Arc::new(UsersDirectory {
+            users: Upstream::InProcess(users_router.clone()),
+        }),
     );
 
     let upstreams = HashMap::from([
@@ -158,28 +189,72 @@ pub async fn embedded_with(
             "votes".to_string(),
             Upstream::InProcess(rookery_votes::router(votes_service)),
         ),
+        (
+            "messages".to_string(),
+            Upstream::InProcess(rookery_messages::router(messages_service)),
+        ),
     ]);
-    let gateway = Gateway::new(upstreams, Some(users_service))?;
+    // One process: its own buckets, no admin routes (there are no instances to manage).
+    let gateway = Gateway::new(upstreams, Some(users_service), GatewayOptions::local())?;
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus,
         shutdown,
         tasks,
-        closers: vec![users.close, posts.close, votes.close],
+        closers: vec![users.close, posts.close, votes.close, messages.close],
     })
 }
 
-/// One users service instance on `DATABASE_URL` (SQLite or PostgreSQL).
-///
-/// No relay runs here yet: a standalone instance has no bus to other
-/// processes until the NATS JetStream bus lands, so its events wait in the
-/// outbox (nothing is lost) instead of being published to nobody.
+/// The bus that connects standalone instances: NATS JetStream when
+/// `NATS_URL` is set (stream `ROOKERY_NATS_STREAM`, subjects under
+/// `ROOKERY_NATS_PREFIX`), otherwise none.
+pub async fn instance_bus() -> anyhow::Result<Option<Arc<dyn EventBus>>> {
+    let Some(config) = JetStreamConfig::from_env() else {
+        return Ok(None);
+    };
+    let bus = JetStreamBus::connect(config)
+        .await
+        .context("connecting to NATS JetStream (NATS_URL)")?;
+    Ok(Some(Arc::new(bus)))
+}
+
+/// One users service instance on `DATABASE_URL` (SQLite or PostgreSQL), on
+/// the bus of [`instance_bus`].
 pub async fn users_instance(database_url: &str, secret: &Secret) -> anyhow::Result<App> {
+    users_instance_on(database_url, secret, instance_bus().await?).await
+}
+
+/// [`users_instance`] on `bus`. With a bus it relays its events and applies
+/// karma from votes; without one its events wait in the outbox (nothing is
+/// lost) instead of being published to nobody.
+pub async fn users_instance_on(
+    database_url: &str,
+    secret: &Secret,
+    bus: Option<Arc<dyn EventBus>>,
+) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
     let users = rookery_users::open_store(database_url, ids).await?;
     let service = UsersService::new(users.store.clone(), secret, AuthConfig::from_env()).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let bus: Arc<dyn EventBus> = InProcessBus::new();
+    let bus = match bus {
+        Some(bus) => {
+            // Consumers subscribe before the relay publishes.
+            let events = rookery_users::events::subscribe(bus.as_ref()).await?;
+            tasks.spawn(rookery_users::events::run_consumer(
+                users.store.clone(),
+                events,
+                shutdown.clone(),
+            ));
+            tasks.spawn(run_relay(
+                users.outbox.clone(),
+                bus.clone(),
+                users.signal.clone(),
+                shutdown.clone(),
+            ));
+            bus
+        }
+        None => InProcessBus::new(),
+    };
     Ok(App {
         router: rookery_users::router(service),
         bus,
@@ -190,47 +265,193 @@ pub async fn users_instance(database_url: &str, secret: &Secret) -> anyhow::Resu
 }
 
 /// One votes service instance on `DATABASE_URL`, asking the posts instances
-/// at `posts` (base URLs) about posts it does not know yet. Like a standalone
-/// users instance it keeps its `vote.changed` events in the outbox until the
-/// JetStream bus connects the processes.
+/// at `posts` and the users instances at `users` (base URLs) about posts and
+/// accounts it does not know yet; on the bus of [`instance_bus`].
 pub async fn votes_instance(
     database_url: &str,
     secret: &Secret,
     posts: &[String],
+    users: &[String],
 ) -> anyhow::Result<App> {
-    let bases = posts;
+    votes_instance_on(database_url, secret, posts, users, instance_bus().await?).await
+}
+
+/// [`votes_instance`] on `bus`. With a bus it relays its `vote.changed`
+/// events and keeps its replicas of posts and accounts from theirs; without
+/// one its events wait in the outbox.
+pub async fn votes_instance_on(
+    database_url: &str,
+    secret: &Secret,
+    posts: &[String],
+    users: &[String],
+    bus: Option<Arc<dyn EventBus>>,
+) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
     let votes = rookery_votes::open_store(database_url, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let posts = HttpPool::new("posts", bases)?;
-    tasks.spawn(posts.clone().run_health_checks(shutdown.clone()));
+    let posts = HttpPool::new("posts", posts)?;
+    let users = HttpPool::new("users", users)?;
+    for pool in [&posts, &users] {
+        tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
+    }
+    let bus = match bus {
+        Some(bus) => {
+            let events = rookery_votes::events::subscribe(bus.as_ref()).await?;
+            tasks.spawn(rookery_votes::events::run_consumer(
+                votes.store.clone(),
+                events,
+                shutdown.clone(),
+            ));
+            tasks.spawn(run_relay(
+                votes.outbox.clone(),
+                bus.clone(),
+                votes.signal.clone(),
+                shutdown.clone(),
+            ));
+            bus
+        }
+        None => InProcessBus::new(),
+    };
     let service = VotesService::new(
         votes.store.clone(),
         IdentityKeys::new(secret),
         Arc::new(PostsDirectory {
             posts: Upstream::Http(posts),
         }),
+        Arc::new(UsersDirectory {
+            users: Upstream::Http(users),
+        }),
     );
     Ok(App {
         router: rookery_votes::router(service),
-        bus: InProcessBus::new(),
+        bus,
         shutdown,
         tasks,
         closers: vec![votes.close],
     })
 }
 
-/// The gateway alone, in front of HTTP instances (`service` -> base URLs).
+/// One messages service instance on `DATABASE_URL`, asking the users
+/// instances at `users` (base URLs) about accounts its replica does not know;
+/// on the bus of [`instance_bus`].
+pub async fn messages_instance(
+    database_url: &str,
+    secret: &Secret,
+    users: &[String],
+) -> anyhow::Result<App> {
+    messages_instance_on(database_url, secret, users, instance_bus().await?).await
+}
+
+/// [`messages_instance`] on `bus`. With a bus its replica of accounts follows
+/// the users service's events; without one every account it learns comes
+/// from the users instances' answers.
+pub async fn messages_instance_on(
+    database_url: &str,
+    secret: &Secret,
+    users: &[String],
+    bus: Option<Arc<dyn EventBus>>,
+) -> anyhow::Result<App> {
+    let bases = users;
+    let ids = Arc::new(IdGenerator::from_env());
+    let messages = rookery_messages::open_store(database_url, ids).await?;
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let users = HttpPool::new("users", bases)?;
+    tasks.spawn(users.clone().run_health_checks(shutdown.clone()));
+    let bus = match bus {
+        Some(bus) => {
+            let events = rookery_messages::events::subscribe(bus.as_ref()).await?;
+            tasks.spawn(rookery_messages::events::run_consumer(
+                messages.store.clone(),
+                events,
+                shutdown.clone(),
+            ));
+            tasks.spawn(run_relay(
+                messages.outbox.clone(),
+                bus.clone(),
+                messages.signal.clone(),
+                shutdown.clone(),
+            ));
+            bus
+        }
+        None => InProcessBus::new(),
+    };
+    let service = MessagesService::new(
+        messages.store.clone(),
+        IdentityKeys::new(secret),
+        Arc::new(UsersDirectory {
+            users: Upstream::Http(users),
+        }),
+    );
+    Ok(App {
+        router: rookery_messages::router(service),
+        bus,
+        shutdown,
+        tasks,
+        closers: vec![messages.close],
+    })
+}
+
+/// The gateway alone, in front of HTTP instances (`service` -> base URLs),
+/// configured from the environment but with in-process rate limit buckets.
 pub fn gateway_only(upstreams: &HashMap<String, Vec<String>>) -> anyhow::Result<App> {
+    let options = GatewayOptions {
+        admin_token: admin_token(),
+        ..GatewayOptions::local()
+    };
+    gateway_only_with(upstreams, PoolConfig::from_env(), options)
+}
+
+/// `ROOKERY_ADMIN_TOKEN`, if set and not empty.
+pub fn admin_token() -> Option<String> {
+    std::env::var("ROOKERY_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+}
+
+/// A standalone gateway's options from the environment: rate limits shared
+/// through Redis when `REDIS_URL` is set, and the admin token.
+pub async fn gateway_options_from_env() -> anyhow::Result<GatewayOptions> {
+    let config = RateLimitConfig::from_env();
+    let limiter = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let prefix =
+                std::env::var("ROOKERY_REDIS_PREFIX").unwrap_or_else(|_| "rookery:".into());
+            RateLimiter::shared(config, &url, &prefix)
+                .await
+                .context("connecting to Redis (REDIS_URL) for rate limits")?
+        }
+        Err(_) => RateLimiter::new(config, None),
+    };
+    Ok(GatewayOptions {
+        limiter,
+        admin_token: admin_token(),
+    })
+}
+
+/// [`gateway_only`] with explicit settings (tests use short timeouts and small limits).
+pub fn gateway_only_with(
+    upstreams: &HashMap<String, Vec<String>>,
+    pool_config: PoolConfig,
+    options: GatewayOptions,
+) -> anyhow::Result<App> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let mut pools = HashMap::new();
-    for (service, bases) in upstreams {
-        let pool = HttpPool::new(service, bases)?;
+    // Every service gets a pool, empty ones too: instances may register later.
+    for service in rookery_gateway::SERVICES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(upstreams.keys().cloned())
+    {
+        if pools.contains_key(&service) {
+            continue;
+        }
+        let bases = upstreams.get(&service).map_or(&[][..], Vec::as_slice);
+        let pool = HttpPool::with_config(&service, bases, pool_config)?;
         tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
-        pools.insert(service.clone(), Upstream::Http(pool));
+        pools.insert(service, Upstream::Http(pool));
     }
-    let gateway = Gateway::new(pools, None)?;
+    let gateway = Gateway::new(pools, None, options)?;
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus: InProcessBus::new(),
@@ -240,16 +461,27 @@ pub fn gateway_only(upstreams: &HashMap<String, Vec<String>>) -> anyhow::Result<
     })
 }
 
-/// One posts service instance on `DATABASE_URL`. It relays and consumes its
-/// own events (fan-out of its posts) in-process; the follow graph arrives
-/// from the users service once the NATS JetStream bus connects them.
+/// One posts service instance on `DATABASE_URL`, on the bus of [`instance_bus`].
 pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Result<App> {
+    posts_instance_on(database_url, secret, instance_bus().await?).await
+}
+
+/// [`posts_instance`] on `bus`: with JetStream the follow graph and vote
+/// counts arrive from the users and votes services, and the instances share
+/// the `posts` consumer; without a bus it relays and consumes its own events
+/// (fan-out of its posts) in-process.
+pub async fn posts_instance_on(
+    database_url: &str,
+    secret: &Secret,
+    bus: Option<Arc<dyn EventBus>>,
+) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
     let posts = rookery_posts::open_store(database_url, ids).await?;
     let timelines = TimelineConfig::from_env();
     let redis = redis_timelines(&timelines).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let bus: Arc<dyn EventBus> = InProcessBus::new();
+    let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| InProcessBus::new());
+    // Subscribes the consumer before the relay below starts.
     let service = start_posts(
         posts.store.clone(),
         secret,
@@ -307,6 +539,24 @@ async fn start_posts(
     ))
 }
 
+/// `GET path` of a service's internal API, in-process or over HTTP: the JSON
+/// body, or `None` on 404.
+async fn ask(upstream: &Upstream, path: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    use http_body_util::BodyExt;
+    let req = http::Request::get(path).body(bytes::Bytes::new())?;
+    let response = upstream
+        .send(req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{path}: {}", e.message))?;
+    let status = response.status();
+    if status == http::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    anyhow::ensure!(status.is_success(), "{path} answered {status}");
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(Some(serde_json::from_slice(&body)?))
+}
+
 /// The posts service answering the votes service's misses through its API
 /// (`GET /internal/v1/posts/{id}`), in-process or over HTTP.
 struct PostsDirectory {
@@ -316,21 +566,57 @@ struct PostsDirectory {
 #[async_trait::async_trait]
 impl PostDirectory for PostsDirectory {
     async fn facts(&self, id: i64) -> anyhow::Result<Option<PostFacts>> {
-        use http_body_util::BodyExt;
-        let req =
-            http::Request::get(format!("/internal/v1/posts/{id}")).body(bytes::Bytes::new())?;
-        let response = self
-            .posts
-            .send(req)
-            .await
-            .map_err(|e| anyhow::anyhow!("posts service: {}", e.message))?;
-        let status = response.status();
-        if status == http::StatusCode::NOT_FOUND {
+        ask(&self.posts, &format!("/internal/v1/posts/{id}"))
+            .await?
+            .map(|payload| rookery_votes::events::post_facts(&payload))
+            .transpose()
+    }
+
+    async fn list_items(&self, ids: &[i64]) -> anyhow::Result<Vec<serde_json::Value>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let body = ask(
+            &self.posts,
+            &format!("/internal/v1/posts?ids={}", list.join(",")),
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the posts service has no batch lookup"))?;
+        match body {
+            serde_json::Value::Object(mut map) => match map.remove("items") {
+                Some(serde_json::Value::Array(items)) => Ok(items),
+                _ => anyhow::bail!("posts batch answer without items"),
+            },
+            _ => anyhow::bail!("posts batch answer is not an object"),
+        }
+    }
+}
+
+/// The users service answering a replica's misses of accounts
+/// (`GET /internal/v1/users/{username}`), in-process or over HTTP.
+pub struct UsersDirectory {
+    users: Upstream,
+}
+
+#[async_trait::async_trait]
+impl AccountDirectory for UsersDirectory {
+    async fn account(&self, username: &str) -> anyhow::Result<Option<Account>> {
+        // No account has a name outside this alphabet (and it needs no escaping).
+        let valid = (1..=30).contains(&username.len())
+            && username
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
             return Ok(None);
         }
-        anyhow::ensure!(status.is_success(), "posts service answered {status}");
-        let body = response.into_body().collect().await?.to_bytes();
-        let payload: serde_json::Value = serde_json::from_slice(&body)?;
-        Ok(Some(rookery_votes::events::post_facts(&payload)?))
+        let Some(body) = ask(&self.users, &format!("/internal/v1/users/{username}")).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Account {
+            id: rookery_kernel::events::id_field(&body, "user_id")?,
+            username: body["username"].as_str().unwrap_or(username).to_string(),
+            active: body["active"].as_bool().unwrap_or(false),
+        }))
     }
 }

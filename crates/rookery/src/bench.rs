@@ -38,7 +38,8 @@ pub enum Auth {
 }
 
 /// One kind of request to measure. In `path` and `body`, `{user}` becomes the
-/// request's account index (with `Auth::RandomSeeded`), `{n}` a counter,
+/// request's account index (with `Auth::RandomSeeded`), `{other}` a random
+/// other account's index, `{n}` a counter,
 /// `{pick}` a random one of `picks`, and `{updown}` `up` or `down` at random.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -50,6 +51,9 @@ pub struct Target {
     /// Open loop at this many requests/s; closed loop when `None`.
     pub rate: Option<f64>,
     pub picks: Vec<String>,
+    /// A mix: each request is one of these (method, path, body), picked by
+    /// weight, sent with this target's credentials. Empty: this target's own.
+    pub mix: Vec<(u32, Target)>,
 }
 
 impl Target {
@@ -62,7 +66,24 @@ impl Target {
             auth,
             rate: None,
             picks: Vec::new(),
+            mix: Vec::new(),
         }
+    }
+
+    /// The request to send this time: this target, or one of its mix by weight.
+    fn pick(&self) -> &Target {
+        let total: u32 = self.mix.iter().map(|(w, _)| w).sum();
+        if total == 0 {
+            return self;
+        }
+        let mut roll = rand::random_range(0..total);
+        for (weight, spec) in &self.mix {
+            if roll < *weight {
+                return spec;
+            }
+            roll -= weight;
+        }
+        self
     }
 }
 
@@ -187,10 +208,12 @@ async fn run_target(
                     }
                 };
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let user = if credentials.0.len() > 1 {
-                    rand::random_range(0..credentials.0.len())
+                let accounts = credentials.0.len();
+                let (user, other) = if accounts > 1 {
+                    let user = rand::random_range(0..accounts);
+                    (user, (user + rand::random_range(1..accounts)) % accounts)
                 } else {
-                    0
+                    (0, 0)
                 };
                 let pick = match target.picks.len() {
                     0 => "",
@@ -199,17 +222,19 @@ async fn run_target(
                 let updown = if rand::random::<bool>() { "up" } else { "down" };
                 let fill = |s: &str| {
                     s.replace("{user}", &user.to_string())
+                        .replace("{other}", &other.to_string())
                         .replace("{n}", &n.to_string())
                         .replace("{pick}", pick)
                         .replace("{updown}", updown)
                 };
+                let spec = target.pick();
                 let mut req = Request::builder()
-                    .method(target.method.clone())
-                    .uri(format!("{base}{}", fill(&target.path)));
+                    .method(spec.method.clone())
+                    .uri(format!("{base}{}", fill(&spec.path)));
                 if let Some(auth) = credentials.0.get(user) {
                     req = req.header(http::header::AUTHORIZATION, auth);
                 }
-                let body = match &target.body {
+                let body = match &spec.body {
                     Some(b) => {
                         req = req.header(http::header::CONTENT_TYPE, "application/json");
                         Bytes::from(fill(b))
@@ -252,6 +277,63 @@ async fn run_target(
         p99_us: hist.value_at_quantile(0.99),
         max_us: hist.max(),
     })
+}
+
+/// The highest open-loop rate at which `target` keeps its p99 within
+/// `p99_bound` with no errors: from 90% of the closed-loop rate down in 30%
+/// steps until one holds, then bisection (at most twelve runs of `duration`). The result names the rate found.
+pub async fn sustainable_rate(
+    base_url: &str,
+    target: &Target,
+    connections: usize,
+    duration: Duration,
+    p99_bound: Duration,
+) -> anyhow::Result<TargetResult> {
+    let closed = run(
+        base_url,
+        std::slice::from_ref(target),
+        connections,
+        duration,
+    )
+    .await?;
+    let (mut low, mut high) = (0.0_f64, closed[0].rate.max(1.0));
+    let mut best: Option<TargetResult> = None;
+    let mut rate = high * 0.9;
+    // Down by 30% steps until a rate holds, then bisect to within 3%.
+    for _ in 0..12 {
+        let mut open = target.clone();
+        open.rate = Some(rate);
+        let result = run(base_url, &[open], connections, duration)
+            .await?
+            .remove(0);
+        if result.errors == 0 && result.p99_us <= p99_bound.as_micros() as u64 {
+            low = rate;
+            best = Some(result);
+        } else {
+            high = rate;
+        }
+        if best.is_some() && high - low < high * 0.03 {
+            break;
+        }
+        rate = if best.is_none() {
+            high * 0.7
+        } else {
+            (low + high) / 2.0
+        };
+    }
+    let mut best = best.with_context(|| {
+        format!(
+            "{}: no rate down to {low:.0}/s kept p99 within {p99_bound:?}",
+            target.name
+        )
+    })?;
+    best.name = format!(
+        "{} @ {:.0}/s (p99 <= {} ms)",
+        target.name,
+        low,
+        p99_bound.as_millis()
+    );
+    Ok(best)
 }
 
 /// A plain-text table of the results, with each rate as a ratio to the first.

@@ -3,5 +3,6 @@
 
 pub mod app;
 pub mod bench;
+pub mod formation;
 pub mod openapi;
 pub mod seed;

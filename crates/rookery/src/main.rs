@@ -10,6 +10,7 @@ use rookery::{app, bench, seed};
 use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::secret::Secret;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 // A faster allocator than glibc's for many small, short-lived allocations.
 #[global_allocator]
@@ -37,7 +38,8 @@ enum Command {
         #[arg(long, default_value = "./data", env = "ROOKERY_DATA_DIR")]
         data_dir: PathBuf,
     },
-    /// Run one instance of one service (configured by DATABASE_URL, ROOKERY_SECRET).
+    /// Run one instance of one service (configured by DATABASE_URL, ROOKERY_SECRET;
+    /// NATS_URL connects instances through NATS JetStream).
     Service {
         #[arg(value_enum)]
         name: ServiceName,
@@ -48,14 +50,58 @@ enum Command {
         database_url: Option<String>,
         #[arg(long, default_value = "./data", env = "ROOKERY_DATA_DIR")]
         data_dir: PathBuf,
+        /// Gateway base URLs (comma-separated) to register with and heartbeat to;
+        /// needs the gateways' `ROOKERY_ADMIN_TOKEN`.
+        #[arg(long = "register", env = "ROOKERY_REGISTER_URL", value_delimiter = ',')]
+        register: Vec<String>,
+        /// The base URL gateways should use for this instance; defaults to
+        /// `http://<--listen address>`.
+        #[arg(long, env = "ROOKERY_ADVERTISE_URL")]
+        advertise: Option<String>,
     },
     /// Run the gateway alone in front of service instances.
     Gateway {
         #[arg(long, default_value = "127.0.0.1:8080", env = "ROOKERY_LISTEN")]
         listen: String,
-        /// `service=http://host:port[,http://host:port...]`, repeatable.
-        #[arg(long = "upstream", required = true)]
+        /// `service=http://host:port[,http://host:port...]`, repeatable; host
+        /// names are re-resolved. Instances may also register themselves.
+        #[arg(long = "upstream")]
         upstreams: Vec<String>,
+    },
+    /// Start a local formation: the gateway and N instances of each service
+    /// as separate processes on PostgreSQL (one database per service), with
+    /// Redis and NATS when given. Runs until Ctrl-C or SIGTERM.
+    Up {
+        /// The gateway's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Instances listen on consecutive ports from here.
+        #[arg(long, default_value_t = 8101)]
+        first_port: u16,
+        #[arg(long, default_value_t = 1)]
+        users: usize,
+        #[arg(long, default_value_t = 2)]
+        posts: usize,
+        #[arg(long, default_value_t = 1)]
+        votes: usize,
+        #[arg(long, default_value_t = 1)]
+        messages: usize,
+        /// The PostgreSQL server: databases `<prefix>_<service>` are created on it.
+        #[arg(
+            long,
+            env = "ROOKERY_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        postgres: String,
+        #[arg(long, default_value = "rookery")]
+        database_prefix: String,
+        #[arg(long, env = "REDIS_URL")]
+        redis: Option<String>,
+        #[arg(long, env = "NATS_URL")]
+        nats: Option<String>,
+        /// Where each process's log goes (`<service>.<n>.log`).
+        #[arg(long, default_value = "./formation-logs")]
+        log_dir: PathBuf,
     },
     /// Create or upgrade the databases, then exit.
     Migrate {
@@ -85,6 +131,13 @@ enum Command {
         /// through the API (fan-out included; idempotent per account and index).
         #[arg(long, default_value_t = 0, requires_all = ["graph", "url"])]
         posts_per_user: usize,
+        /// This many direct messages between random seeded accounts, written
+        /// in bulk straight into the messages database.
+        #[arg(long, default_value_t = 0)]
+        messages: usize,
+        /// Messages database URL; defaults to the SQLite file under --data-dir.
+        #[arg(long, env = "MESSAGES_DATABASE_URL")]
+        messages_database_url: Option<String>,
         /// Users database URL; defaults to the SQLite file under --data-dir.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
@@ -99,6 +152,11 @@ enum Command {
         /// vs home timelines of random seeded users, then home timelines open
         /// loop at half the measured rate. `compose`: healthz vs posting as
         /// random seeded users. `vote`: healthz vs votes on the 100 newest posts.
+        /// `hot`: healthz vs a community's hot listing, then open loop at half
+        /// the measured rate.
+        /// `messages-send`: healthz vs messages between random seeded users.
+        /// `inbox`: healthz vs inboxes of random seeded users, then inboxes
+        /// open loop at half the measured rate.
         #[arg(long, value_enum, default_value = "auth")]
         workload: Workload,
         /// Seconds per target.
@@ -115,6 +173,13 @@ enum Command {
         /// Seeded accounts `user0..` to pick from (Reed98: 962).
         #[arg(long, default_value_t = 962)]
         users: usize,
+        /// The community of the `hot` workload.
+        #[arg(long, default_value = "rust")]
+        community: String,
+        /// Also find the highest open-loop rate of the workload's target at
+        /// which p99 stays within this many ms with no errors (bisection).
+        #[arg(long)]
+        p99_ms: Option<u64>,
     },
     /// Print the OpenAPI document (docs/openapi.json is this output).
     Openapi,
@@ -129,6 +194,15 @@ enum Workload {
     HomeOf,
     /// Random seeded users voting up or down on the 100 newest posts.
     Vote,
+    /// `GET /posts?community=--community&sort=hot&limit=20`.
+    Hot,
+    /// DeathStarBench's social network mix on random seeded users: 60% home
+    /// timeline, 30% another user's timeline, 10% compose (10 posts a read).
+    Dsb,
+    /// Random seeded users messaging other random seeded users.
+    MessagesSend,
+    /// Inboxes (20 newest messages) of random seeded users.
+    Inbox,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -136,6 +210,7 @@ enum ServiceName {
     Users,
     Posts,
     Votes,
+    Messages,
 }
 
 impl ServiceName {
@@ -144,8 +219,24 @@ impl ServiceName {
             ServiceName::Users => "users",
             ServiceName::Posts => "posts",
             ServiceName::Votes => "votes",
+            ServiceName::Messages => "messages",
         }
     }
+}
+
+/// Base URLs of another service's instances from `var` (comma-separated).
+fn base_urls(var: &str, needed_by: &str, of: &str) -> anyhow::Result<Vec<String>> {
+    let urls: Vec<String> = std::env::var(var)
+        .unwrap_or_default()
+        .split(',')
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    anyhow::ensure!(
+        !urls.is_empty(),
+        "{needed_by} needs {var}: the {of} instances' base URLs, comma-separated"
+    );
+    Ok(urls)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -170,6 +261,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             listen,
             database_url,
             data_dir,
+            register,
+            advertise,
         } => {
             let url = database_url.unwrap_or_else(|| sqlite_url_in(&data_dir, name.as_str()));
             if url.starts_with("sqlite:") {
@@ -183,22 +276,116 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ServiceName::Users => app::users_instance(&url, &secret).await?,
                 ServiceName::Posts => app::posts_instance(&url, &secret).await?,
                 ServiceName::Votes => {
-                    let posts: Vec<String> = std::env::var("ROOKERY_POSTS_URL")
-                        .context("votes needs ROOKERY_POSTS_URL: the posts instances' base URLs, comma-separated")?
-                        .split(',')
-                        .map(|u| u.trim().to_string())
-                        .filter(|u| !u.is_empty())
-                        .collect();
-                    app::votes_instance(&url, &secret, &posts).await?
+                    let posts = base_urls("ROOKERY_POSTS_URL", "votes", "posts")?;
+                    let users = base_urls("ROOKERY_USERS_URL", "votes", "users")?;
+                    app::votes_instance(&url, &secret, &posts, &users).await?
+                }
+                ServiceName::Messages => {
+                    let users = base_urls("ROOKERY_USERS_URL", "messages", "users")?;
+                    app::messages_instance(&url, &secret, &users).await?
                 }
             };
             let listener = bind(&listen).await?;
-            tracing::info!(address = %listener.local_addr()?, service = name.as_str(), "service serving");
-            app.serve(listener, shutdown_signal()).await
+            let address = listener.local_addr()?;
+            tracing::info!(%address, service = name.as_str(), "service serving");
+            let stop = CancellationToken::new();
+            let registration = match register.is_empty() {
+                true => None,
+                false => {
+                    let advertise = match advertise {
+                        Some(url) => url,
+                        None if address.ip().is_unspecified() => anyhow::bail!(
+                            "--register with --listen {address} needs --advertise (ROOKERY_ADVERTISE_URL): the URL gateways should use"
+                        ),
+                        None => format!("http://{address}"),
+                    };
+                    let registration = rookery_gateway::discovery::Registration {
+                        gateways: register,
+                        service: name.as_str().to_string(),
+                        advertise,
+                        admin_token: app::admin_token(),
+                        interval: Duration::from_millis(
+                            std::env::var("ROOKERY_HEARTBEAT_INTERVAL_MS")
+                                .ok()
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(2000u64)
+                                .max(1),
+                        ),
+                    };
+                    Some(tokio::spawn(registration.run(stop.clone())))
+                }
+            };
+            let signalled = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                // Deregistration runs while in-flight requests drain.
+                signalled.cancel();
+            });
+            let served = app.serve(listener, stop.cancelled_owned()).await;
+            if let Some(registration) = registration {
+                let _ = registration.await;
+            }
+            served
+        }
+        Command::Up {
+            listen,
+            first_port,
+            users,
+            posts,
+            votes,
+            messages,
+            postgres,
+            database_prefix,
+            redis,
+            nats,
+            log_dir,
+        } => {
+            use rookery::formation::{Formation, Plan};
+            let secret = match std::env::var("ROOKERY_SECRET") {
+                Ok(secret) => secret,
+                // One formation, one secret; every process gets it.
+                Err(_) => format!(
+                    "{:032x}{:032x}",
+                    rand::random::<u128>(),
+                    rand::random::<u128>()
+                ),
+            };
+            let plan = Plan {
+                binary: std::env::current_exe()?,
+                gateway: listen,
+                first_port,
+                instances: [
+                    ("users", users),
+                    ("posts", posts),
+                    ("votes", votes),
+                    ("messages", messages),
+                ]
+                .into_iter()
+                .map(|(s, n)| (s.to_string(), n))
+                .collect(),
+                postgres,
+                database_prefix,
+                redis,
+                nats,
+                secret,
+                log_dir,
+            };
+            let mut formation = Formation::start(plan).await?;
+            tracing::info!(gateway = formation.url(), "formation up; Ctrl-C stops it");
+            let outcome = tokio::select! {
+                _ = shutdown_signal() => Ok(()),
+                (name, status) = formation.watch() => Err(anyhow::anyhow!("{name} exited: {status:?}")),
+            };
+            formation.stop().await;
+            outcome
         }
         Command::Gateway { listen, upstreams } => {
             let upstreams = parse_upstreams(&upstreams)?;
-            let app = app::gateway_only(&upstreams)?;
+            let app = app::gateway_only_with(
+                &upstreams,
+                rookery_gateway::PoolConfig::from_env(),
+                app::gateway_options_from_env().await?,
+            )?;
             let listener = bind(&listen).await?;
             tracing::info!(address = %listener.local_addr()?, "gateway serving");
             app.serve(listener, shutdown_signal()).await
@@ -229,13 +416,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ServiceName::Votes => {
                         (rookery_votes::open_store(&url, ids).await?.close)().await
                     }
+                    ServiceName::Messages => {
+                        (rookery_messages::open_store(&url, ids).await?.close)().await
+                    }
                 },
                 false => {
                     (rookery_users::open_store(&url, ids.clone()).await?.close)().await;
                     let posts = sqlite_url_in(&data_dir, "posts");
                     (rookery_posts::open_store(&posts, ids.clone()).await?.close)().await;
                     let votes = sqlite_url_in(&data_dir, "votes");
-                    (rookery_votes::open_store(&votes, ids).await?.close)().await;
+                    (rookery_votes::open_store(&votes, ids.clone()).await?.close)().await;
+                    let messages = sqlite_url_in(&data_dir, "messages");
+                    (rookery_messages::open_store(&messages, ids).await?.close)().await;
                 }
             }
             println!("databases migrated");
@@ -245,6 +437,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             graph,
             password,
             url: Some(api),
+            messages: 0,
             ..
         } if graph.is_none() => {
             let report = seed::seed_over_http(&api, &password).await?;
@@ -261,6 +454,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             url: api,
             posts_per_user,
+            messages,
+            messages_database_url,
         } => {
             let url = match database_url {
                 Some(url) => url,
@@ -271,14 +466,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let started = std::time::Instant::now();
             let report = seed::seed(&url, graph.as_deref(), &password).await?;
+            let nodes = match &graph {
+                Some(dir) => Some(seed::read_graph(dir)?.0),
+                None => None,
+            };
             println!(
                 "seeded {} users and {} follows in {:.1}s (password: {password})",
                 report.users_created,
                 report.follows_created,
                 started.elapsed().as_secs_f64()
             );
-            if let (Some(api), Some(dir), true) = (api, graph, posts_per_user > 0) {
-                let (nodes, _) = seed::read_graph(&dir)?;
+            if messages > 0 {
+                let usernames: Vec<String> = match nodes {
+                    Some(n) => (0..n).map(|i| format!("user{i}")).collect(),
+                    None => seed::SAMPLE_USERS.iter().map(|s| s.to_string()).collect(),
+                };
+                let messages_url =
+                    messages_database_url.unwrap_or_else(|| sqlite_url_in(&data_dir, "messages"));
+                let started = std::time::Instant::now();
+                let stored = seed::seed_messages(&url, &messages_url, &usernames, messages).await?;
+                println!(
+                    "stored {stored} messages in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            if let (Some(api), Some(nodes), true) = (api, nodes, posts_per_user > 0) {
                 let started = std::time::Instant::now();
                 // Give the server a moment to replicate the new accounts' events.
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -299,6 +511,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             username,
             password,
             users,
+            community,
+            p99_ms,
         } => {
             use bench::{Auth, Target};
             let duration = Duration::from_secs(seconds);
@@ -353,6 +567,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         auth: seeded,
                         rate: None,
                         picks: Vec::new(),
+                        mix: Vec::new(),
                     },
                 ],
                 Workload::Vote => vec![
@@ -365,16 +580,92 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         auth: seeded,
                         rate: None,
                         picks: bench::newest_post_ids(&url, 100).await?,
+                        mix: Vec::new(),
                     },
+                ],
+                Workload::Dsb => {
+                    let compose = Target {
+                        name: "POST /posts".into(),
+                        method: http::Method::POST,
+                        path: "/api/v1/posts".into(),
+                        body: Some(r#"{"text": "dsb post {n} by user{user}"}"#.into()),
+                        ..Target::get("", "", Auth::None)
+                    };
+                    let mix = vec![
+                        (
+                            60,
+                            Target::get("", "/api/v1/timelines/home?limit=10", Auth::None),
+                        ),
+                        (
+                            30,
+                            Target::get("", "/api/v1/users/user{other}/posts?limit=10", Auth::None),
+                        ),
+                        (10, compose),
+                    ];
+                    vec![
+                        healthz,
+                        Target {
+                            mix,
+                            ..Target::get(
+                                "DSB mix (60% home, 30% user, 10% compose)",
+                                "/healthz",
+                                seeded,
+                            )
+                        },
+                    ]
+                }
+                Workload::Hot => vec![
+                    healthz,
+                    Target::get(
+                        &format!("GET /posts?community={community}&sort=hot&limit=20"),
+                        &format!("/api/v1/posts?community={community}&sort=hot&limit=20"),
+                        Auth::None,
+                    ),
+                ],
+                Workload::MessagesSend => vec![
+                    healthz,
+                    Target {
+                        name: "POST /messages".into(),
+                        method: http::Method::POST,
+                        path: "/api/v1/messages".into(),
+                        body: Some(
+                            r#"{"to": "user{other}", "text": "bench message {n} from user{user}"}"#
+                                .into(),
+                        ),
+                        auth: seeded,
+                        rate: None,
+                        picks: Vec::new(),
+                        mix: Vec::new(),
+                    },
+                ],
+                Workload::Inbox => vec![
+                    healthz,
+                    Target::get(
+                        "GET /messages?box=inbox&limit=20",
+                        "/api/v1/messages?box=inbox&limit=20",
+                        seeded,
+                    ),
                 ],
             };
             let mut results = bench::run(&url, &targets, connections, duration).await?;
-            if let Workload::Timeline = workload {
+            if let Workload::Timeline | Workload::Hot | Workload::Inbox = workload {
                 // The latency bound is checked at half the sustained rate, open loop.
                 let mut half = targets[1].clone();
                 half.rate = Some(results[1].rate / 2.0);
                 half.name = format!("{} @ {:.0}/s open loop", half.name, results[1].rate / 2.0);
                 results.extend(bench::run(&url, &[half], connections, duration).await?);
+            }
+            if let Some(bound) = p99_ms {
+                results.push(
+                    bench::sustainable_rate(
+                        &url,
+                        &targets[1],
+                        connections,
+                        duration,
+                        Duration::from_millis(bound),
+                    )
+                    .await?,
+                );
             }
             print!("{}", bench::report(&results));
             Ok(())

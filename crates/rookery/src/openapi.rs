@@ -9,6 +9,7 @@ pub fn document() -> Doc {
     let mut doc = rookery_users::UsersApi::openapi();
     doc.merge(rookery_posts::PostsApi::openapi());
     doc.merge(rookery_votes::VotesApi::openapi());
+    doc.merge(rookery_messages::MessagesApi::openapi());
     doc.info = InfoBuilder::new()
         .title("Rookery")
         .version(env!("CARGO_PKG_VERSION"))

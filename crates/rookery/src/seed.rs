@@ -246,3 +246,78 @@ pub async fn seed_posts_over_http(
     }
     Ok(created)
 }
+
+/// Seeds `count` messages between random pairs of `usernames` (accounts of
+/// the users database at `users_url`) straight into the messages database at
+/// `messages_url`, in transactions of 10,000 (a running server keeps
+/// writing), after remembering the accounts in the messages replica. Every
+/// tenth message offers two quick replies.
+pub async fn seed_messages(
+    users_url: &str,
+    messages_url: &str,
+    usernames: &[String],
+    count: usize,
+) -> anyhow::Result<usize> {
+    use rookery_messages::store::{Account, NewMessage};
+
+    let ids = Arc::new(IdGenerator::from_env());
+    let users = rookery_users::open_store(users_url, ids.clone()).await?;
+    let mut accounts = Vec::with_capacity(usernames.len());
+    for name in usernames {
+        let user = users
+            .store
+            .user_by_username(name)
+            .await?
+            .with_context(|| format!("no account {name}: seed the users first"))?;
+        accounts.push(Account {
+            id: user.id,
+            username: user.username,
+            active: user.active,
+        });
+    }
+    (users.close)().await;
+    anyhow::ensure!(accounts.len() >= 2, "messages need at least two accounts");
+
+    let messages = rookery_messages::open_store(messages_url, ids).await?;
+    messages.store.remember_accounts(&accounts).await?;
+    let bar = ProgressBar::new(count as u64);
+    bar.set_style(
+        ProgressStyle::with_template("messages [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut stored = 0;
+    let mut next = 0;
+    while next < count {
+        let batch: Vec<NewMessage> = (next..count.min(next + 10_000))
+            .map(|i| {
+                let from = rand::random_range(0..accounts.len());
+                // Anyone but the sender.
+                let to = (from + rand::random_range(1..accounts.len())) % accounts.len();
+                let (from, to) = (&accounts[from], &accounts[to]);
+                NewMessage {
+                    sender_id: from.id,
+                    sender: from.username.clone(),
+                    recipient_id: to.id,
+                    recipient: to.username.clone(),
+                    text: format!(
+                        "Seeded message {i} from {} to {}.",
+                        from.username, to.username
+                    ),
+                    quick_replies: if i % 10 == 0 {
+                        vec!["Sounds good".into(), "Not now".into()]
+                    } else {
+                        Vec::new()
+                    },
+                    in_reply_to: None,
+                }
+            })
+            .collect();
+        next += batch.len();
+        stored += messages.store.import(&batch).await?;
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish();
+    (messages.close)().await;
+    Ok(stored)
+}

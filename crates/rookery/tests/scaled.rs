@@ -62,7 +62,7 @@ async fn users_instances_on_postgres_behind_an_http_gateway() {
         "username_taken",
     )
     .await;
-    // A token issued by one instance works on both (round robin alternates).
+    // A token issued by one instance works on both (the gateway spreads requests over them).
     let token = gw.token(&alice).await;
     for _ in 0..4 {
         let resp = gw
@@ -178,7 +178,7 @@ async fn posts_instances_on_postgres_behind_an_http_gateway() {
 
     let alice = gw.user("alice").await;
     let bob = gw.user("bob").await;
-    // Creates alternate between the two instances; idempotency holds across them.
+    // Creates land on either instance; idempotency holds across them.
     let mut ids = Vec::new();
     for i in 0..4 {
         let (status, p) = send_json(
@@ -239,7 +239,7 @@ async fn posts_instances_on_postgres_behind_an_http_gateway() {
 }
 
 #[tokio::test]
-async fn votes_instance_on_postgres_asks_posts_over_http() {
+async fn votes_instance_on_postgres_asks_posts_and_users_over_http() {
     let Ok(base) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
         eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
         return;
@@ -262,9 +262,14 @@ async fn votes_instance_on_postgres_asks_posts_over_http() {
     )
     .await;
     let votes = serve(
-        rookery::app::votes_instance(&votes_url, &secret, std::slice::from_ref(&posts.base))
-            .await
-            .unwrap(),
+        rookery::app::votes_instance(
+            &votes_url,
+            &secret,
+            std::slice::from_ref(&posts.base),
+            std::slice::from_ref(&users.base),
+        )
+        .await
+        .unwrap(),
     )
     .await;
     let upstreams = HashMap::from([
@@ -299,11 +304,310 @@ async fn votes_instance_on_postgres_asks_posts_over_http() {
         "not_found",
     )
     .await;
+    // Likes: the account is asked of the users instance, the posts' list
+    // items of the posts instance.
+    let (status, likes) = send_json(gw.req(Method::GET, "/api/v1/users/alice/likes")).await;
+    assert_eq!(status, StatusCode::OK, "{likes}");
+    assert_eq!(likes["items"][0]["id"], id);
+    assert_eq!(likes["items"][0]["text"], "vote across processes");
+    expect_error(
+        gw.req(Method::GET, "/api/v1/users/nobody/likes")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     gw.stop().await;
     for s in [votes, posts, users] {
         s.stop().await;
     }
     for schema in [users_schema, posts_schema, votes_schema] {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn messages_instance_on_postgres_asks_users_over_http() {
+    let Ok(base) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (users_url, admin, users_schema) = pg_schema_url(&base).await;
+    let (messages_url, _, messages_schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let serve = |app| async { Server::serve(app, tempfile::tempdir().unwrap()).await };
+    let users = serve(
+        rookery::app::users_instance(&users_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let messages = serve(
+        rookery::app::messages_instance(&messages_url, &secret, std::slice::from_ref(&users.base))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([
+        ("users".to_string(), vec![users.base.clone()]),
+        ("messages".to_string(), vec![messages.base.clone()]),
+    ]);
+    let gw = serve(rookery::app::gateway_only(&upstreams).unwrap()).await;
+    let alice = gw.user("alice").await;
+    let bob = gw.user("bob").await;
+    // No event reaches the messages instance: it asks the users instance.
+    let (status, m) = send_json(
+        alice
+            .basic(gw.req(Method::POST, "/api/v1/messages"))
+            .json(&json!({"to": "BOB", "text": "across processes"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(m["to"], "bob");
+    let path = format!("/api/v1/messages/{}", m["id"].as_str().unwrap());
+    let (status, read) = send_json(bob.basic(gw.req(Method::GET, &path))).await;
+    assert_eq!(
+        (status, &read["text"]),
+        (StatusCode::OK, &json!("across processes"))
+    );
+    expect_error(
+        alice
+            .basic(gw.req(Method::POST, "/api/v1/messages"))
+            .json(&json!({"to": "nobody", "text": "hello?"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    gw.stop().await;
+    for s in [messages, users] {
+        s.stop().await;
+    }
+    for schema in [users_schema, messages_schema] {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+}
+
+/// Polls `path` (as `user`, if any) until `check` holds, for up to 2 s.
+async fn within_2s(
+    gw: &Server,
+    user: Option<&common::User>,
+    path: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let req = gw.req(Method::GET, path);
+        let req = match user {
+            Some(u) => u.basic(req),
+            None => req,
+        };
+        let (status, body) = send_json(req).await;
+        if status == StatusCode::OK && check(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "not within 2 s: {path}: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn instances_on_postgres_connected_by_nats_jetstream() {
+    use rookery_kernel::events::EventBus;
+    use rookery_kernel::events::nats::{JetStreamBus, JetStreamConfig};
+    use std::sync::Arc;
+    let (Ok(base), Ok(nats)) = (
+        std::env::var("ROOKERY_TEST_POSTGRES_URL"),
+        std::env::var("ROOKERY_TEST_NATS_URL"),
+    ) else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL or ROOKERY_TEST_NATS_URL is not set");
+        return;
+    };
+    // A stream and subjects of this test's own.
+    let tag = format!("{:016x}", rand::random::<u64>());
+    let mut config = JetStreamConfig::new(&nats);
+    config.stream = format!("T_{tag}");
+    config.prefix = format!("t{tag}.events");
+    // Each instance has its own connection, as separate processes would.
+    let bus = || async {
+        let bus: Arc<dyn EventBus> = Arc::new(JetStreamBus::connect(config.clone()).await.unwrap());
+        Some(bus)
+    };
+    let (users_url, admin, users_schema) = pg_schema_url(&base).await;
+    let (posts_url, _, posts_schema) = pg_schema_url(&base).await;
+    let (votes_url, _, votes_schema) = pg_schema_url(&base).await;
+    let (messages_url, _, messages_schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let serve = |app| async { Server::serve(app, tempfile::tempdir().unwrap()).await };
+    let users = serve(
+        rookery::app::users_instance_on(&users_url, &secret, bus().await)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let posts_a = serve(
+        rookery::app::posts_instance_on(&posts_url, &secret, bus().await)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let posts_b = serve(
+        rookery::app::posts_instance_on(&posts_url, &secret, bus().await)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let posts_bases = vec![posts_a.base.clone(), posts_b.base.clone()];
+    let votes = serve(
+        rookery::app::votes_instance_on(
+            &votes_url,
+            &secret,
+            &posts_bases,
+            std::slice::from_ref(&users.base),
+            bus().await,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let messages = serve(
+        rookery::app::messages_instance_on(
+            &messages_url,
+            &secret,
+            std::slice::from_ref(&users.base),
+            bus().await,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([
+        ("users".to_string(), vec![users.base.clone()]),
+        ("posts".to_string(), posts_bases.clone()),
+        ("votes".to_string(), vec![votes.base.clone()]),
+        ("messages".to_string(), vec![messages.base.clone()]),
+    ]);
+    let gw = serve(rookery::app::gateway_only(&upstreams).unwrap()).await;
+
+    let alice = gw.user("alice").await;
+    let bob = gw.user("bob").await;
+    let (status, first) = send_json(
+        bob.basic(gw.req(Method::POST, "/api/v1/posts"))
+            .json(&json!({"text": "before the follow"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // The follow is made on the users instance; the posts instances learn it
+    // from JetStream (backfill of bob's post, then fan-out of the next ones).
+    let resp = alice
+        .basic(gw.req(Method::POST, "/api/v1/users/bob/follow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    within_2s(&gw, Some(&alice), "/api/v1/timelines/home", |home| {
+        home["items"][0]["id"] == first["id"]
+    })
+    .await;
+    let mut ids = vec![first["id"].clone()];
+    for i in 0..4 {
+        let (status, p) = send_json(
+            bob.basic(gw.req(Method::POST, "/api/v1/posts"))
+                .json(&json!({"text": format!("after the follow {i}")})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        ids.push(p["id"].clone());
+    }
+    ids.reverse();
+    let home = within_2s(&gw, Some(&alice), "/api/v1/timelines/home", |home| {
+        home["items"].as_array().unwrap().len() >= ids.len()
+    })
+    .await;
+    let listed: Vec<serde_json::Value> = home["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    // Each post once: neither posts instance applied an event the other did.
+    assert_eq!(listed, ids, "{home}");
+
+    // A vote on the votes instance reaches the post's score in the posts
+    // service and the author's karma in the users service.
+    let id = ids[0].as_str().unwrap();
+    let (status, t) =
+        send_json(alice.basic(gw.req(Method::POST, &format!("/api/v1/posts/{id}/like")))).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    within_2s(&gw, None, &format!("/api/v1/posts/{id}"), |p| {
+        p["score"] == 1
+    })
+    .await;
+    within_2s(&gw, None, "/api/v1/users/bob", |u| u["karma"] == 1).await;
+
+    // A deactivation made on the users instance reaches the messages
+    // instance's replica of accounts (it would not ask again about carol).
+    let carol = gw.user("carol").await;
+    let (status, m) = send_json(
+        alice
+            .basic(gw.req(Method::POST, "/api/v1/messages"))
+            .json(&json!({"to": "carol", "text": "hi"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    let resp = carol
+        .basic(gw.req(Method::DELETE, "/api/v1/users/carol"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    loop {
+        let resp = alice
+            .basic(gw.req(Method::POST, "/api/v1/messages"))
+            .json(&json!({"to": "carol", "text": "still there?"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert!(started.elapsed().as_secs() < 2, "not within 2 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Every event reached the posts consumer once, shared by both instances.
+    let inspect = JetStreamBus::connect(config.clone()).await.unwrap();
+    let started = std::time::Instant::now();
+    let state = loop {
+        let state = inspect.consumer_state("posts").await.unwrap();
+        if state.pending == 0 && state.ack_pending == 0 {
+            break state;
+        }
+        assert!(started.elapsed().as_secs() < 2, "{state:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(state.redelivered, 0, "{state:?}");
+    assert_eq!(state.delivered, state.last_stream_sequence, "{state:?}");
+
+    gw.stop().await;
+    for s in [messages, votes, posts_a, posts_b, users] {
+        s.stop().await;
+    }
+    inspect.delete_stream().await.unwrap();
+    for schema in [users_schema, posts_schema, votes_schema, messages_schema] {
         let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&admin)
             .await;

@@ -91,3 +91,42 @@ async fn sample_seed_through_a_running_server() {
     assert_eq!(bob["followers_count"], 2);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn messages_load_in_bulk_between_seeded_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_url = rookery_kernel::db::sqlite_url_in(dir.path(), "users");
+    let messages_url = rookery_kernel::db::sqlite_url_in(dir.path(), "messages");
+    rookery::seed::seed(&users_url, None, "seed-password")
+        .await
+        .unwrap();
+    let names: Vec<String> = rookery::seed::SAMPLE_USERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let stored = rookery::seed::seed_messages(&users_url, &messages_url, &names, 12_345)
+        .await
+        .unwrap();
+    assert_eq!(stored, 12_345);
+
+    // The server sees them: every sample account's boxes add up.
+    let app = rookery::app::embedded(dir.path()).await.unwrap();
+    let s = Server::serve(app, tempfile::tempdir().unwrap()).await;
+    let resp = s
+        .req(Method::GET, "/api/v1/messages?box=inbox&limit=100")
+        .basic_auth("alice", Some("seed-password"))
+        .send()
+        .await
+        .unwrap();
+    let (status, inbox) = common::json(resp).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = inbox["items"].as_array().unwrap();
+    assert_eq!(items.len(), 100);
+    assert!(
+        items
+            .iter()
+            .all(|m| m["to"] == "alice" && m["from"] != "alice")
+    );
+    assert!(inbox["next_cursor"].is_string());
+    s.stop().await;
+}

@@ -383,3 +383,230 @@ async fn garbage_never_gives_a_server_error() {
     }
     s.stop().await;
 }
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn likes_of_a_user() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let p1 = post(&s, &bob, json!({"text": "first"})).await;
+    let p2 = post(
+        &s,
+        &bob,
+        json!({"title": "a link", "community": "rust", "url": "https://example.com", "text": "body"}),
+    )
+    .await;
+    let p3 = post(&s, &bob, json!({"text": "third"})).await;
+    let p4 = post(&s, &bob, json!({"text": "disliked"})).await;
+    let act = |method: Method, path: String| alice.basic(s.req(method, &path)).send();
+    for p in [&p1, &p2, &p3] {
+        assert_eq!(
+            act(Method::POST, format!("/api/v1/posts/{p}/like"))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    act(Method::POST, format!("/api/v1/posts/{p4}/downvote"))
+        .await
+        .unwrap();
+
+    // Most recent vote first; community posts are list items (no text, url).
+    let (status, page) = send_json(s.req(Method::GET, "/api/v1/users/alice/likes")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids_of(&page), [p3.clone(), p2.clone(), p1.clone()]);
+    assert_eq!(page["items"][0]["text"], "third");
+    assert_eq!(page["items"][1]["title"], "a link");
+    assert!(page["items"][1].get("text").is_none(), "{page}");
+    assert_eq!(page["next_cursor"], Value::Null);
+    // Usernames are case-insensitive, as everywhere.
+    let (_, again) = send_json(s.req(Method::GET, "/api/v1/users/ALICE/likes")).await;
+    assert_eq!(ids_of(&again), ids_of(&page));
+
+    // Pages follow the cursor and the Link header.
+    let resp = s
+        .req(Method::GET, "/api/v1/users/alice/likes?limit=2")
+        .send()
+        .await
+        .unwrap();
+    let link = resp.headers()["link"].to_str().unwrap().to_string();
+    assert!(link.ends_with("rel=\"next\""), "{link}");
+    let (_, first) = common::json(resp).await;
+    assert_eq!(ids_of(&first), [p3.clone(), p2.clone()]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = send_json(s.req(
+        Method::GET,
+        &format!("/api/v1/users/alice/likes?limit=2&cursor={cursor}"),
+    ))
+    .await;
+    assert_eq!(ids_of(&second), vec![p1.clone()]);
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    // Unliking removes it; liking again puts it first; a down vote is no like.
+    act(Method::DELETE, format!("/api/v1/posts/{p3}/like"))
+        .await
+        .unwrap();
+    act(Method::DELETE, format!("/api/v1/posts/{p1}/vote"))
+        .await
+        .unwrap();
+    act(Method::POST, format!("/api/v1/posts/{p1}/upvote"))
+        .await
+        .unwrap();
+    let (_, page) = send_json(s.req(Method::GET, "/api/v1/users/alice/likes")).await;
+    assert_eq!(ids_of(&page), [p1.clone(), p2.clone()]);
+
+    // A deleted post leaves the list.
+    let status = bob
+        .basic(s.req(Method::DELETE, &format!("/api/v1/posts/{p2}")))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    within_2s(&s, "/api/v1/users/alice/likes", |_, page| {
+        ids_of(page) == [p1.clone()]
+    })
+    .await;
+
+    // Someone who never voted has none; an account a moment old is known.
+    let (status, page) = send_json(s.req(Method::GET, "/api/v1/users/bob/likes")).await;
+    assert_eq!((status, page["items"].clone()), (StatusCode::OK, json!([])));
+    s.user("newcomer").await;
+    let (status, _) = send_json(s.req(Method::GET, "/api/v1/users/newcomer/likes")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Unknown and deactivated accounts are 404; bad paging is 400.
+    for unknown in ["nobody", "not%20a%20name", "x".repeat(40).as_str()] {
+        expect(
+            s.req(Method::GET, &format!("/api/v1/users/{unknown}/likes")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    for bad in ["limit=0", "limit=101", "cursor=garbage", "n=x"] {
+        expect(
+            s.req(Method::GET, &format!("/api/v1/users/alice/likes?{bad}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+        )
+        .await;
+    }
+    let status = alice
+        .basic(s.req(Method::DELETE, "/api/v1/users/alice"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    within_2s(&s, "/api/v1/users/alice/likes", |status, _| {
+        status == StatusCode::NOT_FOUND
+    })
+    .await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn karma_follows_votes() {
+    let s = Server::embedded().await;
+    let author = s.user("author").await;
+    let voters = [s.user("v1").await, s.user("v2").await, s.user("v3").await];
+    let p1 = post(&s, &author, json!({"text": "good"})).await;
+    let p2 = post(&s, &author, json!({"text": "bad"})).await;
+    let vote = |v: &User, p: &str, how: &str| {
+        v.basic(s.req(Method::POST, &format!("/api/v1/posts/{p}/{how}")))
+            .send()
+    };
+    for v in &voters {
+        assert_eq!(
+            vote(v, &p1, "upvote").await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    vote(&voters[0], &p2, "downvote").await.unwrap();
+    let karma_is = |k: i64| within_2s(&s, "/api/v1/users/author", move |_, u| u["karma"] == k);
+    karma_is(3 - 1).await;
+    // Voters' own karma does not move.
+    let (_, v1) = send_json(s.req(Method::GET, "/api/v1/users/v1")).await;
+    assert_eq!(v1["karma"], 0);
+    // Switching and removing votes move it; repeating does not.
+    vote(&voters[1], &p1, "downvote").await.unwrap();
+    vote(&voters[1], &p1, "downvote").await.unwrap();
+    voters[0]
+        .basic(s.req(Method::DELETE, &format!("/api/v1/posts/{p2}/vote")))
+        .send()
+        .await
+        .unwrap();
+    karma_is(2 - 1).await;
+    // Deleting a post keeps the karma it earned.
+    author
+        .basic(s.req(Method::DELETE, &format!("/api/v1/posts/{p1}")))
+        .send()
+        .await
+        .unwrap();
+    within_2s(&s, &format!("/api/v1/posts/{p1}/votes"), |status, _| {
+        status == StatusCode::NOT_FOUND
+    })
+    .await;
+    vote(&voters[2], &p2, "upvote").await.unwrap();
+    karma_is(1 + 1).await;
+    s.stop().await;
+}
+
+/// Replayed `vote.changed` events (as a relay that crashed between publishing
+/// and marking would send again) are not counted twice.
+#[tokio::test]
+async fn karma_survives_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_url = rookery_kernel::db::sqlite_url_in(dir.path(), "users");
+    let app = rookery::app::embedded(dir.path()).await.unwrap();
+    let bus = app.bus.clone();
+    let s = Server::serve(app, dir).await;
+    let author = s.user("author").await;
+    let voter = s.user("voter").await;
+    let p = post(&s, &author, json!({"text": "replayed"})).await;
+    let (_, tally) =
+        send_json(voter.basic(s.req(Method::POST, &format!("/api/v1/posts/{p}/like")))).await;
+    assert_eq!(tally["score"], 1);
+    within_2s(&s, "/api/v1/users/author", |_, u| u["karma"] == 1).await;
+    let (_, tally) =
+        send_json(voter.basic(s.req(Method::DELETE, &format!("/api/v1/posts/{p}/like")))).await;
+    assert_eq!(tally["score"], 0);
+    within_2s(&s, "/api/v1/users/author", |_, u| u["karma"] == 0).await;
+    // Both tallies again (the like's is older than the unlike's), under new
+    // event ids and old ones alike.
+    let users_db = sqlx::SqlitePool::connect(&users_url).await.unwrap();
+    let (author_id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE username_key = 'author'")
+        .fetch_one(&users_db)
+        .await
+        .unwrap();
+    users_db.close().await;
+    let replay = |event_id: i64, upvotes: i64, seq: i64| rookery_kernel::events::Event {
+        id: event_id,
+        topic: "vote.changed".into(),
+        payload: json!({
+            "post_id": p, "author_id": author_id.to_string(), "author": "author",
+            "community": null, "upvotes": upvotes, "downvotes": 0, "score": upvotes, "seq": seq,
+        }),
+        created_at: 0,
+    };
+    for (event_id, upvotes, seq) in [(1, 1, 1), (2, 0, 2), (3, 1, 1), (3, 1, 1)] {
+        bus.publish(&[replay(event_id, upvotes, seq)])
+            .await
+            .unwrap();
+    }
+    // publish returns once every consumer applied the events.
+    let (_, user) = send_json(s.req(Method::GET, "/api/v1/users/author")).await;
+    assert_eq!(user["karma"], 0);
+    s.stop().await;
+}

@@ -16,15 +16,20 @@ use axum::routing::any;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
+use ratelimit::Kind;
 use rookery_kernel::extract::MAX_BODY_BYTES;
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{Authenticate, IDENTITY_HEADER};
 use rookery_kernel::{ApiError, ApiResult};
 use utoipa_swagger_ui::SwaggerUi;
 
+pub mod admin;
+pub mod discovery;
+pub mod ratelimit;
 pub mod upstream;
 
-pub use upstream::{HttpPool, Upstream};
+pub use ratelimit::{Rate, RateLimitConfig, RateLimiter};
+pub use upstream::{HttpPool, PoolConfig, Upstream};
 
 /// Public routes and the service that serves each.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -51,10 +56,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/posts/{id}/votes", "votes"),
     ("/api/v1/votes/top", "votes"),
     ("/api/v1/votes/sort", "votes"),
+    ("/api/v1/users/{username}/likes", "votes"),
     ("/api/v1/polls", "votes"),
     ("/api/v1/polls/{id}", "votes"),
     ("/api/v1/polls/{id}/votes", "votes"),
+    ("/api/v1/messages", "messages"),
+    ("/api/v1/messages/{id}", "messages"),
+    ("/api/v1/messages/{id}/replies", "messages"),
+    ("/api/v1/messages/{id}/favorite", "messages"),
 ];
+
+/// Every service the gateway routes to.
+pub const SERVICES: &[&str] = &["users", "posts", "votes", "messages"];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -72,6 +85,25 @@ const HOP_BY_HOP: &[&str] = &[
 pub struct Gateway {
     upstreams: HashMap<String, Upstream>,
     authenticator: Arc<dyn Authenticate>,
+    limiter: RateLimiter,
+    /// `ROOKERY_ADMIN_TOKEN`; without it the admin routes answer 404.
+    admin_token: Option<String>,
+}
+
+/// What a gateway enforces besides routing.
+pub struct GatewayOptions {
+    pub limiter: RateLimiter,
+    pub admin_token: Option<String>,
+}
+
+impl GatewayOptions {
+    /// Rate limits from the environment, in-process buckets, no admin routes.
+    pub fn local() -> Self {
+        Self {
+            limiter: RateLimiter::new(RateLimitConfig::from_env(), None),
+            admin_token: None,
+        }
+    }
 }
 
 impl Gateway {
@@ -80,6 +112,7 @@ impl Gateway {
     pub fn new(
         upstreams: HashMap<String, Upstream>,
         authenticator: Option<Arc<dyn Authenticate>>,
+        options: GatewayOptions,
     ) -> anyhow::Result<Arc<Self>> {
         let users = upstreams
             .get("users")
@@ -90,6 +123,8 @@ impl Gateway {
         Ok(Arc::new(Self {
             upstreams,
             authenticator,
+            limiter: options.limiter,
+            admin_token: options.admin_token.filter(|t| !t.is_empty()),
         }))
     }
 }
@@ -113,7 +148,7 @@ pub fn router(gateway: Arc<Gateway>, openapi: utoipa::openapi::OpenApi) -> Route
             let down: Vec<&str> = gateway
                 .upstreams
                 .iter()
-                .filter(|(_, u)| !u.healthy())
+                .filter(|(_, u)| !u.ready())
                 .map(|(name, _)| name.as_str())
                 .collect();
             if down.is_empty() {
@@ -124,6 +159,7 @@ pub fn router(gateway: Arc<Gateway>, openapi: utoipa::openapi::OpenApi) -> Route
         })
     });
     let api = api
+        .merge(admin::routes())
         .with_state(gateway)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .merge(ops_routes(ready));
@@ -143,6 +179,17 @@ async fn proxy(
         .upstreams
         .get(service)
         .ok_or_else(|| ApiError::not_found("no such route"))?;
+    if let Some(ip) = &client_ip {
+        if let Err(limited) = gateway.limiter.check(Kind::Ip, ip).await {
+            return Ok(limited.into_response());
+        }
+        let registration = service == "users"
+            && req.method() == http::Method::POST
+            && req.uri().path() == "/api/v1/users";
+        if registration && let Err(limited) = gateway.limiter.check(Kind::Registration, ip).await {
+            return Ok(limited.into_response());
+        }
+    }
     let (mut parts, body) = req.into_parts();
     if parts
         .headers
@@ -171,15 +218,8 @@ async fn proxy(
     strip_hop_by_hop(headers);
     // Identity comes only from the gateway's own authentication.
     headers.remove(IDENTITY_HEADER);
-    match &client_ip {
-        Some(ip) => {
-            if let Ok(v) = HeaderValue::from_str(ip) {
-                headers.insert("x-forwarded-for", v);
-            }
-        }
-        None => {
-            headers.remove("x-forwarded-for");
-        }
+    if let Some(ip) = &client_ip {
+        append_forwarded_for(headers, ip);
     }
     if let Some(authorization) = headers.remove(header::AUTHORIZATION) {
         let authorization = authorization
@@ -191,6 +231,11 @@ async fn proxy(
             .await
         {
             Ok(token) => {
+                if let Some(user) = identity_subject(&token)
+                    && let Err(limited) = gateway.limiter.check(Kind::User, &user).await
+                {
+                    return Ok(limited.into_response());
+                }
                 headers.insert(
                     IDENTITY_HEADER,
                     HeaderValue::from_str(&token).map_err(ApiError::internal)?,
@@ -210,9 +255,56 @@ async fn proxy(
     Ok(Response::from_parts(parts, body))
 }
 
+/// The user id (`sub`) inside an identity token the users service just
+/// issued: trusted as is, so no signature check (the gateway may not even
+/// hold the secret).
+fn identity_subject(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    // Compact JSON written by the users service: a scan is enough, and it is
+    // on every authenticated request.
+    const SUB: &[u8] = br#""sub":""#;
+    let start = json.windows(SUB.len()).position(|w| w == SUB)? + SUB.len();
+    let len = json[start..].iter().position(|&b| b == b'"')?;
+    String::from_utf8(json[start..start + len].to_vec()).ok()
+}
+
+/// Removes the fixed hop-by-hop headers and any header `Connection` names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(name);
+    }
+}
+
+/// `X-Forwarded-For: <what the client sent>, <client ip>`.
+fn append_forwarded_for(headers: &mut HeaderMap, ip: &str) {
+    let previous: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let value = if previous.is_empty() {
+        ip.to_string()
+    } else {
+        format!("{}, {ip}", previous.join(", "))
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("x-forwarded-for", value);
     }
 }
 
@@ -260,5 +352,21 @@ impl Authenticate for UsersOverHttp {
         client_ip: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, Response>> {
         Box::pin(self.call(authorization, client_ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subject_of_an_identity_token_is_read_without_its_key() {
+        use base64::Engine;
+        let claims = br#"{"sub":"7214859302147","name":"alice","method":"basic","aud":"rookery-internal","exp":1}"#;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+        let token = format!("eyJhbGciOiJIUzI1NiJ9.{payload}.signature");
+        assert_eq!(identity_subject(&token).as_deref(), Some("7214859302147"));
+        assert_eq!(identity_subject("not a token"), None);
+        assert_eq!(identity_subject("a.%%%.c"), None);
     }
 }

@@ -111,6 +111,7 @@ pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
         },
         VOTE_CHANGED => Change::VoteChanged {
             post_id: id_field(p, "post_id")?,
+            community: p["community"].as_str().map(String::from),
             upvotes: p["upvotes"].as_i64().unwrap_or(0),
             downvotes: p["downvotes"].as_i64().unwrap_or(0),
             seq: p["seq"].as_i64().unwrap_or(event.id),

@@ -165,6 +165,7 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         .route("/api/v1/users/{username}/posts", get(l::user_posts))
         .route("/api/v1/timelines/public", get(l::public_timeline))
         .route("/api/v1/timelines/home", get(l::home_timeline))
+        .route("/internal/v1/posts", get(p::internal_posts_batch))
         .route("/internal/v1/posts/{id}", get(p::internal_post_facts))
         .layer(middleware::from_fn_with_state(
             svc.identity.clone(),

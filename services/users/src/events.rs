@@ -1,8 +1,13 @@
-//! Events the users service publishes (through its outbox).
+//! Events the users service publishes (through its outbox) and consumes (karma).
 
-use rookery_kernel::events::{Event, topics};
+use std::sync::Arc;
+
+use rookery_kernel::events::{self, Event, EventBus, Subscription, id_field, topics};
 use rookery_kernel::ids::IdGenerator;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{KarmaChange, UserStore};
 
 pub fn user_registered(ids: &IdGenerator, user_id: i64, username: &str, at: i64) -> Event {
     event(
@@ -49,4 +54,48 @@ fn event(ids: &IdGenerator, topic: &str, payload: serde_json::Value, at: i64) ->
         payload,
         created_at: at,
     }
+}
+
+/// The topics the users service consumes: tallies and deletions of posts, for karma.
+pub const CONSUMED: &[&str] = &[topics::VOTE_CHANGED, topics::POST_DELETED];
+
+/// The karma change an event asks for; `None` for topics the service ignores.
+pub fn parse(event: &Event) -> anyhow::Result<Option<KarmaChange>> {
+    let p = &event.payload;
+    Ok(Some(match event.topic.as_str() {
+        topics::VOTE_CHANGED => KarmaChange::Tally {
+            post_id: id_field(p, "post_id")?,
+            author_id: id_field(p, "author_id")?,
+            score: p["upvotes"].as_i64().unwrap_or(0) - p["downvotes"].as_i64().unwrap_or(0),
+            seq: p["seq"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("vote.changed without seq"))?,
+        },
+        topics::POST_DELETED => KarmaChange::PostDeleted {
+            post_id: id_field(p, "post_id")?,
+            author_id: id_field(p, "author_id")?,
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// The users service's durable consumer. Subscribe before any relay starts.
+pub async fn subscribe(bus: &dyn EventBus) -> anyhow::Result<Subscription> {
+    bus.subscribe("users", CONSUMED).await
+}
+
+/// Applies karma changes until `shutdown` (see [`rookery_kernel::events::run_consumer`]).
+pub async fn run_consumer(
+    store: Arc<dyn UserStore>,
+    sub: Subscription,
+    shutdown: CancellationToken,
+) {
+    let apply = |changes: Vec<KarmaChange>| {
+        let store = store.clone();
+        async move {
+            store.apply_karma(&changes).await?;
+            Ok(())
+        }
+    };
+    events::run_consumer("users", sub, parse, apply, shutdown).await
 }

@@ -113,3 +113,42 @@ async fn events_survive_a_restart_and_an_unacknowledged_delivery() {
     relay.await.unwrap();
     db.close().await;
 }
+
+/// Published events older than a week are dropped as batches are marked,
+/// oldest first; unpublished and recent ones stay.
+#[tokio::test]
+async fn old_published_events_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(dir.path()).await;
+    for i in 0..600 {
+        store.create_user(new_user(&format!("u{i}"))).await.unwrap();
+    }
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.reader).await.unwrap();
+            n
+        }
+    };
+    // 590 events published long ago, 10 not yet.
+    let week_and_a_day = 8 * 24 * 3600 * 1000;
+    sqlx::query("UPDATE outbox SET published_at = ? WHERE seq <= 590")
+        .bind(rookery_kernel::time::now_ms() - week_and_a_day)
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    store.create_user(new_user("fresh")).await.unwrap();
+    let bus = InProcessBus::new();
+    // Each marked batch prunes a bounded slice of the oldest rows.
+    relay_once(&db, bus.as_ref(), 5).await.unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM outbox").await, 601 - 512);
+    relay_once(&db, bus.as_ref(), 100).await.unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM outbox").await, 11);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").await,
+        0
+    );
+    relay_once(&db, bus.as_ref(), 100).await.unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM outbox").await, 11);
+    db.close().await;
+}

@@ -6,8 +6,35 @@ use std::sync::Arc;
 use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
 use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
-use rookery_users::store::{NewUser, StoreError, UserStore, UserUpdate, postgres, sqlite};
+use rookery_users::store::{
+    KarmaChange, NewUser, StoreError, UserStore, UserUpdate, postgres, sqlite,
+};
 use rookery_users::{PostgresUserStore, SqliteUserStore};
+
+/// A store on a fresh SQLite database (kept while the directory lives).
+async fn sqlite_store() -> (Arc<dyn UserStore>, SqliteDb, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let store = SqliteUserStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    (Arc::new(store), db, dir)
+}
+
+/// A store in a schema of its own, when `ROOKERY_TEST_POSTGRES_URL` is set.
+async fn postgres_store() -> Option<(Arc<dyn UserStore>, TestPostgres)> {
+    let pg = TestPostgres::from_env(&postgres::MIGRATOR).await?;
+    let store = PostgresUserStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    Some((Arc::new(store), pg))
+}
 
 fn new_user(name: &str) -> NewUser {
     NewUser {
@@ -262,30 +289,17 @@ async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
 
 #[tokio::test]
 async fn sqlite_store_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
-        .await
-        .unwrap();
-    let store = SqliteUserStore::new(
-        db.clone(),
-        Arc::new(IdGenerator::new(1)),
-        OutboxSignal::default(),
-    );
-    suite(Arc::new(store), Arc::new(db.clone())).await;
+    let (store, db, _dir) = sqlite_store().await;
+    suite(store, Arc::new(db.clone())).await;
     db.close().await;
 }
 
 #[tokio::test]
 async fn postgres_store_suite() {
-    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+    let Some((store, pg)) = postgres_store().await else {
         return;
     };
-    let store = PostgresUserStore::new(
-        pg.pool.clone(),
-        Arc::new(IdGenerator::new(1)),
-        OutboxSignal::default(),
-    );
-    suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    suite(store, Arc::new(pg.pool.clone())).await;
     pg.cleanup().await;
 }
 
@@ -313,28 +327,118 @@ async fn concurrent_registration(store: Arc<dyn UserStore>) {
 
 #[tokio::test]
 async fn sqlite_concurrent_registration() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
-        .await
-        .unwrap();
-    let store = SqliteUserStore::new(
-        db.clone(),
-        Arc::new(IdGenerator::new(1)),
-        OutboxSignal::default(),
-    );
-    concurrent_registration(Arc::new(store)).await;
+    let (store, db, _dir) = sqlite_store().await;
+    concurrent_registration(store).await;
+    db.close().await;
 }
 
 #[tokio::test]
 async fn postgres_concurrent_registration() {
-    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+    let Some((store, pg)) = postgres_store().await else {
         return;
     };
-    let store = PostgresUserStore::new(
-        pg.pool.clone(),
-        Arc::new(IdGenerator::new(1)),
-        OutboxSignal::default(),
-    );
-    concurrent_registration(Arc::new(store)).await;
+    concurrent_registration(store).await;
+    pg.cleanup().await;
+}
+
+fn tally(post_id: i64, author_id: i64, score: i64, seq: i64) -> KarmaChange {
+    KarmaChange::Tally {
+        post_id,
+        author_id,
+        score,
+        seq,
+    }
+}
+
+async fn karma_of(store: &dyn UserStore, id: i64) -> i64 {
+    store.user_by_id(id).await.unwrap().unwrap().karma
+}
+
+/// Karma from tallies: exact, idempotent under replays and reordering, and
+/// kept when a post is deleted.
+async fn karma(store: Arc<dyn UserStore>) {
+    let alice = store.create_user(new_user("kalice")).await.unwrap().id;
+    let bob = store.create_user(new_user("kbob")).await.unwrap().id;
+    let (p1, p2, p3) = (9_001, 9_002, 9_003);
+    let moved = store
+        .apply_karma(&[
+            tally(p1, alice, 1, 1),
+            tally(p1, alice, 2, 2),
+            tally(p2, alice, -1, 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![alice]);
+    assert_eq!(karma_of(store.as_ref(), alice).await, 1);
+    // A replayed batch, and an older tally arriving late, change nothing.
+    let moved = store
+        .apply_karma(&[tally(p1, alice, 2, 2), tally(p1, alice, 1, 1)])
+        .await
+        .unwrap();
+    assert!(moved.is_empty());
+    assert_eq!(karma_of(store.as_ref(), alice).await, 1);
+    // Newer tallies move it by the difference; other authors are untouched.
+    store
+        .apply_karma(&[tally(p2, alice, 3, 5), tally(p3, bob, -2, 1)])
+        .await
+        .unwrap();
+    assert_eq!(karma_of(store.as_ref(), alice).await, 5);
+    assert_eq!(karma_of(store.as_ref(), bob).await, -2);
+    // Deleting a post keeps what it earned; tallies after that are ignored,
+    // also within the same batch.
+    store
+        .apply_karma(&[
+            KarmaChange::PostDeleted {
+                post_id: p1,
+                author_id: alice,
+            },
+            tally(p1, alice, 10, 3),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(karma_of(store.as_ref(), alice).await, 5);
+    store.apply_karma(&[tally(p1, alice, 7, 9)]).await.unwrap();
+    assert_eq!(karma_of(store.as_ref(), alice).await, 5);
+    // A deletion seen before any tally of the post freezes it at zero.
+    store
+        .apply_karma(&[
+            KarmaChange::PostDeleted {
+                post_id: 9_004,
+                author_id: bob,
+            },
+            tally(9_004, bob, 4, 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(karma_of(store.as_ref(), bob).await, -2);
+
+    // Concurrent appliers (instances sharing the consumer) of one post's
+    // tallies: whatever the interleaving, the newest tally wins exactly.
+    let mut handles = Vec::new();
+    for seq in 1..=40 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store.apply_karma(&[tally(9_005, bob, seq, seq)]).await
+        }));
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    assert_eq!(karma_of(store.as_ref(), bob).await, -2 + 40);
+}
+
+#[tokio::test]
+async fn sqlite_karma() {
+    let (store, db, _dir) = sqlite_store().await;
+    karma(store).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_karma() {
+    let Some((store, pg)) = postgres_store().await else {
+        return;
+    };
+    karma(store).await;
     pg.cleanup().await;
 }

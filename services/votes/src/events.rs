@@ -2,16 +2,24 @@
 
 use std::sync::Arc;
 
-use rookery_kernel::events::topics::{POST_CREATED, POST_DELETED, POST_EDITED, VOTE_CHANGED};
+use rookery_kernel::events::topics::{
+    POST_CREATED, POST_DELETED, POST_EDITED, USER_DEACTIVATED, USER_REGISTERED, VOTE_CHANGED,
+};
 use rookery_kernel::events::{self, Event, EventBus, Subscription, id_field};
 use rookery_kernel::ids::IdGenerator;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Applied, Change, PostFacts, VoteStore};
+use crate::store::{Account, Applied, Change, PostFacts, VoteStore};
 
-/// The topics the votes service consumes: its replica of posts.
-pub const CONSUMED: &[&str] = &[POST_CREATED, POST_EDITED, POST_DELETED];
+/// The topics the votes service consumes: its replicas of posts and accounts.
+pub const CONSUMED: &[&str] = &[
+    POST_CREATED,
+    POST_EDITED,
+    POST_DELETED,
+    USER_REGISTERED,
+    USER_DEACTIVATED,
+];
 
 /// New tallies of a post. `seq` grows with every change of the post's
 /// tallies, so a consumer keeps the newest (posts: ranks; users: karma).
@@ -62,6 +70,14 @@ pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
     let change = match event.topic.as_str() {
         POST_CREATED | POST_EDITED => Change::PostSeen(post_facts(&event.payload)?),
         POST_DELETED => Change::PostDeleted(post_facts(&event.payload)?),
+        USER_REGISTERED | USER_DEACTIVATED => Change::Account(Account {
+            id: id_field(&event.payload, "user_id")?,
+            username: event.payload["username"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("user event without a username"))?
+                .to_string(),
+            active: event.topic == USER_REGISTERED,
+        }),
         _ => return Ok(None),
     };
     Ok(Some(Applied {

@@ -9,6 +9,7 @@ use rookery_kernel::error::ErrorBody;
 use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::{Identity, MaybeIdentity};
 use rookery_kernel::ids::parse_id;
+use rookery_kernel::pagination::{Page, PageRequest};
 use rookery_kernel::time::rfc3339;
 use rookery_kernel::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -337,6 +338,33 @@ pub async fn sort(
     Ok(Json(SortRequest {
         post_ids: ranked.into_iter().map(|(_, raw)| raw).collect(),
     }))
+}
+
+/// Posts the user upvoted (liked), most recent vote first.
+#[utoipa::path(get, path = "/api/v1/users/{username}/likes", tag = "votes",
+    params(("username" = String, Path),
+        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ref("#/components/schemas/PostPage")),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn likes(
+    State(svc): State<Arc<VotesService>>,
+    Path(username): Path<String>,
+    page: PageRequest,
+) -> ApiResult<Page<serde_json::Value>> {
+    let account = svc.active_account(&username).await?;
+    let rows = svc
+        .store
+        .likes(account.id, page.after_i64()?, page.limit + 1)
+        .await?;
+    // The cursor is the vote's id: a user's likes are ordered by when they voted.
+    let page = page.respond(rows, |like| like.vote_id.to_string());
+    let ids: Vec<i64> = page.items.iter().map(|like| like.post_id).collect();
+    Ok(Page {
+        items: svc.list_items(&ids).await?,
+        next_cursor: page.next_cursor,
+        link: page.link,
+    })
 }
 
 /// Creates a poll.

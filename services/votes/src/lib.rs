@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post, put};
+use rookery_kernel::directory::{AccountDirectory, replica_or_directory};
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{IdentityKeys, verify_identity};
 use rookery_kernel::ids::IdGenerator;
@@ -18,7 +19,7 @@ pub mod events;
 pub mod http;
 pub mod store;
 
-use store::PostFacts;
+use store::{Account, PostFacts};
 
 /// Where the votes service asks about a post its replica does not know yet
 /// (created a moment ago, its event still on the way): the posts service.
@@ -26,12 +27,16 @@ use store::PostFacts;
 pub trait PostDirectory: Send + Sync {
     /// The post's facts; `None` if it does not exist (or was deleted).
     async fn facts(&self, id: i64) -> anyhow::Result<Option<PostFacts>>;
+    /// The posts' list items (JSON as the posts service shows them), in the
+    /// order of `ids`; unknown and deleted ones are left out.
+    async fn list_items(&self, ids: &[i64]) -> anyhow::Result<Vec<serde_json::Value>>;
 }
 
 pub struct VotesService {
     pub store: Arc<dyn VoteStore>,
     pub identity: IdentityKeys,
     directory: Arc<dyn PostDirectory>,
+    accounts: Arc<dyn AccountDirectory>,
 }
 
 impl VotesService {
@@ -39,11 +44,36 @@ impl VotesService {
         store: Arc<dyn VoteStore>,
         identity: IdentityKeys,
         directory: Arc<dyn PostDirectory>,
+        accounts: Arc<dyn AccountDirectory>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             identity,
             directory,
+            accounts,
+        })
+    }
+
+    /// The active account of `username`: the replica first, then (after a
+    /// miss) the users service, whose answer is remembered.
+    pub(crate) async fn active_account(&self, username: &str) -> ApiResult<Account> {
+        let username = username.trim();
+        replica_or_directory(
+            username,
+            self.store.account(username),
+            self.accounts.as_ref(),
+            async |account| self.store.remember_account(account).await,
+        )
+        .await?
+        .filter(|a| a.active)
+        .ok_or_else(|| ApiError::not_found("no such user"))
+    }
+
+    /// List items of posts for a page, from the posts service.
+    pub(crate) async fn list_items(&self, ids: &[i64]) -> ApiResult<Vec<serde_json::Value>> {
+        self.directory.list_items(ids).await.map_err(|err| {
+            tracing::warn!(error = %err, "asking the posts service failed");
+            ApiError::unavailable("the posts service is unavailable, try again")
         })
     }
 
@@ -78,6 +108,7 @@ pub fn router(svc: Arc<VotesService>) -> Router {
         .route("/api/v1/posts/{id}/like", post(h::like).delete(h::unlike))
         .route("/api/v1/posts/{id}/votes", get(h::tally))
         .route("/api/v1/votes/top", get(h::top))
+        .route("/api/v1/users/{username}/likes", get(h::likes))
         .route("/api/v1/votes/sort", post(h::sort))
         .route("/api/v1/polls", post(h::create_poll))
         .route("/api/v1/polls/{id}", get(h::get_poll))
@@ -95,7 +126,7 @@ pub fn router(svc: Arc<VotesService>) -> Router {
 #[openapi(
     paths(
         http::put_vote, http::delete_vote, http::upvote, http::downvote, http::like,
-        http::unlike, http::tally, http::top, http::sort, http::create_poll,
+        http::unlike, http::tally, http::top, http::sort, http::likes, http::create_poll,
         http::get_poll, http::vote_in_poll,
     ),
     tags(

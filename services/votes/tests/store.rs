@@ -7,7 +7,7 @@ use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
 use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
 use rookery_votes::store::{
-    Applied, Change, Direction, NewPoll, PostFacts, StoreError, postgres, sqlite,
+    Account, Applied, Change, Direction, NewPoll, PostFacts, StoreError, postgres, sqlite,
 };
 use rookery_votes::{PostgresVoteStore, SqliteVoteStore, VoteStore};
 
@@ -221,6 +221,8 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
         Change::PostSeen(facts(200, 3, None, None)),
     )
     .await;
+    // Votes on an unknown post among them are refused without disturbing
+    // the others (on SQLite they share group commits).
     let voters: Vec<_> = (0..200i64)
         .map(|user| {
             let store = store.clone();
@@ -231,6 +233,10 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
                     Direction::Up
                 };
                 store.vote(1_000 + user, 200, Some(d)).await.unwrap();
+                assert!(matches!(
+                    store.vote(1_000 + user, 998, Some(d)).await,
+                    Err(StoreError::NotFound)
+                ));
             })
         })
         .collect();
@@ -239,6 +245,50 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     }
     let t = store.tally(200, None).await.unwrap().unwrap();
     assert_eq!((t.upvotes, t.downvotes), (150, 50));
+
+    // Accounts: from events or a miss; case-insensitive; deactivation is final.
+    let account = |id: i64, name: &str, active: bool| Account {
+        id,
+        username: name.to_string(),
+        active,
+    };
+    assert_eq!(store.account("kim").await.unwrap(), None);
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::Account(account(7, "Kim", true)),
+    )
+    .await;
+    assert_eq!(
+        store.account("KIM").await.unwrap(),
+        Some(account(7, "Kim", true))
+    );
+    store
+        .remember_account(&account(8, "lee", true))
+        .await
+        .unwrap();
+    assert_eq!(store.account("lee").await.unwrap().map(|a| a.id), Some(8));
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::Account(account(7, "Kim", false)),
+    )
+    .await;
+    // A stale answer (or a replayed registration) does not revive it.
+    store
+        .remember_account(&account(7, "Kim", true))
+        .await
+        .unwrap();
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::Account(account(7, "Kim", true)),
+    )
+    .await;
+    assert_eq!(
+        store.account("kim").await.unwrap(),
+        Some(account(7, "Kim", false))
+    );
 
     // Polls: create, vote once, bounds, unknown polls, exact counts under concurrency.
     let poll = store

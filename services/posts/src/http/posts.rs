@@ -344,3 +344,45 @@ pub async fn internal_post_facts(
     let post = existing(&svc, post_id(&id)?).await?;
     Ok(Json(crate::events::post_facts(&post)))
 }
+
+/// Ids a batch lookup may carry at most (a page of a list).
+const BATCH_MAX: usize = 100;
+
+#[derive(Deserialize)]
+pub struct BatchParams {
+    /// Comma-separated post ids.
+    pub ids: Option<String>,
+}
+
+/// For other services (not routed by the gateway): the list items of the
+/// given posts, in the order asked; unknown and deleted ones are left out.
+/// The votes service builds a user's likes with it.
+pub async fn internal_posts_batch(
+    State(svc): State<Arc<PostsService>>,
+    rookery_kernel::extract::Query(params): rookery_kernel::extract::Query<BatchParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let ids: Vec<i64> = params
+        .ids
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_id(s.trim()).ok_or_else(|| ApiError::invalid("ids", "not a post id")))
+        .collect::<ApiResult<_>>()?;
+    if ids.len() > BATCH_MAX {
+        return Err(ApiError::invalid("ids", "at most 100 ids"));
+    }
+    let mut found: std::collections::HashMap<i64, Post> = svc
+        .store
+        .posts_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let items: Vec<PostView> = ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .map(PostView::list_item)
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}

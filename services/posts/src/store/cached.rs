@@ -101,10 +101,56 @@ impl<V: Send + Sync + 'static> CoherentCache<V> {
     }
 }
 
+/// The ids of one listing page, as of a version of its community's listings.
+struct ListingIds {
+    version: (u64, u64),
+    ids: Vec<i64>,
+}
+
+/// Pages of listings (`GET /posts`, communities) by query. Every change that
+/// can add to a listing or reorder it bumps the version of its community's
+/// listings and of the all-communities listing; a page is served only while
+/// the version it was loaded at is current, so it is never stale. The posts
+/// themselves come from the posts cache.
+struct Listings {
+    pages: quick_cache::sync::Cache<String, Arc<ListingIds>>,
+    /// (generation, per-listing counters); the generation moves on `drop_all`.
+    versions: Mutex<(u64, std::collections::HashMap<Option<String>, u64>)>,
+}
+
+impl Listings {
+    fn version(&self, community: &Option<String>) -> (u64, u64) {
+        let versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        (versions.0, versions.1.get(community).copied().unwrap_or(0))
+    }
+
+    /// A listed post of `community` (None: a micro-post) appeared or moved.
+    fn bump(&self, community: Option<&str>) {
+        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        *versions.1.entry(None).or_default() += 1;
+        if let Some(c) = community {
+            *versions.1.entry(Some(c.to_string())).or_default() += 1;
+        }
+    }
+
+    fn drop_all(&self) {
+        self.versions.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+        self.pages.clear();
+    }
+
+    fn key(query: &ListQuery) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{}",
+            query.community, query.sort, query.after, query.limit
+        )
+    }
+}
+
 pub struct CachedPostStore {
     inner: Arc<dyn PostStore>,
     posts: CoherentCache<Post>,
     homes: CoherentCache<HomeIds>,
+    listings: Listings,
     /// Bumped (under the write lock) when everything is dropped at once.
     generation: RwLock<u64>,
 }
@@ -116,6 +162,11 @@ impl CachedPostStore {
             // At most ~30 MB of posts and ~32 MB of timeline ids.
             posts: CoherentCache::new(100_000),
             homes: CoherentCache::new(20_000),
+            // Pages of ids: at most ~20 MB.
+            listings: Listings {
+                pages: quick_cache::sync::Cache::new(10_000),
+                versions: Mutex::default(),
+            },
             generation: RwLock::new(0),
         }
     }
@@ -153,6 +204,7 @@ impl CachedPostStore {
             self.posts.entries.clear();
         }
         self.homes.entries.clear();
+        self.listings.drop_all();
     }
 
     /// Posts by id in the order of `ids`; missing (deleted) ones are left out.
@@ -256,10 +308,15 @@ impl PostStore for CachedPostStore {
         idempotency: Option<IdempotencyKey>,
     ) -> StoreResult<(Post, bool)> {
         let counted = [new.in_reply_to, new.repost_of];
+        let listed = counted.iter().all(Option::is_none);
+        let community = new.body.community.clone();
         let created = self.inner.create_post(new, idempotency).await?;
         // The parent's reply_count or the original's repost_count moved.
         for id in counted.into_iter().flatten() {
             self.posts.change(id, |_| None);
+        }
+        if listed {
+            self.listings.bump(community.as_deref());
         }
         Ok(created)
     }
@@ -303,7 +360,28 @@ impl PostStore for CachedPostStore {
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Post>> {
-        self.inner.list(query).await
+        if query.author_id.is_some() {
+            // One author's posts: rarely asked twice; not worth versioning.
+            return self.inner.list(query).await;
+        }
+        let key = Listings::key(query);
+        // Read before the database, so a change racing the load outdates it.
+        let version = self.listings.version(&query.community);
+        if let Some(page) = self.listings.pages.get(&key)
+            && page.version == version
+        {
+            let posts = self.posts_in_order(&page.ids).await?;
+            if posts.len() == page.ids.len() {
+                return Ok(posts);
+            }
+            // A post went away since: ask the database.
+        }
+        let posts = self.inner.list(query).await?;
+        let ids = posts.iter().map(|p| p.id).collect();
+        self.listings
+            .pages
+            .insert(key, Arc::new(ListingIds { version, ids }));
+        Ok(posts)
     }
 
     async fn user_timeline(
@@ -385,8 +463,14 @@ impl PostStore for CachedPostStore {
         let sink = sink.unwrap_or(&mirror);
         let outcome = self.inner.apply_events(changes, config, Some(sink)).await;
         for applied in changes {
-            if let Change::VoteChanged { post_id, .. } = applied.change {
-                self.posts.change(post_id, |_| None);
+            if let Change::VoteChanged {
+                post_id, community, ..
+            } = &applied.change
+            {
+                self.posts.change(*post_id, |_| None);
+                // Ranks moved: after the commit (or the failure), so no page
+                // loaded before it stays current.
+                self.listings.bump(community.as_deref());
             }
         }
         // On failure, whatever was collected never committed.

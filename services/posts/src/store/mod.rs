@@ -161,6 +161,8 @@ pub enum Change {
     /// New tallies; ignored when `seq` is not newer than the last applied.
     VoteChanged {
         post_id: i64,
+        /// The post's community: whose listings the new ranks reorder.
+        community: Option<String>,
         upvotes: i64,
         downvotes: i64,
         seq: i64,

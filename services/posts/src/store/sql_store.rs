@@ -136,6 +136,14 @@ macro_rules! sql_post_store {
             }
 
             async fn user_registered_in(conn: &mut $conn, id: i64, username: &str) -> sqlx::Result<()> {
+                // A username names one account: a row of it under another id is
+                // stale (a restored or foreign users database). The newest fact
+                // wins, rather than a unique violation that would stop the consumer.
+                sqlx::query("DELETE FROM users WHERE username_key = $1 AND id <> $2")
+                    .bind(username.to_lowercase())
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE SET username = excluded.username,
@@ -649,7 +657,7 @@ macro_rules! sql_post_store {
             async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO NOTHING",
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(username)
@@ -720,7 +728,7 @@ macro_rules! sql_post_store {
                                 }
                             }
                         }
-                        Change::VoteChanged { post_id, upvotes, downvotes, seq } => {
+                        Change::VoteChanged { post_id, upvotes, downvotes, seq, .. } => {
                             Self::vote_change_in(&mut tx, *post_id, *upvotes, *downvotes, *seq).await?
                         }
                     }

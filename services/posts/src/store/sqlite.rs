@@ -5,10 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rookery_kernel::db::SqliteDb;
 use rookery_kernel::events::{OutboxSignal, outbox_insert_many_sqlite, outbox_insert_sqlite};
+use rookery_kernel::group_commit::{GroupCommit, GroupWriter};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
 use sqlx::{SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
 
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
@@ -25,13 +25,12 @@ pub struct SqlitePostStore {
     ids: Arc<IdGenerator>,
     outbox: OutboxSignal,
     /// Creates go through one writer task that commits them in groups.
-    creates: Option<mpsc::Sender<CreateJob>>,
+    creates: Option<GroupCommit<SqlitePostStore>>,
 }
 
-struct CreateJob {
+pub struct CreateJob {
     new: NewPost,
     key: Option<IdempotencyKey>,
-    reply: oneshot::Sender<StoreResult<(Post, bool)>>,
 }
 
 /// Creates waiting for the writer at most (back-pressure beyond that).
@@ -43,55 +42,60 @@ impl SqlitePostStore {
     /// Starts the group-commit writer task (on the current Tokio runtime); it
     /// ends when the store is dropped.
     pub fn new(db: SqliteDb, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
-        let (tx, rx) = mpsc::channel(CREATE_QUEUE);
         let writer = Self {
             db: db.clone(),
             ids: ids.clone(),
             outbox: outbox.clone(),
             creates: None,
         };
-        tokio::spawn(writer.run_group_commits(rx));
         Self {
             db,
             ids,
             outbox,
-            creates: Some(tx),
+            creates: Some(GroupCommit::start(writer, CREATE_QUEUE, GROUP_COMMIT)),
         }
     }
 
-    /// SQLite has one writer, so throughput is commits per second: creates
-    /// that arrive together share one transaction, each in a savepoint so one
-    /// failing (unknown parent, duplicate repost) does not undo the others.
-    async fn run_group_commits(self, mut rx: mpsc::Receiver<CreateJob>) {
-        while let Some(first) = rx.recv().await {
-            let mut jobs = vec![first];
-            while jobs.len() < GROUP_COMMIT {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            match self.commit_group(&jobs).await {
-                Ok(outcomes) => {
-                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                        let _ = job.reply.send(outcome);
-                    }
-                }
-                Err(err) => {
-                    // The whole group failed (e.g. the database is unavailable).
-                    let message = err.to_string();
-                    for job in jobs {
-                        let _ = job
-                            .reply
-                            .send(Err(StoreError::Database(sqlx::Error::Protocol(
-                                message.clone(),
-                            ))));
-                    }
-                }
+    async fn create_committed(
+        &self,
+        new: NewPost,
+        key: Option<IdempotencyKey>,
+    ) -> StoreResult<(Post, bool)> {
+        match &self.creates {
+            Some(creates) => creates.submit(CreateJob { new, key }).await,
+            None => {
+                let mut tx = self.db.begin_write().await?;
+                let created = self
+                    .create_in(&mut tx, &new, key.as_ref(), now_ms())
+                    .await?;
+                tx.commit().await?;
+                Ok(created)
             }
         }
     }
 
+    fn reader(&self) -> &SqlitePool {
+        &self.db.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.db.writer
+    }
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.db.begin_write().await
+    }
+}
+
+/// SQLite has one writer, so throughput is commits per second.
+#[async_trait]
+impl GroupWriter for SqlitePostStore {
+    type Job = CreateJob;
+    type Done = (Post, bool);
+    type Refused = StoreError;
+
+    /// Creates that arrive together share one transaction; plain posts go
+    /// in with one statement, the rest each in a savepoint.
     async fn commit_group(
         &self,
         jobs: &[CreateJob],
@@ -147,45 +151,6 @@ impl SqlitePostStore {
         }
         tx.commit().await?;
         Ok(outcomes.into_iter().flatten().collect())
-    }
-
-    async fn create_committed(
-        &self,
-        new: NewPost,
-        key: Option<IdempotencyKey>,
-    ) -> StoreResult<(Post, bool)> {
-        match &self.creates {
-            Some(queue) => {
-                let (reply, answer) = oneshot::channel();
-                queue
-                    .send(CreateJob { new, key, reply })
-                    .await
-                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-                answer
-                    .await
-                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
-            }
-            None => {
-                let mut tx = self.db.begin_write().await?;
-                let created = self
-                    .create_in(&mut tx, &new, key.as_ref(), now_ms())
-                    .await?;
-                tx.commit().await?;
-                Ok(created)
-            }
-        }
-    }
-
-    fn reader(&self) -> &SqlitePool {
-        &self.db.reader
-    }
-
-    fn writer(&self) -> &SqlitePool {
-        &self.db.writer
-    }
-
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.db.begin_write().await
     }
 }
 

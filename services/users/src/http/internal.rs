@@ -85,12 +85,40 @@ impl Authenticate for UsersService {
     }
 }
 
-/// The client address as the gateway reported it (first `X-Forwarded-For` hop).
+/// The client address as the gateway reported it: the last `X-Forwarded-For`
+/// hop, the one the gateway appended (earlier hops are the client's word).
 pub fn client_ip(headers: &HeaderMap) -> Option<String> {
     headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// What other services keep of an account (their replicas of `user.*` events).
+#[derive(Deserialize, Serialize)]
+pub struct AccountFacts {
+    pub user_id: String,
+    pub username: String,
+    pub active: bool,
+}
+
+/// Used by services whose replica of accounts missed one (its
+/// `user.registered` event still on the way): the account by username,
+/// deactivated ones included; 404 when there is none.
+pub async fn account(
+    State(svc): State<Arc<UsersService>>,
+    axum::extract::Path(username): axum::extract::Path<String>,
+) -> ApiResult<Json<AccountFacts>> {
+    let user = svc
+        .store
+        .user_by_username(username.trim())
+        .await?
+        .ok_or_else(|| rookery_kernel::ApiError::not_found("no such user"))?;
+    Ok(Json(AccountFacts {
+        user_id: user.id.to_string(),
+        username: user.username,
+        active: user.active,
+    }))
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use moka::sync::Cache;
 
-use super::{FailureCount, FollowEntry, NewUser, StoreResult, User, UserStore, UserUpdate};
+use super::{
+    FailureCount, FollowEntry, KarmaChange, NewUser, StoreResult, User, UserStore, UserUpdate,
+};
 
 const TTL: Duration = Duration::from_secs(2);
 
@@ -160,6 +162,14 @@ impl UserStore for CachedUserStore {
         let result = self.inner.import(users, follows).await;
         self.by_id.invalidate_all();
         result
+    }
+
+    async fn apply_karma(&self, changes: &[KarmaChange]) -> StoreResult<Vec<i64>> {
+        let moved = self.inner.apply_karma(changes).await?;
+        for id in &moved {
+            self.by_id.invalidate(id);
+        }
+        Ok(moved)
     }
 
     async fn ping(&self) -> StoreResult<()> {

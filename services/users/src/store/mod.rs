@@ -58,6 +58,81 @@ pub struct FailureCount {
     pub window_start: i64,
 }
 
+/// A fact about a post that moves its author's karma (consumed events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KarmaChange {
+    /// `vote.changed`: the post's score now, and the tallies' sequence number.
+    Tally {
+        post_id: i64,
+        author_id: i64,
+        score: i64,
+        seq: i64,
+    },
+    /// `post.deleted`: the karma earned so far stays; later tallies are ignored.
+    PostDeleted { post_id: i64, author_id: i64 },
+}
+
+/// One post's row of `post_karma` as a batch leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PostKarma {
+    pub post_id: i64,
+    pub author_id: i64,
+    pub score: i64,
+    pub seq: i64,
+    pub frozen: bool,
+}
+
+/// What a batch of karma changes does, given the stored rows of its posts
+/// (`(score, seq, frozen)` by post id): the rows to write, in post id order,
+/// and each author's karma delta, in author id order (a steady lock order on
+/// PostgreSQL).
+pub(crate) fn plan_karma(
+    changes: &[KarmaChange],
+    stored: &std::collections::HashMap<i64, (i64, i64, bool)>,
+) -> (Vec<PostKarma>, Vec<(i64, i64)>) {
+    use std::collections::BTreeMap;
+    let mut rows: BTreeMap<i64, PostKarma> = BTreeMap::new();
+    let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
+    for change in changes {
+        let (post_id, author_id) = match *change {
+            KarmaChange::Tally {
+                post_id, author_id, ..
+            }
+            | KarmaChange::PostDeleted { post_id, author_id } => (post_id, author_id),
+        };
+        let row = rows.entry(post_id).or_insert_with(|| {
+            let (score, seq, frozen) = stored.get(&post_id).copied().unwrap_or((0, 0, false));
+            PostKarma {
+                post_id,
+                author_id,
+                score,
+                seq,
+                frozen,
+            }
+        });
+        if row.frozen {
+            continue;
+        }
+        match *change {
+            KarmaChange::Tally { score, seq, .. } if seq > row.seq => {
+                *deltas.entry(row.author_id).or_default() += score - row.score;
+                row.score = score;
+                row.seq = seq;
+            }
+            KarmaChange::Tally { .. } => {}
+            KarmaChange::PostDeleted { .. } => row.frozen = true,
+        }
+    }
+    let changed = rows
+        .into_values()
+        .filter(|r| stored.get(&r.post_id) != Some(&(r.score, r.seq, r.frozen)))
+        .collect();
+    (
+        changed,
+        deltas.into_iter().filter(|(_, d)| *d != 0).collect(),
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("username taken")]
@@ -183,6 +258,12 @@ pub trait UserStore: Send + Sync + 'static {
         users: Vec<NewUser>,
         follows: Vec<(String, String)>,
     ) -> StoreResult<(usize, usize)>;
+
+    /// Applies post tallies and deletions to their authors' karma in one
+    /// transaction (karma = sum over the author's posts of upvotes -
+    /// downvotes). Idempotent: a tally older than (or as old as) the one
+    /// applied for its post changes nothing. Returns the authors whose karma moved.
+    async fn apply_karma(&self, changes: &[KarmaChange]) -> StoreResult<Vec<i64>>;
 
     /// Cheap liveness query for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -11,8 +11,8 @@ use sqlx::{PgConnection, PgPool};
 use super::sql::{FAILURE_UPSERT_SQL, FOLLOWERS_SQL, FOLLOWING_SQL, USER_COLUMNS, USER_COLUMNS_U};
 use super::sql_store::{IMPORT_CHUNK, sql_user_store};
 use super::{
-    FailureCount, FollowEntry, FollowRow, NewUser, StoreError, StoreResult, User, UserStore,
-    UserUpdate, uniqueness_error,
+    FailureCount, FollowEntry, FollowRow, KarmaChange, NewUser, StoreError, StoreResult, User,
+    UserStore, UserUpdate, plan_karma, uniqueness_error,
 };
 use crate::events;
 
@@ -46,4 +46,9 @@ impl PostgresUserStore {
     }
 }
 
-sql_user_store!(PostgresUserStore, PgConnection, outbox_insert_pg);
+sql_user_store!(
+    PostgresUserStore,
+    PgConnection,
+    outbox_insert_pg,
+    " FOR UPDATE"
+);

@@ -8,7 +8,7 @@
 pub(crate) const IMPORT_CHUNK: usize = 500;
 
 macro_rules! sql_user_store {
-    ($store:ty, $conn:ty, $emit:path) => {
+    ($store:ty, $conn:ty, $emit:path, $lock:literal) => {
         impl $store {
             async fn user_in(conn: &mut $conn, id: i64) -> StoreResult<User> {
                 sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
@@ -485,6 +485,75 @@ macro_rules! sql_user_store {
                 tx.commit().await?;
                 self.outbox.notify_one();
                 Ok((created_users, created.len()))
+            }
+
+            async fn apply_karma(&self, changes: &[KarmaChange]) -> StoreResult<Vec<i64>> {
+                if changes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut posts: Vec<(i64, i64)> = changes
+                    .iter()
+                    .map(|c| match *c {
+                        KarmaChange::Tally { post_id, author_id, .. }
+                        | KarmaChange::PostDeleted { post_id, author_id } => (post_id, author_id),
+                    })
+                    .collect();
+                posts.sort_unstable();
+                posts.dedup_by_key(|p| p.0);
+                let mut tx = self.begin_write().await?;
+                // Rows exist before they are read, so PostgreSQL can lock them
+                // (concurrent instances of this consumer apply one post in turn).
+                for chunk in posts.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO post_karma (post_id, author_id) ");
+                    q.push_values(chunk, |mut row, (post, author)| {
+                        row.push_bind(*post).push_bind(*author);
+                    });
+                    q.push(" ON CONFLICT (post_id) DO NOTHING");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                let mut stored = std::collections::HashMap::new();
+                for chunk in posts.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT post_id, score, seq, frozen FROM post_karma WHERE post_id IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for (post, _) in chunk {
+                        list.push_bind(*post);
+                    }
+                    q.push(concat!(") ORDER BY post_id", $lock));
+                    let rows: Vec<(i64, i64, i64, bool)> =
+                        q.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
+                    stored.extend(rows.into_iter().map(|(p, score, seq, frozen)| (p, (score, seq, frozen))));
+                }
+                let (rows, deltas) = plan_karma(changes, &stored);
+                for chunk in rows.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO post_karma (post_id, author_id, score, seq, frozen) ",
+                    );
+                    q.push_values(chunk, |mut b, row| {
+                        b.push_bind(row.post_id)
+                            .push_bind(row.author_id)
+                            .push_bind(row.score)
+                            .push_bind(row.seq)
+                            .push_bind(row.frozen);
+                    });
+                    q.push(
+                        " ON CONFLICT (post_id) DO UPDATE SET score = excluded.score,
+                          seq = excluded.seq, frozen = excluded.frozen",
+                    );
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                for chunk in deltas.chunks(IMPORT_CHUNK) {
+                    // VALUES columns are column1, column2 on both engines.
+                    let mut q = sqlx::QueryBuilder::new("UPDATE users SET karma = karma + d.column2 FROM (");
+                    q.push_values(chunk, |mut b, (author, delta)| {
+                        b.push_bind(*author).push_bind(*delta);
+                    });
+                    q.push(") AS d WHERE users.id = d.column1");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(deltas.into_iter().map(|(author, _)| author).collect())
             }
 
             async fn ping(&self) -> StoreResult<()> {

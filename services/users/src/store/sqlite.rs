@@ -13,8 +13,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 use super::sql::{FAILURE_UPSERT_SQL, FOLLOWERS_SQL, FOLLOWING_SQL, USER_COLUMNS, USER_COLUMNS_U};
 use super::sql_store::{IMPORT_CHUNK, sql_user_store};
 use super::{
-    FailureCount, FollowEntry, FollowRow, NewUser, StoreError, StoreResult, User, UserStore,
-    UserUpdate, uniqueness_error,
+    FailureCount, FollowEntry, FollowRow, KarmaChange, NewUser, StoreError, StoreResult, User,
+    UserStore, UserUpdate, plan_karma, uniqueness_error,
 };
 use crate::events;
 
@@ -48,4 +48,4 @@ impl SqliteUserStore {
     }
 }
 
-sql_user_store!(SqliteUserStore, SqliteConnection, outbox_insert_sqlite);
+sql_user_store!(SqliteUserStore, SqliteConnection, outbox_insert_sqlite, "");

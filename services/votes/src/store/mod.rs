@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use rookery_kernel::directory::Account;
+
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
@@ -143,6 +145,8 @@ pub enum Change {
     PostSeen(PostFacts),
     /// `post.deleted`: the post can no longer be voted on or ranked.
     PostDeleted(PostFacts),
+    /// `user.registered` (active) / `user.deactivated` (not active).
+    Account(Account),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +162,11 @@ pub trait VoteStore: Send + Sync + 'static {
     /// Remembers a post learned outside the events (a miss asked of the
     /// posts service); a known post is left as it is.
     async fn remember_post(&self, post: &PostFacts) -> StoreResult<()>;
+    /// Remembers an account learned outside the events (asked of the users
+    /// service on a miss); deactivation is final either way.
+    async fn remember_account(&self, account: &Account) -> StoreResult<()>;
+    /// The account of `username` (case-insensitive), active or not, if known.
+    async fn account(&self, username: &str) -> StoreResult<Option<Account>>;
     /// The post's facts, if known and not deleted.
     async fn post(&self, id: i64) -> StoreResult<Option<PostFacts>>;
 

@@ -10,8 +10,8 @@ use sqlx::{PgConnection, PgPool};
 
 use super::sql_store::sql_vote_store;
 use super::{
-    Applied, Change, Direction, Like, NewPoll, Poll, PollOption, PostFacts, Ranked, StoreError,
-    StoreResult, Tally, VoteStore,
+    Account, Applied, Change, Direction, Like, NewPoll, Poll, PollOption, PostFacts, Ranked,
+    StoreError, StoreResult, Tally, VoteStore,
 };
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -40,10 +40,12 @@ impl PostgresVoteStore {
     }
 }
 
-// Votes on one post queue on its row, so concurrent voters lose no vote.
+// Votes on one post queue on its row, so concurrent voters lose no vote;
+// each vote commits on its own (PostgreSQL takes concurrent writers).
 sql_vote_store!(
     PostgresVoteStore,
     PgConnection,
     outbox_insert_pg,
-    " FOR UPDATE"
+    " FOR UPDATE",
+    vote_alone
 );

@@ -4,7 +4,7 @@
 //! SQLite, whose single writer already serializes every change.
 
 macro_rules! sql_vote_store {
-    ($store:ty, $conn:ty, $emit:path, $lock:literal) => {
+    ($store:ty, $conn:ty, $emit:path, $lock:literal, $commit_vote:ident) => {
         impl $store {
             /// Records an event as applied by `consumer`; false if it already was.
             async fn first_time(conn: &mut $conn, consumer: &str, event_id: i64) -> sqlx::Result<bool> {
@@ -40,6 +40,22 @@ macro_rules! sql_vote_store {
                 Ok(())
             }
 
+            async fn upsert_account_in(conn: &mut $conn, account: &Account) -> sqlx::Result<()> {
+                sqlx::query(rookery_kernel::directory::replica_sql::DELETE_STALE)
+                    .bind(account.username.to_lowercase())
+                    .bind(account.id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(rookery_kernel::directory::replica_sql::UPSERT)
+                    .bind(account.id)
+                    .bind(&account.username)
+                    .bind(account.username.to_lowercase())
+                    .bind(account.active)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+
             async fn my_vote_in(conn: &mut $conn, user_id: i64, post_id: i64) -> sqlx::Result<Option<Direction>> {
                 let row: Option<(i16,)> =
                     sqlx::query_as("SELECT direction FROM votes WHERE user_id = $1 AND post_id = $2")
@@ -50,81 +66,24 @@ macro_rules! sql_vote_store {
                 Ok(row.and_then(|r| Direction::from_i16(r.0)))
             }
 
-            async fn poll_in(conn: &mut $conn, id: i64) -> sqlx::Result<Option<Poll>> {
-                let head: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
-                    "SELECT id, author, question, total_votes, created_at FROM polls WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let Some((id, author, question, total_votes, created_at)) = head else {
-                    return Ok(None);
-                };
-                let options: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT text, votes FROM poll_options WHERE poll_id = $1 ORDER BY idx",
-                )
-                .bind(id)
-                .fetch_all(conn)
-                .await?;
-                Ok(Some(Poll {
-                    id,
-                    author,
-                    question,
-                    options: options.into_iter().map(|(text, votes)| PollOption { text, votes }).collect(),
-                    total_votes,
-                    created_at,
-                }))
-            }
-        }
-
-        #[async_trait]
-        impl VoteStore for $store {
-            async fn apply_events(&self, changes: &[Applied]) -> StoreResult<()> {
+            /// A vote in a transaction of its own.
+            async fn vote_alone(&self, user_id: i64, post_id: i64, direction: Option<Direction>) -> StoreResult<Tally> {
                 let mut tx = self.begin_write().await?;
-                for applied in changes {
-                    // Upserts are idempotent by themselves; recording applied ids
-                    // also keeps an old replayed edit from reviving a title.
-                    if !Self::first_time(&mut tx, "posts", applied.event_id).await? {
-                        continue;
-                    }
-                    match &applied.change {
-                        Change::PostSeen(post) => Self::upsert_post_in(&mut tx, post, false).await?,
-                        Change::PostDeleted(post) => Self::upsert_post_in(&mut tx, post, true).await?,
-                    }
-                }
+                let tally = self.vote_in(&mut tx, user_id, post_id, direction).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(tally)
             }
 
-            async fn remember_post(&self, post: &PostFacts) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO posts (id, author_id, author, community, title, created_at, listed)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(post.id)
-                .bind(post.author_id)
-                .bind(&post.author)
-                .bind(&post.community)
-                .bind(&post.title)
-                .bind(post.created_at)
-                .bind(post.listed)
-                .execute(self.writer())
-                .await?;
-                Ok(())
-            }
-
-            async fn post(&self, id: i64) -> StoreResult<Option<PostFacts>> {
-                Ok(sqlx::query_as(
-                    "SELECT id, author_id, author, community, title, created_at, listed FROM posts
-                     WHERE id = $1 AND NOT deleted",
-                )
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await?)
-            }
-
-            async fn vote(&self, user_id: i64, post_id: i64, direction: Option<Direction>) -> StoreResult<Tally> {
-                let mut tx = self.begin_write().await?;
+            /// One vote inside the caller's transaction; writes nothing when it
+            /// changes nothing or the post is unknown (so a group commit needs
+            /// no savepoint per vote).
+            async fn vote_in(
+                &self,
+                tx: &mut $conn,
+                user_id: i64,
+                post_id: i64,
+                direction: Option<Direction>,
+            ) -> StoreResult<Tally> {
                 let post: Option<(i64, String, Option<String>, i64, i64, bool)> = sqlx::query_as(concat!(
                     "SELECT author_id, author, community, upvotes, downvotes, deleted FROM posts WHERE id = $1",
                     $lock
@@ -136,10 +95,9 @@ macro_rules! sql_vote_store {
                     Some((a, name, c, u, d, false)) => (a, name, c, u, d),
                     _ => return Err(StoreError::NotFound),
                 };
-                let before = Self::my_vote_in(&mut tx, user_id, post_id).await?;
+                let before = Self::my_vote_in(&mut *tx, user_id, post_id).await?;
                 if before == direction {
                     // Voting the same way twice changes nothing.
-                    tx.commit().await?;
                     return Ok(Tally { post_id, upvotes, downvotes, my_vote: direction });
                 }
                 match direction {
@@ -193,10 +151,103 @@ macro_rules! sql_vote_store {
                         seq,
                     },
                 );
-                $emit(&mut tx, &event).await?;
-                tx.commit().await?;
-                self.outbox.notify_one();
+                $emit(&mut *tx, &event).await?;
                 Ok(Tally { post_id, upvotes, downvotes, my_vote: direction })
+            }
+
+            async fn poll_in(conn: &mut $conn, id: i64) -> sqlx::Result<Option<Poll>> {
+                let head: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT id, author, question, total_votes, created_at FROM polls WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((id, author, question, total_votes, created_at)) = head else {
+                    return Ok(None);
+                };
+                let options: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT text, votes FROM poll_options WHERE poll_id = $1 ORDER BY idx",
+                )
+                .bind(id)
+                .fetch_all(conn)
+                .await?;
+                Ok(Some(Poll {
+                    id,
+                    author,
+                    question,
+                    options: options.into_iter().map(|(text, votes)| PollOption { text, votes }).collect(),
+                    total_votes,
+                    created_at,
+                }))
+            }
+        }
+
+        #[async_trait]
+        impl VoteStore for $store {
+            async fn apply_events(&self, changes: &[Applied]) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                for applied in changes {
+                    // Upserts are idempotent by themselves; recording applied ids
+                    // also keeps an old replayed edit from reviving a title.
+                    if !Self::first_time(&mut tx, "posts", applied.event_id).await? {
+                        continue;
+                    }
+                    match &applied.change {
+                        Change::PostSeen(post) => Self::upsert_post_in(&mut tx, post, false).await?,
+                        Change::PostDeleted(post) => Self::upsert_post_in(&mut tx, post, true).await?,
+                        Change::Account(account) => Self::upsert_account_in(&mut tx, account).await?,
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remember_post(&self, post: &PostFacts) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO posts (id, author_id, author, community, title, created_at, listed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(post.id)
+                .bind(post.author_id)
+                .bind(&post.author)
+                .bind(&post.community)
+                .bind(&post.title)
+                .bind(post.created_at)
+                .bind(post.listed)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn remember_account(&self, account: &Account) -> StoreResult<()> {
+                let mut conn = self.writer().acquire().await?;
+                Ok(Self::upsert_account_in(&mut conn, account).await?)
+            }
+
+            async fn account(&self, username: &str) -> StoreResult<Option<Account>> {
+                let row: Option<(i64, String, bool)> = sqlx::query_as(
+                    "SELECT id, username, active FROM accounts WHERE username_key = $1",
+                )
+                .bind(username.to_lowercase())
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(row.map(|(id, username, active)| Account { id, username, active }))
+            }
+
+            async fn post(&self, id: i64) -> StoreResult<Option<PostFacts>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, author_id, author, community, title, created_at, listed FROM posts
+                     WHERE id = $1 AND NOT deleted",
+                )
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn vote(&self, user_id: i64, post_id: i64, direction: Option<Direction>) -> StoreResult<Tally> {
+                let tally = self.$commit_vote(user_id, post_id, direction).await?;
+                self.outbox.notify_one();
+                Ok(tally)
             }
 
             async fn tally(&self, post_id: i64, viewer: Option<i64>) -> StoreResult<Option<Tally>> {

@@ -1,0 +1,68 @@
+//! An instance announcing itself to gateways: `POST /admin/instances` at
+//! start and every `interval` (the heartbeat), `DELETE` on shutdown.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, header};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio_util::sync::CancellationToken;
+
+pub struct Registration {
+    /// Gateway base URLs.
+    pub gateways: Vec<String>,
+    pub service: String,
+    /// The base URL gateways should use for this instance.
+    pub advertise: String,
+    pub admin_token: Option<String>,
+    pub interval: Duration,
+}
+
+impl Registration {
+    /// Heartbeats until `shutdown`, then deregisters from every gateway.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        loop {
+            for gateway in &self.gateways {
+                if let Err(e) = self.call(&client, gateway, Method::POST).await {
+                    tracing::warn!(gateway, error = %e, "registration heartbeat failed");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+        for gateway in &self.gateways {
+            if let Err(e) = self.call(&client, gateway, Method::DELETE).await {
+                tracing::warn!(gateway, error = %e, "deregistration failed");
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+        gateway: &str,
+        method: Method,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::json!({"service": self.service, "url": self.advertise});
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}/admin/instances", gateway.trim_end_matches('/')))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = &self.admin_token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_string())))?;
+        let response = tokio::time::timeout(Duration::from_secs(2), client.request(req)).await??;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "gateway answered {}",
+            response.status()
+        );
+        Ok(())
+    }
+}
