@@ -23,6 +23,10 @@ pub mod nats;
 pub mod topics {
     pub const USER_REGISTERED: &str = "user.registered";
     pub const USER_DEACTIVATED: &str = "user.deactivated";
+    /// A new password: every credential and token of the user stops working.
+    pub const USER_CREDENTIALS_CHANGED: &str = "user.credentials_changed";
+    /// One bearer token logged out.
+    pub const SESSION_REVOKED: &str = "session.revoked";
     pub const FOLLOW_CREATED: &str = "follow.created";
     pub const FOLLOW_REMOVED: &str = "follow.removed";
     pub const POST_CREATED: &str = "post.created";

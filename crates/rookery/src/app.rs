@@ -425,6 +425,7 @@ pub async fn gateway_options_from_env() -> anyhow::Result<GatewayOptions> {
     Ok(GatewayOptions {
         limiter,
         admin_token: admin_token(),
+        ..GatewayOptions::local()
     })
 }
 
@@ -452,6 +453,7 @@ pub fn gateway_only_with(
         pools.insert(service, Upstream::Http(pool));
     }
     let gateway = Gateway::new(pools, None, options)?;
+    tasks.spawn(gateway.clone().watch_credential_events(shutdown.clone()));
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus: InProcessBus::new(),

@@ -613,3 +613,136 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
             .await;
     }
 }
+
+/// Two gateways keep the credentials they verified; a logout, a password
+/// change or a deactivation through one stops them at once there, and at
+/// the other as soon as the users service's event arrives over NATS.
+#[tokio::test]
+async fn credentials_revoked_through_one_gateway_stop_working_at_every_gateway() {
+    use rookery_gateway::{GatewayOptions, PoolConfig};
+    use rookery_kernel::events::EventBus;
+    use rookery_kernel::events::nats::{JetStreamBus, JetStreamConfig};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let (Ok(base), Ok(nats)) = (
+        std::env::var("ROOKERY_TEST_POSTGRES_URL"),
+        std::env::var("ROOKERY_TEST_NATS_URL"),
+    ) else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL or ROOKERY_TEST_NATS_URL is not set");
+        return;
+    };
+    let tag = format!("{:016x}", rand::random::<u64>());
+    let mut config = JetStreamConfig::new(&nats);
+    config.stream = format!("T_{tag}");
+    config.prefix = format!("t{tag}.events");
+    let bus: Arc<dyn EventBus> = Arc::new(JetStreamBus::connect(config.clone()).await.unwrap());
+    let (users_url, admin, schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let users = Server::serve(
+        rookery::app::users_instance_on(&users_url, &secret, Some(bus))
+            .await
+            .unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([("users".to_string(), vec![users.base.clone()])]);
+    let gateway = || async {
+        let options = GatewayOptions {
+            events: Some(config.clone()),
+            ..GatewayOptions::local()
+        };
+        let app =
+            rookery::app::gateway_only_with(&upstreams, PoolConfig::default(), options).unwrap();
+        Server::serve(app, tempfile::tempdir().unwrap()).await
+    };
+    let (a, b) = (gateway().await, gateway().await);
+    // The watchers subscribe in the background; give them a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let whoami = |gw: &Server, auth: &str| {
+        gw.req(Method::GET, "/api/v1/auth/whoami")
+            .header("authorization", auth)
+            .send()
+    };
+    let status_at = async |gw: &Server, auth: &str| whoami(gw, auth).await.unwrap().status();
+    // Polls until `auth` is refused at `gw`: the event's way, well under the cache's TTL.
+    let refused_soon = async |gw: &Server, auth: &str| {
+        let started = Instant::now();
+        while status_at(gw, auth).await != StatusCode::UNAUTHORIZED {
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "still accepted after 3 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+
+    // Logout through a: refused at a at once, at b soon after.
+    let alice = a.user("alice").await;
+    let bearer = format!("Bearer {}", a.token(&alice).await);
+    for gw in [&a, &b] {
+        assert_eq!(status_at(gw, &bearer).await, StatusCode::OK);
+    }
+    let resp = a
+        .req(Method::DELETE, "/api/v1/auth/token")
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status_at(&a, &bearer).await, StatusCode::UNAUTHORIZED);
+    refused_soon(&b, &bearer).await;
+
+    // A new password through b: the old Basic credentials go everywhere.
+    let old_basic = format!(
+        "Basic {}",
+        base64_encode(&format!("alice:{}", common::password("alice")))
+    );
+    for gw in [&a, &b] {
+        assert_eq!(status_at(gw, &old_basic).await, StatusCode::OK);
+    }
+    let resp = b
+        .req(Method::PATCH, "/api/v1/users/alice")
+        .header("authorization", &old_basic)
+        .json(&json!({"password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(status_at(&b, &old_basic).await, StatusCode::UNAUTHORIZED);
+    refused_soon(&a, &old_basic).await;
+
+    // Deactivation through a: b stops honouring the account too.
+    let carol = a.user("carol").await;
+    let carol_basic = format!(
+        "Basic {}",
+        base64_encode(&format!("carol:{}", common::password("carol")))
+    );
+    assert_eq!(status_at(&b, &carol_basic).await, StatusCode::OK);
+    let resp = carol
+        .basic(a.req(Method::DELETE, "/api/v1/users/carol"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status_at(&a, &carol_basic).await, StatusCode::UNAUTHORIZED);
+    refused_soon(&b, &carol_basic).await;
+
+    a.stop().await;
+    b.stop().await;
+    users.stop().await;
+    let _ = JetStreamBus::connect(config)
+        .await
+        .unwrap()
+        .delete_stream()
+        .await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+fn base64_encode(raw: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}

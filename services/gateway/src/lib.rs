@@ -17,17 +17,22 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use ratelimit::Kind;
+use rookery_kernel::events::nats::JetStreamConfig;
+use rookery_kernel::events::topics;
 use rookery_kernel::extract::MAX_BODY_BYTES;
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{Authenticate, IDENTITY_HEADER};
 use rookery_kernel::{ApiError, ApiResult};
+use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub mod admin;
 pub mod discovery;
+pub mod identity_cache;
 pub mod ratelimit;
 pub mod upstream;
 
+pub use identity_cache::{IdentityCache, IdentityCacheConfig};
 pub use ratelimit::{Rate, RateLimitConfig, RateLimiter};
 pub use upstream::{HttpPool, PoolConfig, Upstream};
 
@@ -88,20 +93,32 @@ pub struct Gateway {
     limiter: RateLimiter,
     /// `ROOKERY_ADMIN_TOKEN`; without it the admin routes answer 404.
     admin_token: Option<String>,
+    /// Credentials the users service verified (scaled out only).
+    identities: Option<Arc<IdentityCache>>,
+    events: Option<JetStreamConfig>,
 }
 
 /// What a gateway enforces besides routing.
 pub struct GatewayOptions {
     pub limiter: RateLimiter,
     pub admin_token: Option<String>,
+    /// How long verified credentials are kept when the users service is
+    /// reached over HTTP.
+    pub identity_cache: IdentityCacheConfig,
+    /// Where the users service's events are heard (NATS), so credentials
+    /// revoked through another gateway leave this one's cache at once.
+    pub events: Option<JetStreamConfig>,
 }
 
 impl GatewayOptions {
-    /// Rate limits from the environment, in-process buckets, no admin routes.
+    /// Rate limits and identity cache from the environment, in-process
+    /// buckets, no admin routes.
     pub fn local() -> Self {
         Self {
             limiter: RateLimiter::new(RateLimitConfig::from_env(), None),
             admin_token: None,
+            identity_cache: IdentityCacheConfig::from_env(),
+            events: JetStreamConfig::from_env(),
         }
     }
 }
@@ -118,14 +135,59 @@ impl Gateway {
             .get("users")
             .cloned()
             .context("the gateway needs a users upstream to authenticate requests")?;
-        let authenticator = authenticator
-            .unwrap_or_else(|| Arc::new(UsersOverHttp { users }) as Arc<dyn Authenticate>);
+        // In process, asking the users service costs no hop: nothing to keep.
+        let identities = authenticator
+            .is_none()
+            .then(|| IdentityCache::new(options.identity_cache).map(Arc::new))
+            .flatten();
+        let authenticator = authenticator.unwrap_or_else(|| {
+            Arc::new(UsersOverHttp {
+                users,
+                identities: identities.clone(),
+            }) as Arc<dyn Authenticate>
+        });
         Ok(Arc::new(Self {
             upstreams,
             authenticator,
             limiter: options.limiter,
             admin_token: options.admin_token.filter(|t| !t.is_empty()),
+            identities,
+            events: options.events,
         }))
+    }
+
+    /// Until `shutdown`, applies the users service's credential events to
+    /// the identity cache (when there are both a cache and a bus), watching
+    /// again after a lost connection.
+    pub async fn watch_credential_events(self: Arc<Self>, shutdown: CancellationToken) {
+        let (Some(cache), Some(config)) = (self.identities.clone(), self.events.clone()) else {
+            return;
+        };
+        let topics = [
+            topics::USER_DEACTIVATED,
+            topics::USER_CREDENTIALS_CHANGED,
+            topics::SESSION_REVOKED,
+        ];
+        loop {
+            match rookery_kernel::events::nats::watch(&config, &topics).await {
+                Ok(mut events) => loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        event = events.recv() => match event {
+                            Some(e) => cache.apply_event(&e.topic, &e.payload),
+                            None => break,
+                        },
+                    }
+                },
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot watch credential events; retrying")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
     }
 }
 
@@ -221,6 +283,7 @@ async fn proxy(
     if let Some(ip) = &client_ip {
         append_forwarded_for(headers, ip);
     }
+    let mut caller_identity = None;
     if let Some(authorization) = headers.remove(header::AUTHORIZATION) {
         let authorization = authorization
             .to_str()
@@ -240,6 +303,7 @@ async fn proxy(
                     IDENTITY_HEADER,
                     HeaderValue::from_str(&token).map_err(ApiError::internal)?,
                 );
+                caller_identity = Some(token);
             }
             Err(rejection) => return Ok(rejection),
         }
@@ -247,9 +311,17 @@ async fn proxy(
     // A fresh request for the service: nothing of the gateway's routing
     // (matched path, connection info) leaks into the service's extractors.
     parts.extensions = http::Extensions::new();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
     let response = upstream
         .send(http::Request::from_parts(parts, body))
         .await?;
+    if response.status().is_success()
+        && let (Some(cache), Some(identity)) = (&gateway.identities, &caller_identity)
+    {
+        // A logout or credential change through here: its entries go now.
+        cache.after_response(&method, &path, identity);
+    }
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, body))
@@ -309,13 +381,26 @@ fn append_forwarded_for(headers: &mut HeaderMap, ip: &str) {
 }
 
 /// Asks a users instance who the credentials belong to
-/// (`POST /internal/v1/authenticate`); its refusals (401/429) go to the client as is.
+/// (`POST /internal/v1/authenticate`), unless it answered for the same
+/// `Authorization` moments ago; its refusals (401/429) go to the client as is.
 struct UsersOverHttp {
     users: Upstream,
+    identities: Option<Arc<IdentityCache>>,
 }
 
 impl UsersOverHttp {
     async fn call(&self, authorization: &str, client_ip: Option<&str>) -> Result<String, Response> {
+        if let Some(identity) = self.identities.as_ref().and_then(|c| c.get(authorization)) {
+            return Ok(identity);
+        }
+        let identity = self.ask(authorization, client_ip).await?;
+        if let Some(cache) = &self.identities {
+            cache.insert(authorization, &identity);
+        }
+        Ok(identity)
+    }
+
+    async fn ask(&self, authorization: &str, client_ip: Option<&str>) -> Result<String, Response> {
         let body = serde_json::json!({"authorization": authorization, "client_ip": client_ip});
         let req = http::Request::post("/internal/v1/authenticate")
             .header(header::CONTENT_TYPE, "application/json")

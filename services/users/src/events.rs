@@ -27,6 +27,24 @@ pub fn user_deactivated(ids: &IdGenerator, user_id: i64, username: &str, at: i64
     )
 }
 
+pub fn credentials_changed(ids: &IdGenerator, user_id: i64, at: i64) -> Event {
+    event(
+        ids,
+        topics::USER_CREDENTIALS_CHANGED,
+        json!({"user_id": user_id.to_string()}),
+        at,
+    )
+}
+
+pub fn session_revoked(ids: &IdGenerator, user_id: i64, session_id: i64, at: i64) -> Event {
+    event(
+        ids,
+        topics::SESSION_REVOKED,
+        json!({"user_id": user_id.to_string(), "session_id": session_id.to_string()}),
+        at,
+    )
+}
+
 pub fn follow_changed(
     ids: &IdGenerator,
     created: bool,

@@ -213,6 +213,49 @@ impl EventBus for JetStreamBus {
     }
 }
 
+/// Every event of `topics` published from now on, to each watcher: a plain
+/// NATS subscription beside the stream, so every instance hears every event
+/// (durable consumers hand each event to one instance per service). At most
+/// once: for caches that also expire entries by themselves. The client
+/// reconnects and resubscribes after an outage; the receiver ends when the
+/// connection is closed for good.
+pub async fn watch(
+    config: &JetStreamConfig,
+    topics: &[&str],
+) -> anyhow::Result<mpsc::Receiver<Event>> {
+    let client = async_nats::ConnectOptions::new()
+        .connect(&config.url)
+        .await?;
+    let mut subscribers = Vec::with_capacity(topics.len());
+    for topic in topics {
+        subscribers.push(
+            client
+                .subscribe(format!("{}.{topic}", config.prefix))
+                .await?,
+        );
+    }
+    let mut messages = futures::stream::select_all(subscribers);
+    // Small and lossy on overflow: a watcher that falls behind drops events
+    // rather than holding NATS' buffers (its entries still expire).
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        let _client = client;
+        while let Some(m) = messages.next().await {
+            match serde_json::from_slice::<Event>(&m.payload) {
+                Ok(event) => {
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(event) {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(subject = %m.subject, error = %err, "skipping an undecodable event")
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
 /// Feeds one subscription until it is dropped: pulls what is available (up
 /// to a batch), hands it over as one delivery and acks or naks every message
 /// of it by the outcome. Errors (NATS away, the consumer lost) bind the

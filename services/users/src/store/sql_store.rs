@@ -230,10 +230,17 @@ macro_rules! sql_user_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                    Self::revoke_sessions_of(&mut tx, id, now_ms()).await?;
+                    let now = now_ms();
+                    Self::revoke_sessions_of(&mut tx, id, now).await?;
+                    // Gateways drop the credentials they verified for this user.
+                    let event = events::credentials_changed(&self.ids, id, now);
+                    $emit(&mut tx, &event).await?;
                 }
                 let user = Self::user_in(&mut tx, id).await?;
                 tx.commit().await?;
+                if update.password_hash.is_some() {
+                    self.outbox.notify_one();
+                }
                 Ok(user)
             }
 
@@ -334,11 +341,25 @@ macro_rules! sql_user_store {
             }
 
             async fn revoke_session(&self, session: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now_ms())
-                    .bind(session)
-                    .execute(self.writer())
-                    .await?;
+                let now = now_ms();
+                let mut tx = self.begin_write().await?;
+                let user: Option<i64> = sqlx::query_scalar(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
+                     RETURNING user_id",
+                )
+                .bind(now)
+                .bind(session)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(user) = user {
+                    // Gateways drop the token they verified for this session.
+                    let event = events::session_revoked(&self.ids, user, session, now);
+                    $emit(&mut tx, &event).await?;
+                }
+                tx.commit().await?;
+                if user.is_some() {
+                    self.outbox.notify_one();
+                }
                 Ok(())
             }
 
