@@ -109,3 +109,82 @@ where
             })
     }
 }
+
+/// An integer member of a request body. The OpenAPI document says
+/// `"type": "integer"`, which in JSON Schema includes integral numbers such as
+/// `1.0`; those are taken, other fractions and out-of-range numbers are a 400.
+struct Integral(i64);
+
+impl<'de> serde::Deserialize<'de> for Integral {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = i64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+                Ok(v)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+                i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+                // i64::MIN is exact in f64; 2^63 is the first value past i64::MAX.
+                if v.fract() == 0.0 && v >= i64::MIN as f64 && v < 9_223_372_036_854_775_808.0 {
+                    Ok(v as i64)
+                } else {
+                    Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        // Asked for as an i64: serde_json hands over any number (and refuses
+        // strings), serde_urlencoded parses the form's text.
+        d.deserialize_i64(Visitor).map(Integral)
+    }
+}
+
+/// `#[serde(deserialize_with = "rookery_kernel::extract::integer")]`: see [`Integral`].
+pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    <Integral as serde::Deserialize>::deserialize(d).map(|i| i.0)
+}
+
+/// [`integer`] for an optional member (with `#[serde(default)]`).
+pub fn optional_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    <Option<Integral> as serde::Deserialize>::deserialize(d).map(|o| o.map(|i| i.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(deserialize_with = "super::integer")]
+        n: i64,
+        #[serde(default, deserialize_with = "super::optional_integer")]
+        m: Option<i64>,
+    }
+
+    #[test]
+    fn integers_take_integral_numbers_only() {
+        let parse = |json: &str| super::parse_body::<Body>(json.as_bytes(), false);
+        let ok = parse(r#"{"n": 3, "m": 2.0}"#).unwrap();
+        assert_eq!((ok.n, ok.m), (3, Some(2)));
+        let ok = parse(r#"{"n": -1.0, "m": null}"#).unwrap();
+        assert_eq!((ok.n, ok.m), (-1, None));
+        assert_eq!(parse(r#"{"n": 0}"#).unwrap().m, None);
+        for bad in [
+            r#"{"n": 1.5}"#,
+            r#"{"n": "1"}"#,
+            r#"{"n": 1e300}"#,
+            r#"{"n": 9223372036854775808}"#,
+            r#"{"n": 0, "m": 0.5}"#,
+        ] {
+            let err = parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was taken"));
+            assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let form = super::parse_body::<Body>(b"n=4&m=5", true).unwrap();
+        assert_eq!((form.n, form.m), (4, Some(5)));
+    }
+}

@@ -790,3 +790,20 @@ async fn garbage_never_gives_a_server_error() {
     }
     s.stop().await;
 }
+
+/// Found by schemathesis: `{"quick_reply": 0.0}`, an integer to JSON Schema
+/// (the documented type), was a 400.
+#[tokio::test]
+async fn quick_reply_takes_an_integral_number() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let m = send(
+        &s,
+        &alice,
+        json!({"to": "bob", "text": "coffee?", "quick_replies": ["yes", "no"]}),
+    )
+    .await;
+    let picked = reply(&s, &bob, &id(&m), json!({"quick_reply": 0.0})).await;
+    assert_eq!(picked["text"], "yes");
+}

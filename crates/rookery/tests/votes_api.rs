@@ -610,3 +610,42 @@ async fn karma_survives_replays() {
     assert_eq!(user["karma"], 0);
     s.stop().await;
 }
+
+/// Found by schemathesis: a new poll's 201 had no `Location` (API.md: every
+/// creating POST), and `{"choice": 1.0}`, an integer to JSON Schema, was a 400.
+#[tokio::test]
+async fn poll_location_and_integral_choices() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let resp = alice
+        .basic(s.req(Method::POST, "/api/v1/polls"))
+        .json(&json!({"question": "tea?", "options": ["yes", "no"]}))
+        .send()
+        .await
+        .unwrap();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let (status, poll) = common::json(resp).await;
+    assert_eq!(status, StatusCode::CREATED, "{poll}");
+    let id = poll["id"].as_str().unwrap();
+    assert_eq!(location, Some(format!("/api/v1/polls/{id}")));
+    let votes = format!("/api/v1/polls/{id}/votes");
+    let vote = |body: &'static str| {
+        alice
+            .basic(s.req(Method::POST, &votes))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for body in [
+        r#"{"choice": 0.5}"#,
+        r#"{"choice": "1"}"#,
+        r#"{"choice": 2.0}"#,
+    ] {
+        expect(vote(body), StatusCode::BAD_REQUEST, "invalid_input").await;
+    }
+    let (status, poll) = send_json(vote(r#"{"choice": 1.0}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{poll}");
+    assert_eq!(poll["options"][1]["votes"], 1);
+}

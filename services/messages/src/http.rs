@@ -14,11 +14,14 @@ use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::Identity;
 use rookery_kernel::ids::parse_id;
 use rookery_kernel::pagination::{Page, PageRequest};
+use rookery_kernel::schema;
 use rookery_kernel::time::rfc3339;
 use rookery_kernel::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 
 use crate::MessagesService;
 use crate::domain::{
@@ -68,25 +71,96 @@ pub struct MessagePage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+/// Documented by hand (see the `PartialSchema` impl), as is `ReplyRequest`:
+/// the derive cannot put rules on the quick replies themselves.
+#[derive(Deserialize)]
 pub struct SendRequest {
-    /// The recipient's username.
-    #[schema(value_type = String)]
     pub to: Option<String>,
-    /// 1..=2000 characters.
-    #[schema(value_type = String)]
     pub text: Option<String>,
-    /// At most 5 canned answers of 1..=100 characters.
     pub quick_replies: Option<Vec<String>>,
 }
 
+fn text_schema() -> serde_json::Value {
+    serde_json::json!({"type": "string", "maxLength": 2000, "pattern": schema::NOT_BLANK,
+        "description": "1..=2000 characters"})
+}
+
+fn quick_replies_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": ["array", "null"], "maxItems": 5,
+        "description": "At most 5 canned answers of 1..=100 characters",
+        "items": {"type": "string", "maxLength": 100, "pattern": schema::NOT_BLANK},
+    })
+}
+
+/// Strings are trimmed before these rules apply (`crate::domain`).
+impl utoipa::PartialSchema for SendRequest {
+    fn schema() -> RefOr<Schema> {
+        schema::from_json(serde_json::json!({
+            "type": "object",
+            "required": ["to", "text"],
+            "properties": {
+                "to": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,30}$",
+                    "description": "The recipient's username (not the caller's)"},
+                "text": text_schema(),
+                "quick_replies": quick_replies_schema(),
+            },
+        }))
+    }
+}
+
+impl utoipa::ToSchema for SendRequest {}
+
 /// `{"text"}` or `{"quick_reply"}`, not both.
-#[derive(Deserialize, ToSchema)]
+impl utoipa::PartialSchema for ReplyRequest {
+    fn schema() -> RefOr<Schema> {
+        let offer = quick_replies_schema();
+        schema::from_json(serde_json::json!({
+            "description": "A reply in words (`text`) or one of the replied message's quick replies (`quick_reply`).",
+            "oneOf": [
+                {
+                    "title": "TextReply",
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {
+                        "text": text_schema(),
+                        "quick_reply": {"type": "null"},
+                        "quick_replies": offer,
+                    },
+                },
+                {
+                    "title": "QuickReply",
+                    "type": "object",
+                    "required": ["quick_reply"],
+                    "properties": {
+                        "text": {"type": "null"},
+                        "quick_reply": {"type": "integer", "minimum": 0, "maximum": 4,
+                            "description": "0-based index into the replied message's `quick_replies`; only its recipient may answer so (400 otherwise)"},
+                        "quick_replies": offer,
+                    },
+                },
+            ],
+        }))
+    }
+}
+
+/// Named apart from the posts service's `ReplyRequest` (one document holds both).
+impl utoipa::ToSchema for ReplyRequest {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "MessageReplyRequest".into()
+    }
+}
+
+#[derive(Deserialize)]
 pub struct ReplyRequest {
     /// Free text, 1..=2000 characters.
     pub text: Option<String>,
     /// 0-based index into the replied message's `quick_replies`; only its
     /// recipient may answer so.
+    #[serde(
+        default,
+        deserialize_with = "rookery_kernel::extract::optional_integer"
+    )]
     pub quick_reply: Option<i64>,
     /// Canned answers this reply offers in turn (at most 5 of 1..=100 characters).
     pub quick_replies: Option<Vec<String>>,
@@ -177,10 +251,12 @@ pub async fn send_message(
 /// or `all`; `favorite=true` for the caller's favorites only.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages",
     params(
-        ("box" = Option<String>, Query, description = "inbox (default), sent, all"),
-        ("favorite" = Option<bool>, Query, description = "true: only the caller's favorites"),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
+        ("box" = Option<String>, Query, pattern = "^(?:inbox|sent|all)?$",
+            description = "`inbox` (the default, also when empty), `sent` or `all`"),
+        ("favorite" = Option<String>, Query, pattern = "^(?:true|false)?$",
+            description = "`true`: only the caller's favorites; `false` or empty: every message"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     security(("basic" = []), ("bearer" = [])),
     responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
@@ -305,8 +381,8 @@ pub async fn reply(
 /// Replies to a message that the caller has, oldest first.
 #[utoipa::path(get, path = "/api/v1/messages/{id}/replies", tag = "messages",
     params(("id" = String, Path),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     security(("basic" = []), ("bearer" = [])),
     responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]

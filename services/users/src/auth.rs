@@ -58,13 +58,26 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
+    /// `ROOKERY_TOKEN_TTL_SECS`, and the failure limits
+    /// `ROOKERY_AUTH_FAILURES_PER_USERNAME` and `ROOKERY_AUTH_FAILURES_PER_IP`
+    /// (for a deployment whose clients share an address, or a test run that
+    /// sends bad credentials on purpose); unparsable or zero values keep the default.
     pub fn from_env() -> Self {
         let mut config = Self::default();
-        if let Some(secs) = std::env::var("ROOKERY_TOKEN_TTL_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        let var = |name| std::env::var(name).ok().and_then(|v| v.trim().parse().ok());
+        if let Some(secs) = var("ROOKERY_TOKEN_TTL_SECS") {
             config.token_ttl = Duration::from_secs(secs);
+        }
+        let limit = |name| {
+            var(name)
+                .filter(|&n: &u64| n >= 1)
+                .map(|n| n.min(i64::MAX as u64) as i64)
+        };
+        if let Some(n) = limit("ROOKERY_AUTH_FAILURES_PER_USERNAME") {
+            config.username_failure_limit = n;
+        }
+        if let Some(n) = limit("ROOKERY_AUTH_FAILURES_PER_IP") {
+            config.ip_failure_limit = n;
         }
         config
     }

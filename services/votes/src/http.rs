@@ -4,16 +4,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use rookery_kernel::error::ErrorBody;
 use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::{Identity, MaybeIdentity};
 use rookery_kernel::ids::parse_id;
 use rookery_kernel::pagination::{Page, PageRequest};
+use rookery_kernel::schema;
 use rookery_kernel::time::rfc3339;
 use rookery_kernel::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 
 use crate::VotesService;
 use crate::store::{Direction, NewPoll, Poll, Ranked, StoreError, Tally};
@@ -47,8 +50,17 @@ impl From<Tally> for TallyView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct VoteRequest {
-    /// `up` or `down`.
+    #[schema(value_type = VoteDirection)]
     pub direction: String,
+}
+
+/// `up` or `down` (documentation of `direction`).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum VoteDirection {
+    Up,
+    Down,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -93,17 +105,40 @@ pub struct SortRequest {
     pub post_ids: Vec<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+/// Documented by hand (see the `PartialSchema` impl): the derive cannot put
+/// rules on the options themselves.
+#[derive(Deserialize)]
 pub struct CreatePollRequest {
-    /// 1..=300 characters.
     pub question: String,
-    /// 2..=10 options of 1..=100 characters each.
     pub options: Vec<String>,
 }
 
+/// Strings are trimmed before these rules apply.
+impl utoipa::PartialSchema for CreatePollRequest {
+    fn schema() -> RefOr<Schema> {
+        schema::from_json(serde_json::json!({
+            "type": "object",
+            "required": ["question", "options"],
+            "properties": {
+                "question": {"type": "string", "maxLength": 300, "pattern": schema::NOT_BLANK,
+                    "description": "1..=300 characters"},
+                "options": {
+                    "type": "array", "minItems": 2, "maxItems": 10,
+                    "description": "2..=10 options of 1..=100 characters each",
+                    "items": {"type": "string", "maxLength": 100, "pattern": schema::NOT_BLANK},
+                },
+            },
+        }))
+    }
+}
+
+impl utoipa::ToSchema for CreatePollRequest {}
+
 #[derive(Deserialize, ToSchema)]
 pub struct PollVoteRequest {
-    /// 0-based index into the poll's options.
+    /// 0-based index into the poll's options (400 past the last one).
+    #[schema(minimum = 0, maximum = 9)]
+    #[serde(deserialize_with = "rookery_kernel::extract::integer")]
     pub choice: i64,
 }
 
@@ -286,7 +321,7 @@ pub async fn tally(
 
 /// Highest-scoring posts, overall or in one community (ties: newer first).
 #[utoipa::path(get, path = "/api/v1/votes/top", tag = "votes",
-    params(("community" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1..=100, default 20")),
+    params(("community" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20")),
     responses((status = 200, body = TopList), (status = 400, body = ErrorBody)))]
 pub async fn top(
     State(svc): State<Arc<VotesService>>,
@@ -343,8 +378,8 @@ pub async fn sort(
 /// Posts the user upvoted (liked), most recent vote first.
 #[utoipa::path(get, path = "/api/v1/users/{username}/likes", tag = "votes",
     params(("username" = String, Path),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     responses((status = 200, body = ref("#/components/schemas/PostPage")),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn likes(
@@ -370,13 +405,18 @@ pub async fn likes(
 /// Creates a poll.
 #[utoipa::path(post, path = "/api/v1/polls", tag = "polls",
     request_body = CreatePollRequest, security(("basic" = []), ("bearer" = [])),
-    responses((status = 201, body = PollView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = PollView,
+            headers(("Location" = String, description = "/api/v1/polls/{id}"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create_poll(
     State(svc): State<Arc<VotesService>>,
     caller: Identity,
     JsonBody(body): JsonBody<CreatePollRequest>,
-) -> ApiResult<(StatusCode, Json<PollView>)> {
+) -> ApiResult<(
+    StatusCode,
+    [(header::HeaderName, String); 1],
+    Json<PollView>,
+)> {
     let question = body.question.trim().to_string();
     let chars = question.chars().count();
     if !(1..=300).contains(&chars) {
@@ -407,7 +447,12 @@ pub async fn create_poll(
             options,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(poll.into())))
+    let location = format!("/api/v1/polls/{}", poll.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(poll.into()),
+    ))
 }
 
 /// A poll with its counts.

@@ -81,11 +81,13 @@ async fn listing(
 /// Top-level posts (not replies or reposts), by `new`, `hot`, `top` or `controversial`.
 #[utoipa::path(get, path = "/api/v1/posts", tag = "listings",
     params(
-        ("community" = Option<String>, Query, description = "Only this community's posts"),
+        ("community" = Option<String>, Query, pattern = "^[a-z0-9_]{1,50}$",
+            description = "Only this community's posts"),
         ("author" = Option<String>, Query, description = "Only this user's posts"),
-        ("sort" = Option<String>, Query, description = "new (default), hot, top, controversial"),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
+        ("sort" = Option<String>, Query, pattern = "^(?:new|hot|top|controversial)?$",
+            description = "`new` (the default, also when empty), `hot`, `top` or `controversial`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
 pub async fn list_posts(
     State(svc): State<Arc<PostsService>>,
@@ -115,9 +117,10 @@ pub async fn list_posts(
 
 /// A community's posts (the same as `GET /posts?community={name}`).
 #[utoipa::path(get, path = "/api/v1/communities/{name}/posts", tag = "listings",
-    params(("name" = String, Path),
-        ("sort" = Option<String>, Query, description = "new (default), hot, top, controversial"),
-        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    params(("name" = String, Path, pattern = "^[a-z0-9_]{1,50}$"),
+        ("sort" = Option<String>, Query, pattern = "^(?:new|hot|top|controversial)?$",
+            description = "`new` (the default, also when empty), `hot`, `top` or `controversial`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"), ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
 pub async fn community_posts(
     State(svc): State<Arc<PostsService>>,
@@ -133,8 +136,9 @@ pub async fn community_posts(
 /// A user's posts and reposts, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{username}/posts", tag = "timelines",
     params(("username" = String, Path),
-        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = PostPage), (status = 404, body = ErrorBody)))]
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"), ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn user_posts(
     State(svc): State<Arc<PostsService>>,
     Path(username): Path<String>,
@@ -157,7 +161,7 @@ pub async fn user_posts(
 
 /// Every post, newest first.
 #[utoipa::path(get, path = "/api/v1/timelines/public", tag = "timelines",
-    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"), ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
 pub async fn public_timeline(
     State(svc): State<Arc<PostsService>>,
@@ -174,9 +178,10 @@ pub async fn public_timeline(
 
 /// Posts and reposts by the accounts the caller follows and by the caller, newest first.
 #[utoipa::path(get, path = "/api/v1/timelines/home", tag = "timelines",
-    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"), ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
     security(("basic" = []), ("bearer" = [])),
-    responses((status = 200, body = PostPage), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn home_timeline(
     State(svc): State<Arc<PostsService>>,
     caller: Identity,

@@ -11,10 +11,13 @@ use rookery_kernel::extract::JsonBody;
 use rookery_kernel::identity::Identity;
 use rookery_kernel::ids::parse_id;
 use rookery_kernel::pagination::{Page, PageRequest};
+use rookery_kernel::schema;
 use rookery_kernel::time::rfc3339;
 use rookery_kernel::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 
 use super::{PostPage, PostView};
 use crate::PostsService;
@@ -23,7 +26,9 @@ use crate::store::{IdempotencyKey, NewPost, Post};
 
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
-#[derive(Deserialize, ToSchema)]
+/// Documented by hand (see the `PartialSchema` impl): a micro-post and a
+/// community post are alternatives with different rules.
+#[derive(Deserialize)]
 pub struct CreatePostRequest {
     /// Micro-post text (1..=500), or a community post's body (<= 40,000).
     pub text: Option<String>,
@@ -37,17 +42,79 @@ pub struct CreatePostRequest {
     pub in_reply_to: Option<String>,
 }
 
+/// `POST /api/v1/posts`: `oneOf` a micro-post and a community post. Strings
+/// are trimmed before these rules apply (`crate::domain::PostBody::parse`).
+impl utoipa::PartialSchema for CreatePostRequest {
+    fn schema() -> RefOr<Schema> {
+        let in_reply_to = serde_json::json!({
+            "type": ["string", "null"],
+            "description": "Id of the post this replies to (404 if there is none)",
+        });
+        let absent = serde_json::json!({"type": "null"});
+        schema::from_json(serde_json::json!({
+            "description": "A micro-post (`text`) or a community post (`title` and `community`).",
+            "oneOf": [
+                {
+                    "title": "MicroPost",
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {
+                        "text": {"type": "string", "maxLength": 500, "pattern": schema::NOT_BLANK,
+                            "description": "1..=500 characters"},
+                        "title": absent, "community": absent, "url": absent,
+                        "in_reply_to": in_reply_to,
+                    },
+                },
+                {
+                    "title": "CommunityPost",
+                    "type": "object",
+                    "required": ["title", "community"],
+                    "properties": {
+                        "title": {"type": "string", "maxLength": 300, "pattern": schema::NOT_BLANK,
+                            "description": "1..=300 characters"},
+                        "community": {"type": "string", "pattern": COMMUNITY},
+                        "text": {"type": ["string", "null"], "maxLength": 40_000,
+                            "description": "At most 40,000 characters"},
+                        "url": {"type": ["string", "null"], "maxLength": 2000, "pattern": URL,
+                            "description": "An absolute http(s) URL"},
+                        "in_reply_to": in_reply_to,
+                    },
+                },
+            ],
+        }))
+    }
+}
+
+impl utoipa::ToSchema for CreatePostRequest {}
+
+/// `^[a-z0-9_]{1,50}$`
+pub(crate) const COMMUNITY: &str = "^[a-z0-9_]{1,50}$";
+/// What the documentation promises is taken for an absolute http(s) URL
+/// (the server takes more: anything `url::Url` parses with an http(s)
+/// scheme and a host).
+const URL: &str = r"^(?:https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$";
+
 #[derive(Deserialize, ToSchema)]
 pub struct EditPostRequest {
+    /// A micro-post's text (1..=500) or a community post's body (<= 40,000).
+    #[schema(max_length = 40000)]
     pub text: Option<String>,
+    /// Community posts only: 1..=300 characters.
+    #[schema(max_length = 300)]
     pub title: Option<String>,
+    /// Community posts only: an absolute http(s) URL.
+    #[schema(max_length = 2000)]
     pub url: Option<String>,
-    /// Not editable; sending it is a 400.
+    /// Not editable: anything but null is a 400.
+    #[schema(schema_with = schema::null)]
     pub community: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ReplyRequest {
+    /// 1..=500 characters.
+    #[schema(value_type = String, max_length = 500,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub text: Option<String>,
 }
 
@@ -136,8 +203,9 @@ async fn create(
 /// Create a micro-post or a community post (or a reply with `in_reply_to`).
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts",
     request_body = CreatePostRequest,
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "<= 64 chars: a retry within 24 h returns the first post")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 64,
+        pattern = "^[!-~](?:[ -~]*[!-~])?$",
+        description = "1..=64 visible ASCII characters: a retry within 24 h returns the first post")),
     security(("basic" = []), ("bearer" = [])),
     responses(
         (status = 201, body = PostView, headers(("Location" = String))),
@@ -292,9 +360,10 @@ pub async fn repost(
 /// Direct replies, oldest first.
 #[utoipa::path(get, path = "/api/v1/posts/{id}/replies", tag = "posts",
     params(("id" = String, Path),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = PostPage), (status = 404, body = ErrorBody)))]
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn replies(
     State(svc): State<Arc<PostsService>>,
     Path(id): Path<String>,
@@ -312,7 +381,10 @@ pub async fn replies(
 
 /// Reply to a post (the same as POST /posts with `in_reply_to`).
 #[utoipa::path(post, path = "/api/v1/posts/{id}/replies", tag = "posts",
-    params(("id" = String, Path)),
+    params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 64,
+            pattern = "^[!-~](?:[ -~]*[!-~])?$",
+            description = "1..=64 visible ASCII characters: a retry within 24 h returns the first reply")),
     request_body = ReplyRequest,
     security(("basic" = []), ("bearer" = [])),
     responses(

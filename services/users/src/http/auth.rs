@@ -17,7 +17,9 @@ use crate::UsersService;
 
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
+    #[schema(value_type = String)]
     pub username: Option<String>,
+    #[schema(value_type = String)]
     pub password: Option<String>,
 }
 
@@ -33,10 +35,11 @@ pub struct TokenResponse {
 
 /// Exchange credentials (HTTP Basic, or a JSON body) for a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth",
-    request_body(content = Option<TokenRequest>, description = "Omit when sending HTTP Basic"),
+    request_body(content = Option<TokenRequest>, description = "Omit (or send `null`) when sending HTTP Basic"),
     security((), ("basic" = [])),
     responses(
         (status = 200, body = TokenResponse),
+        (status = 400, description = "Malformed body, or username or password missing", body = ErrorBody),
         (status = 401, description = "Bad credentials", body = ErrorBody),
         (status = 429, description = "Too many failures", body = ErrorBody),
     ))]
@@ -46,7 +49,8 @@ pub async fn create_token(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TokenResponse>> {
-    let has_body = !body.iter().all(u8::is_ascii_whitespace);
+    // No body, or JSON `null` (the documented schema allows it): HTTP Basic.
+    let has_body = body.trim_ascii() != b"" && body.trim_ascii() != b"null";
     let (user_id, username) = if has_body {
         let form = headers
             .get(axum::http::header::CONTENT_TYPE)

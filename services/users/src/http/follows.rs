@@ -70,9 +70,10 @@ pub async fn unfollow(
 /// Who follows a user, most recent follow first.
 #[utoipa::path(get, path = "/api/v1/users/{username}/followers", tag = "follows",
     params(("username" = String, Path),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = UserPage), (status = 404, body = ErrorBody)))]
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn followers(
     State(svc): State<Arc<UsersService>>,
     viewer: MaybeIdentity,
@@ -90,9 +91,10 @@ pub async fn followers(
 /// Who a user follows, most recent follow first.
 #[utoipa::path(get, path = "/api/v1/users/{username}/following", tag = "follows",
     params(("username" = String, Path),
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = UserPage), (status = 404, body = ErrorBody)))]
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn following(
     State(svc): State<Arc<UsersService>>,
     viewer: MaybeIdentity,

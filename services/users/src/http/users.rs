@@ -19,21 +19,43 @@ use crate::UsersService;
 use crate::domain::{Email, Password, Username, parse_bio};
 use crate::store::{NewUser, User, UserUpdate};
 
+// The documented rules are those of `crate::domain` (strings are trimmed
+// first; the schemas describe the trimmed form). Required members are
+// `Option` here so that a missing one is a 400 naming it.
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "alice")]
+    /// Letters, digits and underscores; unique case-insensitively.
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_]{1,30}$", example = "alice")]
     pub username: Option<String>,
-    #[schema(example = "alice@example.com")]
+    #[schema(value_type = String, max_length = 254, example = "alice@example.com",
+        pattern = r"^[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")]
     pub email: Option<String>,
-    #[schema(example = "correct horse battery staple")]
+    /// 8..=256 characters.
+    #[schema(value_type = String, min_length = 8, max_length = 256,
+        example = "correct horse battery staple",
+        pattern = r"^[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[\s\S]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$")]
     pub password: Option<String>,
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub bio: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    )]
     pub email: Option<String>,
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub bio: Option<String>,
+    /// 8..=256 characters; revokes every token of the account.
+    #[schema(
+        min_length = 8,
+        max_length = 256,
+        pattern = r"^[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[\s\S]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub password: Option<String>,
 }
 
@@ -95,7 +117,7 @@ fn created(user: &User) -> Response {
 /// List active users by username ascending.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     params(
-        ("limit" = Option<u32>, Query, description = "1..=100, default 20 (alias `n`)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20 (alias `n`)"),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `next_cursor`"),
     ),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorBody)))]
