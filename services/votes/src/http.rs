@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderName};
 use rookery_kernel::error::ErrorBody;
 use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::{Identity, MaybeIdentity};
@@ -370,13 +371,13 @@ pub async fn likes(
 /// Creates a poll.
 #[utoipa::path(post, path = "/api/v1/polls", tag = "polls",
     request_body = CreatePollRequest, security(("basic" = []), ("bearer" = [])),
-    responses((status = 201, body = PollView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = PollView, headers(("Location" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create_poll(
     State(svc): State<Arc<VotesService>>,
     caller: Identity,
     JsonBody(body): JsonBody<CreatePollRequest>,
-) -> ApiResult<(StatusCode, Json<PollView>)> {
+) -> ApiResult<(StatusCode, [(HeaderName, String); 1], Json<PollView>)> {
     let question = body.question.trim().to_string();
     let chars = question.chars().count();
     if !(1..=300).contains(&chars) {
@@ -407,7 +408,13 @@ pub async fn create_poll(
             options,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(poll.into())))
+    // API.md: a POST that creates an object answers with its Location.
+    let location = format!("/api/v1/polls/{}", poll.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(poll.into()),
+    ))
 }
 
 /// A poll with its counts.
