@@ -449,8 +449,9 @@ fn source_address(url: &str, index: usize) -> Option<IpAddr> {
         return None;
     }
     // 127.0.0.2 upwards, skipping the target's own address.
-    let mut n = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + index as u32;
-    if n >= u32::from(target) {
+    let first = u32::from(Ipv4Addr::new(127, 0, 0, 2));
+    let mut n = first + index as u32;
+    if u32::from(target) >= first && n >= u32::from(target) {
         n += 1;
     }
     (n < u32::from(Ipv4Addr::new(127, 255, 255, 255))).then(|| IpAddr::V4(Ipv4Addr::from(n)))
