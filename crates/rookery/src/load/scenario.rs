@@ -597,8 +597,8 @@ pub async fn read(user: &mut GooseUser, s: &mut Session) -> StepResult {
         "public timeline not newest first".into()
     })?;
     // Someone whose posts we have seen: the posts service learns of new
-    // accounts through events, so a just-registered user's timeline can
-    // answer 404 for a moment (see docs/benchmarks.md).
+    // accounts through `user.registered` events, so a just-registered
+    // user's timeline can answer 404 for a moment (a known gap, not checked).
     let whose = pick_post(s, true).map_or_else(|| s.name.clone(), |p| p.author);
     let (items, mut r) = pages(
         user,
