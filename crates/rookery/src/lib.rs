@@ -4,5 +4,6 @@
 pub mod app;
 pub mod bench;
 pub mod formation;
+pub mod load;
 pub mod openapi;
 pub mod seed;

@@ -259,11 +259,17 @@ async fn polls() {
             .basic(s.req(Method::POST, "/api/v1/polls"))
             .json(&body)
     };
-    let (status, poll) = send_json(create(
-        json!({"question": "tabs or spaces?", "options": ["tabs", "spaces"]}),
-    ))
-    .await;
+    let resp = create(json!({"question": "tabs or spaces?", "options": ["tabs", "spaces"]}))
+        .send()
+        .await
+        .unwrap();
+    let location = resp.headers().get("location").cloned();
+    let (status, poll) = common::json(resp).await;
     assert_eq!(status, StatusCode::CREATED, "{poll}");
+    assert_eq!(
+        location.and_then(|l| l.to_str().ok().map(String::from)),
+        Some(format!("/api/v1/polls/{}", poll["id"].as_str().unwrap()))
+    );
     assert_eq!(poll["author"], "alice");
     assert_eq!(
         poll["options"],
