@@ -208,40 +208,7 @@ async fn run_target(
                     }
                 };
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let accounts = credentials.0.len();
-                let (user, other) = if accounts > 1 {
-                    let user = rand::random_range(0..accounts);
-                    (user, (user + rand::random_range(1..accounts)) % accounts)
-                } else {
-                    (0, 0)
-                };
-                let pick = match target.picks.len() {
-                    0 => "",
-                    len => target.picks[rand::random_range(0..len)].as_str(),
-                };
-                let updown = if rand::random::<bool>() { "up" } else { "down" };
-                let fill = |s: &str| {
-                    s.replace("{user}", &user.to_string())
-                        .replace("{other}", &other.to_string())
-                        .replace("{n}", &n.to_string())
-                        .replace("{pick}", pick)
-                        .replace("{updown}", updown)
-                };
-                let spec = target.pick();
-                let mut req = Request::builder()
-                    .method(spec.method.clone())
-                    .uri(format!("{base}{}", fill(&spec.path)));
-                if let Some(auth) = credentials.0.get(user) {
-                    req = req.header(http::header::AUTHORIZATION, auth);
-                }
-                let body = match &spec.body {
-                    Some(b) => {
-                        req = req.header(http::header::CONTENT_TYPE, "application/json");
-                        Bytes::from(fill(b))
-                    }
-                    None => Bytes::new(),
-                };
-                let req = req.body(Full::new(body)).expect("valid request");
+                let req = build_request(&target, &base, &credentials, n);
                 match client.request(req).await {
                     Ok(resp) => {
                         let status = resp.status();
@@ -279,16 +246,61 @@ async fn run_target(
     })
 }
 
+/// The `n`th request of `target`: placeholders filled, credentials of a
+/// random account (see [`Target`]).
+fn build_request(
+    target: &Target,
+    base: &str,
+    credentials: &Credentials,
+    n: u64,
+) -> Request<Full<Bytes>> {
+    let accounts = credentials.0.len();
+    let (user, other) = if accounts > 1 {
+        let user = rand::random_range(0..accounts);
+        (user, (user + rand::random_range(1..accounts)) % accounts)
+    } else {
+        (0, 0)
+    };
+    let pick = match target.picks.len() {
+        0 => "",
+        len => target.picks[rand::random_range(0..len)].as_str(),
+    };
+    let updown = if rand::random::<bool>() { "up" } else { "down" };
+    let fill = |s: &str| {
+        s.replace("{user}", &user.to_string())
+            .replace("{other}", &other.to_string())
+            .replace("{n}", &n.to_string())
+            .replace("{pick}", pick)
+            .replace("{updown}", updown)
+    };
+    let spec = target.pick();
+    let mut req = Request::builder()
+        .method(spec.method.clone())
+        .uri(format!("{base}{}", fill(&spec.path)));
+    if let Some(auth) = credentials.0.get(user) {
+        req = req.header(http::header::AUTHORIZATION, auth);
+    }
+    let body = match &spec.body {
+        Some(b) => {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+            Bytes::from(fill(b))
+        }
+        None => Bytes::new(),
+    };
+    req.body(Full::new(body)).expect("valid request")
+}
+
 /// The highest open-loop rate at which `target` keeps its p99 within
 /// `p99_bound` with no errors: from 90% of the closed-loop rate down in 30%
-/// steps until one holds, then bisection (at most twelve runs of `duration`). The result names the rate found.
+/// steps until one holds, then bisection (at most twelve runs of `duration`). The result names the rate
+/// found, which comes second.
 pub async fn sustainable_rate(
     base_url: &str,
     target: &Target,
     connections: usize,
     duration: Duration,
     p99_bound: Duration,
-) -> anyhow::Result<TargetResult> {
+) -> anyhow::Result<(TargetResult, f64)> {
     let closed = run(
         base_url,
         std::slice::from_ref(target),
@@ -333,7 +345,7 @@ pub async fn sustainable_rate(
         low,
         p99_bound.as_millis()
     );
-    Ok(best)
+    Ok((best, low))
 }
 
 /// A plain-text table of the results, with each rate as a ratio to the first.
@@ -384,4 +396,130 @@ pub async fn newest_post_ids(base: &str, count: usize) -> anyhow::Result<Vec<Str
         .unwrap_or_default();
     anyhow::ensure!(!ids.is_empty(), "no posts to vote on: seed some first");
     Ok(ids)
+}
+
+/// An overload run: what was accepted, what was shed, and how long accepted
+/// requests took.
+#[derive(Debug, Clone)]
+pub struct StressResult {
+    pub name: String,
+    /// Requests/s offered (open loop).
+    pub offered_rate: f64,
+    /// 2xx answers.
+    pub accepted: u64,
+    pub accepted_rate: f64,
+    /// 429 and 503 answers (refused quickly instead of queued).
+    pub shed: u64,
+    /// Anything else: other statuses, no answer, or not sent because the
+    /// load generator itself had `MAX_OUTSTANDING` requests waiting.
+    pub errors: u64,
+    /// 5xx other than 503: always a bug.
+    pub server_errors: u64,
+    /// Latency of accepted requests from their intended send time.
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// p99 of the shed answers (how quickly a refusal comes).
+    pub shed_p99_us: u64,
+}
+
+/// Requests the stress generator lets wait for an answer at once.
+const MAX_OUTSTANDING: usize = 20_000;
+
+/// Offers `target` open loop at `rate` requests/s for `duration`, every
+/// request on its own task (so the offered load does not drop when the
+/// server slows down, as it would with a fixed set of connections).
+pub async fn stress(
+    base_url: &str,
+    target: &Target,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<StressResult> {
+    let base = base_url.trim_end_matches('/').to_string();
+    let client = client(1024);
+    let credentials = Arc::new(Credentials::new(&target.auth));
+    let outstanding = Arc::new(tokio::sync::Semaphore::new(MAX_OUTSTANDING));
+    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    let mut unsent = 0u64;
+    for n in 0u64.. {
+        let intended = started + interval.mul_f64(n as f64);
+        if intended - started >= duration {
+            break;
+        }
+        tokio::time::sleep_until(intended).await;
+        let Ok(permit) = outstanding.clone().try_acquire_owned() else {
+            unsent += 1;
+            continue;
+        };
+        let req = build_request(target, &base, &credentials, n);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let status = match client.request(req).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    Some(status)
+                }
+                Err(_) => None,
+            };
+            (status, intended.elapsed().as_micros() as u64)
+        }));
+    }
+    let mut accepted_hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    let mut shed_hist = accepted_hist.clone();
+    let (mut accepted, mut shed, mut errors, mut server_errors) = (0u64, 0u64, unsent, 0u64);
+    for task in tasks {
+        let (status, micros) = task.await?;
+        match status {
+            Some(s) if s.is_success() => {
+                accepted += 1;
+                let _ = accepted_hist.record(micros);
+            }
+            Some(s) if s.as_u16() == 429 || s.as_u16() == 503 => {
+                shed += 1;
+                let _ = shed_hist.record(micros);
+            }
+            Some(s) => {
+                errors += 1;
+                if s.is_server_error() {
+                    server_errors += 1;
+                }
+            }
+            None => errors += 1,
+        }
+    }
+    Ok(StressResult {
+        name: format!("{} @ {rate:.0}/s offered, open loop", target.name),
+        offered_rate: rate,
+        accepted,
+        accepted_rate: accepted as f64 / duration.as_secs_f64(),
+        shed,
+        errors,
+        server_errors,
+        p50_us: accepted_hist.value_at_quantile(0.50),
+        p99_us: accepted_hist.value_at_quantile(0.99),
+        max_us: accepted_hist.max(),
+        shed_p99_us: shed_hist.value_at_quantile(0.99),
+    })
+}
+
+pub fn stress_report(r: &StressResult) -> String {
+    format!(
+        "{}\n  offered {:.0}/s; accepted {} ({:.0}/s, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms); \
+         shed {} (429/503, p99 {:.3} ms); other errors {} (5xx other than 503: {})\n",
+        r.name,
+        r.offered_rate,
+        r.accepted,
+        r.accepted_rate,
+        r.p50_us as f64 / 1000.0,
+        r.p99_us as f64 / 1000.0,
+        r.max_us as f64 / 1000.0,
+        r.shed,
+        r.shed_p99_us as f64 / 1000.0,
+        r.errors,
+        r.server_errors,
+    )
 }

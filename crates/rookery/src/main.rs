@@ -180,6 +180,11 @@ enum Command {
         /// which p99 stays within this many ms with no errors (bisection).
         #[arg(long)]
         p99_ms: Option<u64>,
+        /// With --p99-ms: then offer twice the rate found, open loop (a task
+        /// per request), and report what was accepted (its latency) and what
+        /// was shed (429/503).
+        #[arg(long, requires = "p99_ms")]
+        stress: bool,
     },
     /// Print the OpenAPI document (docs/openapi.json is this output).
     Openapi,
@@ -513,6 +518,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             users,
             community,
             p99_ms,
+            stress,
         } => {
             use bench::{Auth, Target};
             let duration = Duration::from_secs(seconds);
@@ -655,19 +661,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 half.name = format!("{} @ {:.0}/s open loop", half.name, results[1].rate / 2.0);
                 results.extend(bench::run(&url, &[half], connections, duration).await?);
             }
+            let mut overload = None;
             if let Some(bound) = p99_ms {
-                results.push(
-                    bench::sustainable_rate(
-                        &url,
-                        &targets[1],
-                        connections,
-                        duration,
-                        Duration::from_millis(bound),
-                    )
-                    .await?,
-                );
+                let (result, rate) = bench::sustainable_rate(
+                    &url,
+                    &targets[1],
+                    connections,
+                    duration,
+                    Duration::from_millis(bound),
+                )
+                .await?;
+                results.push(result);
+                if stress {
+                    overload = Some(bench::stress(&url, &targets[1], 2.0 * rate, duration).await?);
+                }
             }
             print!("{}", bench::report(&results));
+            if let Some(overload) = overload {
+                print!("{}", bench::stress_report(&overload));
+            }
             Ok(())
         }
         Command::Openapi => {

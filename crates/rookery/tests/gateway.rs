@@ -539,6 +539,7 @@ fn limits(per_ip: Rate, per_user: Rate, registrations: Rate) -> GatewayOptions {
             None,
         ),
         admin_token: None,
+        max_in_flight: rookery_gateway::DEFAULT_MAX_IN_FLIGHT,
     }
 }
 
@@ -645,6 +646,7 @@ async fn limits_are_shared_between_gateways_through_redis() {
         let options = GatewayOptions {
             limiter,
             admin_token: None,
+            max_in_flight: rookery_gateway::DEFAULT_MAX_IN_FLIGHT,
         };
         gateways.push(gateway_with(std::slice::from_ref(&running.base), config(), options).await);
     }
