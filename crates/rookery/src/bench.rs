@@ -410,8 +410,7 @@ pub struct StressResult {
     pub accepted_rate: f64,
     /// 429 and 503 answers (refused quickly instead of queued).
     pub shed: u64,
-    /// Anything else: other statuses, no answer, or not sent because the
-    /// load generator itself had `MAX_OUTSTANDING` requests waiting.
+    /// Anything else: other statuses or no answer.
     pub errors: u64,
     /// 5xx other than 503: always a bug.
     pub server_errors: u64,
@@ -423,86 +422,121 @@ pub struct StressResult {
     pub shed_p99_us: u64,
 }
 
-/// Requests the stress generator lets wait for an answer at once.
-const MAX_OUTSTANDING: usize = 20_000;
-
-/// Offers `target` open loop at `rate` requests/s for `duration`, every
-/// request on its own task (so the offered load does not drop when the
-/// server slows down, as it would with a fixed set of connections).
+/// Offers `target` open loop at `rate` requests/s for `duration` over
+/// `connections` concurrent clients (kept-alive connections; client `k`
+/// sends at `started + (k + i * connections) / rate`). Use many more clients
+/// than the server admits at once, so that the offered load does not drop
+/// when the server slows down: a client that falls behind sends at once, and
+/// latency counts from the intended send time.
 pub async fn stress(
     base_url: &str,
     target: &Target,
     rate: f64,
     duration: Duration,
+    connections: usize,
+) -> anyhow::Result<StressResult> {
+    let client = client(connections);
+    // One second first opens the connections (not measured).
+    stress_run(
+        &client,
+        base_url,
+        target,
+        rate,
+        Duration::from_secs(1),
+        connections,
+    )
+    .await?;
+    stress_run(&client, base_url, target, rate, duration, connections).await
+}
+
+async fn stress_run(
+    client: &HttpClient,
+    base_url: &str,
+    target: &Target,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
 ) -> anyhow::Result<StressResult> {
     let base = base_url.trim_end_matches('/').to_string();
-    let client = client(1024);
     let credentials = Arc::new(Credentials::new(&target.auth));
-    let outstanding = Arc::new(tokio::sync::Semaphore::new(MAX_OUTSTANDING));
-    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let started = tokio::time::Instant::now();
-    let mut tasks = Vec::new();
-    let mut unsent = 0u64;
-    for n in 0u64.. {
-        let intended = started + interval.mul_f64(n as f64);
-        if intended - started >= duration {
-            break;
-        }
-        tokio::time::sleep_until(intended).await;
-        let Ok(permit) = outstanding.clone().try_acquire_owned() else {
-            unsent += 1;
-            continue;
-        };
-        let req = build_request(target, &base, &credentials, n);
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let _permit = permit;
-            let status = match client.request(req).await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let _ = resp.into_body().collect().await;
-                    Some(status)
+    let counter = Arc::new(AtomicU64::new(0));
+    let interval = Duration::from_secs_f64(connections as f64 / rate.max(0.001));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for k in 0..connections {
+        let (client, target, base, credentials, counter) = (
+            client.clone(),
+            target.clone(),
+            base.clone(),
+            credentials.clone(),
+            counter.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut accepted =
+                Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+            let mut shed = accepted.clone();
+            let (mut errors, mut server_errors) = (0u64, 0u64);
+            let mut at = started + interval.mul_f64(k as f64 / connections as f64);
+            while at < deadline {
+                tokio::time::sleep_until(at.into()).await;
+                let intended = at;
+                at += interval;
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let req = build_request(&target, &base, &credentials, n);
+                let status = match client.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let _ = resp.into_body().collect().await;
+                        Some(status)
+                    }
+                    Err(_) => None,
+                };
+                let micros = intended.elapsed().as_micros() as u64;
+                match status {
+                    Some(s) if s.is_success() => {
+                        let _ = accepted.record(micros);
+                    }
+                    Some(s) if s.as_u16() == 429 || s.as_u16() == 503 => {
+                        let _ = shed.record(micros);
+                    }
+                    Some(s) => {
+                        errors += 1;
+                        if s.is_server_error() {
+                            server_errors += 1;
+                        }
+                    }
+                    None => errors += 1,
                 }
-                Err(_) => None,
-            };
-            (status, intended.elapsed().as_micros() as u64)
+            }
+            (accepted, shed, errors, server_errors)
         }));
     }
-    let mut accepted_hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
-    let mut shed_hist = accepted_hist.clone();
-    let (mut accepted, mut shed, mut errors, mut server_errors) = (0u64, 0u64, unsent, 0u64);
-    for task in tasks {
-        let (status, micros) = task.await?;
-        match status {
-            Some(s) if s.is_success() => {
-                accepted += 1;
-                let _ = accepted_hist.record(micros);
-            }
-            Some(s) if s.as_u16() == 429 || s.as_u16() == 503 => {
-                shed += 1;
-                let _ = shed_hist.record(micros);
-            }
-            Some(s) => {
-                errors += 1;
-                if s.is_server_error() {
-                    server_errors += 1;
-                }
-            }
-            None => errors += 1,
-        }
+    let mut accepted = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    let mut shed = accepted.clone();
+    let (mut errors, mut server_errors) = (0u64, 0u64);
+    for w in workers {
+        let (a, s, e, se) = w.await?;
+        accepted.add(a).ok();
+        shed.add(s).ok();
+        errors += e;
+        server_errors += se;
     }
     Ok(StressResult {
-        name: format!("{} @ {rate:.0}/s offered, open loop", target.name),
+        name: format!(
+            "{} @ {rate:.0}/s offered, open loop, {connections} clients",
+            target.name
+        ),
         offered_rate: rate,
-        accepted,
-        accepted_rate: accepted as f64 / duration.as_secs_f64(),
-        shed,
+        accepted: accepted.len(),
+        accepted_rate: accepted.len() as f64 / started.elapsed().as_secs_f64(),
+        shed: shed.len(),
         errors,
         server_errors,
-        p50_us: accepted_hist.value_at_quantile(0.50),
-        p99_us: accepted_hist.value_at_quantile(0.99),
-        max_us: accepted_hist.max(),
-        shed_p99_us: shed_hist.value_at_quantile(0.99),
+        p50_us: accepted.value_at_quantile(0.50),
+        p99_us: accepted.value_at_quantile(0.99),
+        max_us: accepted.max(),
+        shed_p99_us: shed.value_at_quantile(0.99),
     })
 }
 

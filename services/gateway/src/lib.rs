@@ -95,7 +95,7 @@ pub struct Gateway {
 }
 
 /// Default of [`GatewayOptions::max_in_flight`] (`ROOKERY_MAX_IN_FLIGHT`).
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
 
 /// What a gateway enforces besides routing.
 pub struct GatewayOptions {
