@@ -102,6 +102,18 @@ pub async fn embedded_with(
     timelines: TimelineConfig,
     redis: Option<RedisTimelines>,
 ) -> anyhow::Result<App> {
+    embedded_with_gateway(data_dir, timelines, redis, GatewayOptions::local()).await
+}
+
+/// [`embedded_with`] with the gateway's rate limits and in-flight limit given
+/// instead of read from the environment (the stress test sets them as an
+/// operator would).
+pub async fn embedded_with_gateway(
+    data_dir: &Path,
+    timelines: TimelineConfig,
+    redis: Option<RedisTimelines>,
+    gateway_options: GatewayOptions,
+) -> anyhow::Result<App> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let secret = Secret::load_or_create(data_dir)?;
@@ -195,7 +207,7 @@ pub async fn embedded_with(
         ),
     ]);
     // One process: its own buckets, no admin routes (there are no instances to manage).
-    let gateway = Gateway::new(upstreams, Some(users_service), GatewayOptions::local())?;
+    let gateway = Gateway::new(upstreams, Some(users_service), gateway_options)?;
     Ok(App {
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus,

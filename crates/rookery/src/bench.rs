@@ -208,40 +208,7 @@ async fn run_target(
                     }
                 };
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let accounts = credentials.0.len();
-                let (user, other) = if accounts > 1 {
-                    let user = rand::random_range(0..accounts);
-                    (user, (user + rand::random_range(1..accounts)) % accounts)
-                } else {
-                    (0, 0)
-                };
-                let pick = match target.picks.len() {
-                    0 => "",
-                    len => target.picks[rand::random_range(0..len)].as_str(),
-                };
-                let updown = if rand::random::<bool>() { "up" } else { "down" };
-                let fill = |s: &str| {
-                    s.replace("{user}", &user.to_string())
-                        .replace("{other}", &other.to_string())
-                        .replace("{n}", &n.to_string())
-                        .replace("{pick}", pick)
-                        .replace("{updown}", updown)
-                };
-                let spec = target.pick();
-                let mut req = Request::builder()
-                    .method(spec.method.clone())
-                    .uri(format!("{base}{}", fill(&spec.path)));
-                if let Some(auth) = credentials.0.get(user) {
-                    req = req.header(http::header::AUTHORIZATION, auth);
-                }
-                let body = match &spec.body {
-                    Some(b) => {
-                        req = req.header(http::header::CONTENT_TYPE, "application/json");
-                        Bytes::from(fill(b))
-                    }
-                    None => Bytes::new(),
-                };
-                let req = req.body(Full::new(body)).expect("valid request");
+                let req = build_request(&target, &base, &credentials, n);
                 match client.request(req).await {
                     Ok(resp) => {
                         let status = resp.status();
@@ -279,16 +246,61 @@ async fn run_target(
     })
 }
 
+/// The `n`th request of `target`: placeholders filled, credentials of a
+/// random account (see [`Target`]).
+fn build_request(
+    target: &Target,
+    base: &str,
+    credentials: &Credentials,
+    n: u64,
+) -> Request<Full<Bytes>> {
+    let accounts = credentials.0.len();
+    let (user, other) = if accounts > 1 {
+        let user = rand::random_range(0..accounts);
+        (user, (user + rand::random_range(1..accounts)) % accounts)
+    } else {
+        (0, 0)
+    };
+    let pick = match target.picks.len() {
+        0 => "",
+        len => target.picks[rand::random_range(0..len)].as_str(),
+    };
+    let updown = if rand::random::<bool>() { "up" } else { "down" };
+    let fill = |s: &str| {
+        s.replace("{user}", &user.to_string())
+            .replace("{other}", &other.to_string())
+            .replace("{n}", &n.to_string())
+            .replace("{pick}", pick)
+            .replace("{updown}", updown)
+    };
+    let spec = target.pick();
+    let mut req = Request::builder()
+        .method(spec.method.clone())
+        .uri(format!("{base}{}", fill(&spec.path)));
+    if let Some(auth) = credentials.0.get(user) {
+        req = req.header(http::header::AUTHORIZATION, auth);
+    }
+    let body = match &spec.body {
+        Some(b) => {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+            Bytes::from(fill(b))
+        }
+        None => Bytes::new(),
+    };
+    req.body(Full::new(body)).expect("valid request")
+}
+
 /// The highest open-loop rate at which `target` keeps its p99 within
 /// `p99_bound` with no errors: from 90% of the closed-loop rate down in 30%
-/// steps until one holds, then bisection (at most twelve runs of `duration`). The result names the rate found.
+/// steps until one holds, then bisection (at most twelve runs of `duration`). The result names the rate
+/// found, which comes second.
 pub async fn sustainable_rate(
     base_url: &str,
     target: &Target,
     connections: usize,
     duration: Duration,
     p99_bound: Duration,
-) -> anyhow::Result<TargetResult> {
+) -> anyhow::Result<(TargetResult, f64)> {
     let closed = run(
         base_url,
         std::slice::from_ref(target),
@@ -333,7 +345,7 @@ pub async fn sustainable_rate(
         low,
         p99_bound.as_millis()
     );
-    Ok(best)
+    Ok((best, low))
 }
 
 /// A plain-text table of the results, with each rate as a ratio to the first.
@@ -384,4 +396,164 @@ pub async fn newest_post_ids(base: &str, count: usize) -> anyhow::Result<Vec<Str
         .unwrap_or_default();
     anyhow::ensure!(!ids.is_empty(), "no posts to vote on: seed some first");
     Ok(ids)
+}
+
+/// An overload run: what was accepted, what was shed, and how long accepted
+/// requests took.
+#[derive(Debug, Clone)]
+pub struct StressResult {
+    pub name: String,
+    /// Requests/s offered (open loop).
+    pub offered_rate: f64,
+    /// 2xx answers.
+    pub accepted: u64,
+    pub accepted_rate: f64,
+    /// 429 and 503 answers (refused quickly instead of queued).
+    pub shed: u64,
+    /// Anything else: other statuses or no answer.
+    pub errors: u64,
+    /// 5xx other than 503: always a bug.
+    pub server_errors: u64,
+    /// Latency of accepted requests from their intended send time.
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// p99 of the shed answers (how quickly a refusal comes).
+    pub shed_p99_us: u64,
+}
+
+/// Offers `target` open loop at `rate` requests/s for `duration` over
+/// `connections` concurrent clients (kept-alive connections; client `k`
+/// sends at `started + (k + i * connections) / rate`). Use many more clients
+/// than the server admits at once, so that the offered load does not drop
+/// when the server slows down: a client that falls behind sends at once, and
+/// latency counts from the intended send time.
+pub async fn stress(
+    base_url: &str,
+    target: &Target,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
+) -> anyhow::Result<StressResult> {
+    let client = client(connections);
+    // One second first opens the connections (not measured).
+    stress_run(
+        &client,
+        base_url,
+        target,
+        rate,
+        Duration::from_secs(1),
+        connections,
+    )
+    .await?;
+    stress_run(&client, base_url, target, rate, duration, connections).await
+}
+
+async fn stress_run(
+    client: &HttpClient,
+    base_url: &str,
+    target: &Target,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
+) -> anyhow::Result<StressResult> {
+    let base = base_url.trim_end_matches('/').to_string();
+    let credentials = Arc::new(Credentials::new(&target.auth));
+    let counter = Arc::new(AtomicU64::new(0));
+    let interval = Duration::from_secs_f64(connections as f64 / rate.max(0.001));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for k in 0..connections {
+        let (client, target, base, credentials, counter) = (
+            client.clone(),
+            target.clone(),
+            base.clone(),
+            credentials.clone(),
+            counter.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut accepted =
+                Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+            let mut shed = accepted.clone();
+            let (mut errors, mut server_errors) = (0u64, 0u64);
+            let mut at = started + interval.mul_f64(k as f64 / connections as f64);
+            while at < deadline {
+                tokio::time::sleep_until(at.into()).await;
+                let intended = at;
+                at += interval;
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let req = build_request(&target, &base, &credentials, n);
+                let status = match client.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let _ = resp.into_body().collect().await;
+                        Some(status)
+                    }
+                    Err(_) => None,
+                };
+                let micros = intended.elapsed().as_micros() as u64;
+                match status {
+                    Some(s) if s.is_success() => {
+                        let _ = accepted.record(micros);
+                    }
+                    Some(s) if s.as_u16() == 429 || s.as_u16() == 503 => {
+                        let _ = shed.record(micros);
+                    }
+                    Some(s) => {
+                        errors += 1;
+                        if s.is_server_error() {
+                            server_errors += 1;
+                        }
+                    }
+                    None => errors += 1,
+                }
+            }
+            (accepted, shed, errors, server_errors)
+        }));
+    }
+    let mut accepted = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    let mut shed = accepted.clone();
+    let (mut errors, mut server_errors) = (0u64, 0u64);
+    for w in workers {
+        let (a, s, e, se) = w.await?;
+        accepted.add(a).ok();
+        shed.add(s).ok();
+        errors += e;
+        server_errors += se;
+    }
+    Ok(StressResult {
+        name: format!(
+            "{} @ {rate:.0}/s offered, open loop, {connections} clients",
+            target.name
+        ),
+        offered_rate: rate,
+        accepted: accepted.len(),
+        accepted_rate: accepted.len() as f64 / started.elapsed().as_secs_f64(),
+        shed: shed.len(),
+        errors,
+        server_errors,
+        p50_us: accepted.value_at_quantile(0.50),
+        p99_us: accepted.value_at_quantile(0.99),
+        max_us: accepted.max(),
+        shed_p99_us: shed.value_at_quantile(0.99),
+    })
+}
+
+pub fn stress_report(r: &StressResult) -> String {
+    format!(
+        "{}\n  offered {:.0}/s; accepted {} ({:.0}/s, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms); \
+         shed {} (429/503, p99 {:.3} ms); other errors {} (5xx other than 503: {})\n",
+        r.name,
+        r.offered_rate,
+        r.accepted,
+        r.accepted_rate,
+        r.p50_us as f64 / 1000.0,
+        r.p99_us as f64 / 1000.0,
+        r.max_us as f64 / 1000.0,
+        r.shed,
+        r.shed_p99_us as f64 / 1000.0,
+        r.errors,
+        r.server_errors,
+    )
 }

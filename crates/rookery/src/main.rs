@@ -180,6 +180,19 @@ enum Command {
         /// which p99 stays within this many ms with no errors (bisection).
         #[arg(long)]
         p99_ms: Option<u64>,
+        /// With --p99-ms: then offer twice the rate found, open loop over
+        /// --stress-clients concurrent clients, and report what was accepted
+        /// (its latency from the intended send time) and what was shed (429/503).
+        #[arg(long)]
+        stress: bool,
+        /// The offered rate of the --stress run instead of twice the rate
+        /// --p99-ms finds (to compare configurations at one rate).
+        #[arg(long, requires = "stress")]
+        stress_rate: Option<f64>,
+        /// Concurrent clients (connections) of the --stress run: more than
+        /// the server admits at once (`ROOKERY_MAX_IN_FLIGHT`).
+        #[arg(long, default_value_t = 1024)]
+        stress_clients: usize,
     },
     /// Simulate users running realistic sessions across every service
     /// (register, log in, follow, post, reply, repost, vote, like, read
@@ -543,7 +556,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             users,
             community,
             p99_ms,
+            stress,
+            stress_rate,
+            stress_clients,
         } => {
+            anyhow::ensure!(
+                !stress || p99_ms.is_some() || stress_rate.is_some(),
+                "--stress needs --p99-ms (it offers twice the rate found) or --stress-rate"
+            );
             use bench::{Auth, Target};
             let duration = Duration::from_secs(seconds);
             let seeded = Auth::RandomSeeded {
@@ -685,19 +705,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 half.name = format!("{} @ {:.0}/s open loop", half.name, results[1].rate / 2.0);
                 results.extend(bench::run(&url, &[half], connections, duration).await?);
             }
-            if let Some(bound) = p99_ms {
-                results.push(
-                    bench::sustainable_rate(
-                        &url,
-                        &targets[1],
-                        connections,
-                        duration,
-                        Duration::from_millis(bound),
-                    )
-                    .await?,
-                );
+            let mut overload_rate = stress_rate;
+            if let Some(bound) = p99_ms
+                && stress_rate.is_none()
+            {
+                let (result, rate) = bench::sustainable_rate(
+                    &url,
+                    &targets[1],
+                    connections,
+                    duration,
+                    Duration::from_millis(bound),
+                )
+                .await?;
+                results.push(result);
+                overload_rate = Some(2.0 * rate);
+            }
+            let mut overload = None;
+            if stress && let Some(rate) = overload_rate {
+                overload =
+                    Some(bench::stress(&url, &targets[1], rate, duration, stress_clients).await?);
             }
             print!("{}", bench::report(&results));
+            if let Some(overload) = overload {
+                print!("{}", bench::stress_report(&overload));
+            }
             Ok(())
         }
         Command::Load {

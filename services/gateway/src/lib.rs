@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use axum::Router;
@@ -96,7 +97,13 @@ pub struct Gateway {
     /// Credentials the users service verified (scaled out only).
     identities: Option<Arc<IdentityCache>>,
     events: Option<JetStreamConfig>,
+    /// API requests being served by in-process services, and the most allowed.
+    in_process: Arc<AtomicUsize>,
+    max_in_process: usize,
 }
+
+/// Default of [`GatewayOptions::max_in_flight`] (`ROOKERY_MAX_IN_FLIGHT`).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
 
 /// What a gateway enforces besides routing.
 pub struct GatewayOptions {
@@ -108,18 +115,51 @@ pub struct GatewayOptions {
     /// Where the users service's events are heard (NATS), so credentials
     /// revoked through another gateway leave this one's cache at once.
     pub events: Option<JetStreamConfig>,
+    /// API requests served by in-process services (`rookery serve`) at once,
+    /// all services together; beyond it 503 with `Retry-After: 1` instead of
+    /// an unbounded queue. (HTTP instances have their own limit,
+    /// [`PoolConfig::max_in_flight`].)
+    pub max_in_flight: usize,
 }
 
 impl GatewayOptions {
-    /// Rate limits and identity cache from the environment, in-process
-    /// buckets, no admin routes.
+    /// Rate limits, the in-flight limit and the identity cache from the
+    /// environment, in-process buckets, no admin routes.
     pub fn local() -> Self {
         Self {
             limiter: RateLimiter::new(RateLimitConfig::from_env(), None),
             admin_token: None,
             identity_cache: IdentityCacheConfig::from_env(),
             events: JetStreamConfig::from_env(),
+            max_in_flight: max_in_flight_from_env(),
         }
+    }
+}
+
+/// `ROOKERY_MAX_IN_FLIGHT`, or [`DEFAULT_MAX_IN_FLIGHT`].
+pub fn max_in_flight_from_env() -> usize {
+    std::env::var("ROOKERY_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+        .max(1)
+}
+
+/// Counts a request against the in-process limit until dropped (also when
+/// the client goes away and the request is cancelled).
+struct InProcessSlot(Arc<AtomicUsize>);
+
+impl InProcessSlot {
+    fn acquire(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        let slot = Self(count.clone());
+        (before < max).then_some(slot)
+    }
+}
+
+impl Drop for InProcessSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -153,6 +193,8 @@ impl Gateway {
             admin_token: options.admin_token.filter(|t| !t.is_empty()),
             identities,
             events: options.events,
+            in_process: Arc::new(AtomicUsize::new(0)),
+            max_in_process: options.max_in_flight.max(1),
         }))
     }
 
@@ -252,6 +294,15 @@ async fn proxy(
             return Ok(limited.into_response());
         }
     }
+    // Shed instead of queueing: past the limit, in-process services answer
+    // 503 at once (before authentication and the body, which cost work too).
+    let _slot = match upstream {
+        Upstream::InProcess(_) => Some(
+            InProcessSlot::acquire(&gateway.in_process, gateway.max_in_process)
+                .ok_or_else(|| ApiError::unavailable("the server is overloaded; try again"))?,
+        ),
+        Upstream::Http(_) => None,
+    };
     let (mut parts, body) = req.into_parts();
     if parts
         .headers

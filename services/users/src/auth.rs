@@ -186,6 +186,10 @@ pub struct Authenticator {
     /// Subjects over their failure limit -> when the window ends (ms), so a
     /// locked username is refused without a database read.
     locked: Cache<String, i64>,
+    /// Username subjects (`u:<name>`) this process counted a failure for
+    /// within the window, so a success answered from the credential cache
+    /// knows, without a database read, that it has a count to reset.
+    failing: Cache<String, ()>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -221,6 +225,10 @@ impl Authenticator {
                 .support_invalidation_closures()
                 .build(),
             locked: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.failure_window)
+                .build(),
+            failing: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(config.failure_window)
                 .build(),
@@ -281,6 +289,7 @@ impl Authenticator {
         let cache_key = self.credential_key(&username_key, password);
         if let Some(cached) = self.cache.get(&cache_key) {
             if self.config.single_instance {
+                self.reset_failures(&subjects[0]).await?;
                 return Ok(Authenticated {
                     user_id: cached.user_id,
                     username: cached.username,
@@ -290,6 +299,7 @@ impl Authenticator {
             }
             match self.store.user_by_id(cached.user_id).await? {
                 Some(user) if user.active && user.auth_version == cached.auth_version => {
+                    self.reset_failures(&subjects[0]).await?;
                     return Ok(Authenticated::basic(&user));
                 }
                 _ => self.cache.invalidate(&cache_key),
@@ -317,6 +327,7 @@ impl Authenticator {
                 if had_failures {
                     // A success before the limit resets the count.
                     self.store.clear_auth_failures(&subjects[0]).await?;
+                    self.failing.invalidate(&subjects[0]);
                 }
                 Ok(Authenticated::basic(&user))
             }
@@ -404,6 +415,17 @@ impl Authenticator {
         self.sessions.invalidate(&session_id);
     }
 
+    /// A success with cached credentials resets the username's failure count
+    /// too (API.md), when this process counted failures for it. (Failures
+    /// counted by another instance are reset by the next uncached success.)
+    async fn reset_failures(&self, username_subject: &str) -> Result<(), ApiError> {
+        if self.failing.contains_key(username_subject) {
+            self.store.clear_auth_failures(username_subject).await?;
+            self.failing.invalidate(username_subject);
+        }
+        Ok(())
+    }
+
     /// 429 for a subject this process knows to be locked.
     fn refuse_locked(&self, subjects: &[String]) -> Result<(), ApiError> {
         let now = now_ms();
@@ -469,6 +491,9 @@ impl Authenticator {
         self.store
             .record_auth_failure(subjects, now, window)
             .await?;
+        if subjects[0].starts_with("u:") {
+            self.failing.insert(subjects[0].clone(), ());
+        }
         for (subject, count) in self.store.auth_failures(subjects, now - window).await? {
             if count.failures >= self.limit_of(&subject) {
                 self.lock(&subject, count.window_start + window);
