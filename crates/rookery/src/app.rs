@@ -161,6 +161,9 @@ pub async fn embedded_with_gateway(
         &secret,
         timelines,
         redis,
+        Some(Arc::new(UsersDirectory {
+            users: Upstream::InProcess(users_router.clone()),
+        })),
         bus.as_ref(),
         &tasks,
         &shutdown,
@@ -475,18 +478,26 @@ pub fn gateway_only_with(
     })
 }
 
-/// One posts service instance on `DATABASE_URL`, on the bus of [`instance_bus`].
-pub async fn posts_instance(database_url: &str, secret: &Secret) -> anyhow::Result<App> {
-    posts_instance_on(database_url, secret, instance_bus().await?).await
+/// One posts service instance on `DATABASE_URL`, asking the users instances
+/// at `users` (base URLs; none: the author replica alone answers) about
+/// accounts its replica does not know yet; on the bus of [`instance_bus`].
+pub async fn posts_instance(
+    database_url: &str,
+    secret: &Secret,
+    users: &[String],
+) -> anyhow::Result<App> {
+    posts_instance_on(database_url, secret, users, instance_bus().await?).await
 }
 
 /// [`posts_instance`] on `bus`: with JetStream the follow graph and vote
 /// counts arrive from the users and votes services, and the instances share
 /// the `posts` consumer; without a bus it relays and consumes its own events
-/// (fan-out of its posts) in-process.
+/// (fan-out of its posts) in-process, and learns accounts only from the
+/// users instances at `users`.
 pub async fn posts_instance_on(
     database_url: &str,
     secret: &Secret,
+    users: &[String],
     bus: Option<Arc<dyn EventBus>>,
 ) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
@@ -494,6 +505,16 @@ pub async fn posts_instance_on(
     let timelines = TimelineConfig::from_env();
     let redis = redis_timelines(&timelines).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let accounts: Option<Arc<dyn AccountDirectory>> = match users.is_empty() {
+        true => None,
+        false => {
+            let users = HttpPool::new("users", users)?;
+            tasks.spawn(users.clone().run_health_checks(shutdown.clone()));
+            Some(Arc::new(UsersDirectory {
+                users: Upstream::Http(users),
+            }))
+        }
+    };
     let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| InProcessBus::new());
     // Subscribes the consumer before the relay below starts.
     let service = start_posts(
@@ -501,6 +522,7 @@ pub async fn posts_instance_on(
         secret,
         timelines,
         redis,
+        accounts,
         bus.as_ref(),
         &tasks,
         &shutdown,
@@ -522,12 +544,15 @@ pub async fn posts_instance_on(
 }
 
 /// The posts service and its background work: the event consumer (subscribed
-/// here, before any relay starts) and the timeline trimmer.
+/// here, before any relay starts) and the timeline trimmer. `accounts` is
+/// asked about accounts the author replica does not know yet.
+#[allow(clippy::too_many_arguments)]
 async fn start_posts(
     store: Arc<dyn PostStore>,
     secret: &Secret,
     timelines: TimelineConfig,
     redis: Option<RedisTimelines>,
+    accounts: Option<Arc<dyn AccountDirectory>>,
     bus: &dyn EventBus,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
@@ -550,6 +575,7 @@ async fn start_posts(
         IdentityKeys::new(secret),
         timelines,
         redis,
+        accounts,
     ))
 }
 

@@ -85,6 +85,8 @@ impl Formation {
             let mut env = common_env(&plan);
             env.push(("DATABASE_URL".into(), database));
             env.push(("ROOKERY_POSTS_URL".into(), bases["posts"].join(",")));
+            // Votes, messages and posts ask the users instances about
+            // accounts their replicas do not know yet.
             env.push(("ROOKERY_USERS_URL".into(), bases["users"].join(",")));
             let mut processes = Vec::new();
             for (index, base) in urls.iter().enumerate() {

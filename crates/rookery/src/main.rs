@@ -269,17 +269,22 @@ impl ServiceName {
 
 /// Base URLs of another service's instances from `var` (comma-separated).
 fn base_urls(var: &str, needed_by: &str, of: &str) -> anyhow::Result<Vec<String>> {
-    let urls: Vec<String> = std::env::var(var)
-        .unwrap_or_default()
-        .split(',')
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty())
-        .collect();
+    let urls = optional_base_urls(var);
     anyhow::ensure!(
         !urls.is_empty(),
         "{needed_by} needs {var}: the {of} instances' base URLs, comma-separated"
     );
     Ok(urls)
+}
+
+/// The comma-separated base URLs in `var`; none when it is unset or empty.
+fn optional_base_urls(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split(',')
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -317,7 +322,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let app = match name {
                 ServiceName::Users => app::users_instance(&url, &secret).await?,
-                ServiceName::Posts => app::posts_instance(&url, &secret).await?,
+                ServiceName::Posts => {
+                    // Optional: without it the author replica alone answers.
+                    let users = optional_base_urls("ROOKERY_USERS_URL");
+                    app::posts_instance(&url, &secret, &users).await?
+                }
                 ServiceName::Votes => {
                     let posts = base_urls("ROOKERY_POSTS_URL", "votes", "posts")?;
                     let users = base_urls("ROOKERY_USERS_URL", "votes", "users")?;

@@ -850,3 +850,82 @@ async fn garbage_never_gives_a_server_error() {
     );
     s.stop().await;
 }
+
+/// A user timeline is there from the moment the account is: the posts
+/// service asks the users service about an account its replica does not know
+/// yet (its `user.registered` still on the way) instead of answering 404.
+/// Deterministic: the accounts are registered at a users instance on the
+/// embedded data directory and their events dropped from its outbox, so the
+/// posts replica never hears of them.
+#[tokio::test]
+async fn user_timeline_of_an_account_the_posts_replica_does_not_know() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = rookery_kernel::secret::Secret::load_or_create(dir.path()).unwrap();
+    let users_url = rookery_kernel::db::sqlite_url_in(dir.path(), "users");
+    let users = Server::serve(
+        rookery::app::users_instance_on(&users_url, &secret, None)
+            .await
+            .unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let carol = users.user("carol").await;
+    let dave = users.user("dave").await;
+    users.stop().await;
+    let db = sqlx::SqlitePool::connect(&users_url).await.unwrap();
+    let dropped = sqlx::query("DELETE FROM outbox")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(dropped.rows_affected(), 2, "one user.registered each");
+    db.close().await;
+
+    let app = rookery::app::embedded(dir.path()).await.unwrap();
+    let s = Server::serve(app, tempfile::tempdir().unwrap()).await;
+    // Case does not matter, as for every username.
+    let (status, page) = send_json(s.req(Method::GET, "/api/v1/users/CAROL/posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"], json!([]));
+    // The answer is remembered, and the timeline fills as usual.
+    let p = post(&s, &carol, json!({"text": "first!"})).await;
+    let (status, page) = send_json(s.req(Method::GET, "/api/v1/users/carol/posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids(&page), vec![p["id"].as_str().unwrap().to_string()]);
+    // Deactivated (the replica never had the account): 404 all the same.
+    let resp = dave
+        .basic(s.req(Method::DELETE, "/api/v1/users/dave"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    for _ in 0..2 {
+        expect(
+            s.req(Method::GET, "/api/v1/users/dave/posts"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    expect(
+        s.req(Method::GET, "/api/v1/users/nobody/posts"),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    s.stop().await;
+}
+
+/// Register, then read the new account's timeline at once: never 404.
+#[tokio::test]
+async fn user_timeline_right_after_registering() {
+    let s = Server::embedded().await;
+    for n in 0..25 {
+        let name = format!("newcomer{n}");
+        s.user(&name).await;
+        let (status, page) =
+            send_json(s.req(Method::GET, &format!("/api/v1/users/{name}/posts"))).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {page}");
+        assert_eq!(page["items"], json!([]), "{name}");
+    }
+    s.stop().await;
+}

@@ -156,13 +156,13 @@ async fn posts_instances_on_postgres_behind_an_http_gateway() {
     )
     .await;
     let posts_a = serve(
-        rookery::app::posts_instance(&posts_url, &secret)
+        rookery::app::posts_instance(&posts_url, &secret, &[])
             .await
             .unwrap(),
     )
     .await;
     let posts_b = serve(
-        rookery::app::posts_instance(&posts_url, &secret)
+        rookery::app::posts_instance(&posts_url, &secret, &[])
             .await
             .unwrap(),
     )
@@ -256,7 +256,7 @@ async fn votes_instance_on_postgres_asks_posts_and_users_over_http() {
     )
     .await;
     let posts = serve(
-        rookery::app::posts_instance(&posts_url, &secret)
+        rookery::app::posts_instance(&posts_url, &secret, &[])
             .await
             .unwrap(),
     )
@@ -396,6 +396,84 @@ async fn messages_instance_on_postgres_asks_users_over_http() {
     }
 }
 
+#[tokio::test]
+async fn posts_instance_on_postgres_asks_users_over_http() {
+    let Ok(base) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (users_url, admin, users_schema) = pg_schema_url(&base).await;
+    let (posts_url, _, posts_schema) = pg_schema_url(&base).await;
+    let secret = Secret::from_bytes(b"a test secret that is long enough!!");
+    let serve = |app| async { Server::serve(app, tempfile::tempdir().unwrap()).await };
+    let users = serve(
+        rookery::app::users_instance(&users_url, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    // No bus: no user.registered ever reaches the posts instance.
+    let posts = serve(
+        rookery::app::posts_instance_on(
+            &posts_url,
+            &secret,
+            std::slice::from_ref(&users.base),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let upstreams = HashMap::from([
+        ("users".to_string(), vec![users.base.clone()]),
+        ("posts".to_string(), vec![posts.base.clone()]),
+    ]);
+    let gw = serve(rookery::app::gateway_only(&upstreams).unwrap()).await;
+    let alice = gw.user("alice").await;
+    let bob = gw.user("bob").await;
+    // At once, and without any event: the posts instance asks the users instance.
+    let (status, page) = send_json(gw.req(Method::GET, "/api/v1/users/alice/posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"], json!([]));
+    let (_, p) = send_json(
+        alice
+            .basic(gw.req(Method::POST, "/api/v1/posts"))
+            .json(&json!({"text": "known at once"})),
+    )
+    .await;
+    let (status, page) = send_json(gw.req(Method::GET, "/api/v1/users/ALICE/posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"][0]["id"], p["id"]);
+    // A deactivated account is unknown to its timeline, replica or not.
+    let resp = bob
+        .basic(gw.req(Method::DELETE, "/api/v1/users/bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    for path in ["/api/v1/users/bob/posts", "/api/v1/users/nobody/posts"] {
+        expect_error(
+            gw.req(Method::GET, path).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    // The users instance gone: a miss is 503 (try again), the replica still answers.
+    users.stop().await;
+    let (status, page) = send_json(gw.req(Method::GET, "/api/v1/users/alice/posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (status, body) = send_json(gw.req(Method::GET, "/api/v1/users/carol/posts")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    gw.stop().await;
+    posts.stop().await;
+    for schema in [users_schema, posts_schema] {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+}
+
 /// Polls `path` (as `user`, if any) until `check` holds, for up to 2 s.
 async fn within_2s(
     gw: &Server,
@@ -457,13 +535,13 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
     )
     .await;
     let posts_a = serve(
-        rookery::app::posts_instance_on(&posts_url, &secret, bus().await)
+        rookery::app::posts_instance_on(&posts_url, &secret, &[], bus().await)
             .await
             .unwrap(),
     )
     .await;
     let posts_b = serve(
-        rookery::app::posts_instance_on(&posts_url, &secret, bus().await)
+        rookery::app::posts_instance_on(&posts_url, &secret, &[], bus().await)
             .await
             .unwrap(),
     )

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
-use rookery_kernel::ApiResult;
+use rookery_kernel::directory::{AccountDirectory, replica_or_directory};
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{Identity, IdentityKeys, verify_identity};
 use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::{ApiError, ApiResult};
 use tokio::sync::RwLock;
 use utoipa::OpenApi;
 
@@ -23,7 +24,7 @@ pub mod timeline;
 pub use events::TimelineConfig;
 pub use store::{PostStore, PostgresPostStore, SqlitePostStore};
 
-use store::{HomeMerge, Post, StoreError};
+use store::{Account, HomeMerge, Post, StoreError};
 use timeline::RedisTimelines;
 
 /// How often the set of high-follower authors is re-read.
@@ -37,6 +38,9 @@ pub struct PostsService {
     pub redis: Option<RedisTimelines>,
     celebrities: RwLock<(Option<Instant>, Arc<Vec<i64>>)>,
     known_authors: moka::sync::Cache<i64, ()>,
+    /// The users service, asked about accounts the author replica does not
+    /// know yet; without it the replica alone answers.
+    accounts: Option<Arc<dyn AccountDirectory>>,
 }
 
 impl PostsService {
@@ -45,6 +49,7 @@ impl PostsService {
         identity: IdentityKeys,
         timelines: TimelineConfig,
         redis: Option<RedisTimelines>,
+        accounts: Option<Arc<dyn AccountDirectory>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -53,7 +58,41 @@ impl PostsService {
             redis,
             celebrities: RwLock::new((None, Arc::new(Vec::new()))),
             known_authors: moka::sync::Cache::new(1_000_000),
+            accounts,
         })
+    }
+
+    /// The account named `username` (case-insensitively, deactivated ones
+    /// included): the author replica first; after a miss (its
+    /// `user.registered` may still be on the way, or no bus brings it) the
+    /// users service when one is configured, whose answer is remembered.
+    /// `None` for an unknown account.
+    pub(crate) async fn account(&self, username: &str) -> ApiResult<Option<Account>> {
+        let username = username.trim();
+        let replica = async {
+            let author = self.store.author_by_username(username).await?;
+            Ok::<_, StoreError>(author.map(|a| Account {
+                id: a.id,
+                username: a.username,
+                active: a.active,
+            }))
+        };
+        let Some(directory) = &self.accounts else {
+            return Ok(replica.await?);
+        };
+        replica_or_directory(username, replica, directory.as_ref(), async |account| {
+            self.store.remember_account(account).await
+        })
+        .await
+    }
+
+    /// The active account named `username`; 404 for an unknown or
+    /// deactivated one.
+    pub(crate) async fn active_account(&self, username: &str) -> ApiResult<Account> {
+        self.account(username)
+            .await?
+            .filter(|a| a.active)
+            .ok_or_else(|| ApiError::not_found("no such user"))
     }
 
     /// Makes sure the author replica knows the caller (their registration

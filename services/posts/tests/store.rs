@@ -9,7 +9,7 @@ use rookery_kernel::ids::IdGenerator;
 use rookery_posts::TimelineConfig;
 use rookery_posts::domain::{PostBody, Sort};
 use rookery_posts::store::{
-    Applied, Change, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore,
+    Account, Applied, Change, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore,
     StoreError, postgres, sqlite,
 };
 
@@ -463,6 +463,61 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
             .unwrap()
             .unwrap()
             .active
+    );
+
+    // Accounts the users service told about: remembered as told; an active
+    // answer does not revive a deactivated account, and a row of the same
+    // username under another id is stale and goes.
+    let account = |id, username: &str, active| Account {
+        id,
+        username: username.into(),
+        active,
+    };
+    store
+        .remember_account(&account(40, "Newcomer", true))
+        .await
+        .unwrap();
+    let known = store.author_by_username("NEWCOMER").await.unwrap().unwrap();
+    assert_eq!(
+        (known.id, known.username.as_str(), known.active),
+        (40, "Newcomer", true)
+    );
+    store
+        .remember_account(&account(3, "u3", true))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .author_by_username("u3")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    store
+        .remember_account(&account(41, "gone", false))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .author_by_username("gone")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    store
+        .remember_account(&account(42, "newcomer", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .author_by_username("newcomer")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        42
     );
 
     // Trimming cuts long timelines back to their newest entries.

@@ -102,7 +102,7 @@ pub async fn list_posts(
         .transpose()?;
     let author_id = match params.author.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(name) => match svc.store.author_by_username(name).await? {
+        Some(name) => match svc.account(name).await? {
             Some(author) => Some(author.id),
             // No such author: an empty list, not every post.
             None => {
@@ -144,12 +144,7 @@ pub async fn user_posts(
     Path(username): Path<String>,
     page: PageRequest,
 ) -> ApiResult<Page<PostView>> {
-    let author = svc
-        .store
-        .author_by_username(&username)
-        .await?
-        .filter(|a| a.active)
-        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    let author = svc.active_account(&username).await?;
     let rows = svc
         .store
         .user_timeline(author.id, page.after_i64()?, page.limit + 1)

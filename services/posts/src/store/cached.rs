@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 use super::{
-    Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListQuery, NewPost, Post,
-    PostStore, StoreResult, TimelineEffect, TimelineSink,
+    Account, Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListQuery, NewPost,
+    Post, PostStore, StoreResult, TimelineEffect, TimelineSink,
 };
 use crate::domain::PostBody;
 use crate::events::TimelineConfig;
@@ -450,6 +450,10 @@ impl PostStore for CachedPostStore {
 
     async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>> {
         self.inner.author_by_username(username).await
+    }
+
+    async fn remember_account(&self, account: &Account) -> StoreResult<()> {
+        self.inner.remember_account(account).await
     }
 
     async fn apply_events(

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{PostBody, Sort};
 use crate::events::TimelineConfig;
 
+pub use rookery_kernel::directory::Account;
+
 pub mod cached;
 pub mod postgres;
 mod sql_store;
@@ -263,6 +265,11 @@ pub trait PostStore: Send + Sync + 'static {
     /// event may still be on its way).
     async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()>;
     async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>>;
+    /// Remembers what the users service answered about an account the
+    /// replica did not know: a row of its username under another id is
+    /// stale and goes; deactivation is final (an active answer does not
+    /// revive a deactivated row).
+    async fn remember_account(&self, account: &Account) -> StoreResult<()>;
     /// Applies consumed events in one transaction; an event applied before
     /// (same id) is skipped, so redelivery is harmless. With a `sink`, home
     /// timeline changes go to it (before the commit, so a failure rolls back

@@ -766,6 +766,28 @@ macro_rules! sql_post_store {
                 .await?)
             }
 
+            async fn remember_account(&self, account: &$crate::store::Account) -> StoreResult<()> {
+                let key = account.username.to_lowercase();
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM users WHERE username_key = $1 AND id <> $2")
+                    .bind(&key)
+                    .bind(account.id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO users (id, username, username_key, active) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id) DO UPDATE SET active = users.active AND excluded.active",
+                )
+                .bind(account.id)
+                .bind(&account.username)
+                .bind(&key)
+                .bind(account.active)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn trim_timelines(&self, cap: usize, slack: usize) -> StoreResult<usize> {
                 let over: Vec<(i64,)> = sqlx::query_as(
                     "SELECT user_id FROM home_timeline GROUP BY user_id HAVING COUNT(*) > $1",
