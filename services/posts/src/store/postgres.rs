@@ -40,6 +40,17 @@ impl PostgresPostStore {
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await
     }
+
+    /// One prepared statement for any number of ids: an `IN` list would be
+    /// parsed and planned anew on every home timeline read.
+    async fn select_posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(self.reader())
+        .await?)
+    }
 }
 
 sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg);

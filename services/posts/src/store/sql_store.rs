@@ -429,13 +429,7 @@ macro_rules! sql_post_store {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut q = sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM posts WHERE id IN ("));
-                let mut list = q.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
+                self.select_posts_by_ids(ids).await
             }
 
             async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {

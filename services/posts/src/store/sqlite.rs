@@ -202,4 +202,21 @@ async fn insert_plain_posts(conn: &mut SqliteConnection, posts: &[Post]) -> sqlx
     Ok(())
 }
 
+impl SqlitePostStore {
+    /// An `IN` list: SQLite has no arrays, and preparing in process is cheap.
+    async fn select_posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
+        let mut q =
+            sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM posts WHERE id IN ("));
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        Ok(q.build_query_as()
+            .persistent(false)
+            .fetch_all(self.reader())
+            .await?)
+    }
+}
+
 sql_post_store!(SqlitePostStore, SqliteConnection, outbox_insert_sqlite);
