@@ -231,7 +231,11 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Workload {
     Auth,
+    /// Home timelines (10 posts) of random seeded users: the mix's 60%.
     Timeline,
+    /// Another random seeded user's timeline (10 posts): the mix's 30%.
+    UserTimeline,
+    /// Posts by random seeded users: the mix's 10%.
     Compose,
     /// Home timeline of --username alone (e.g. few vs many followees).
     HomeOf,
@@ -602,6 +606,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     Target::get(
                         "GET /timelines/home?limit=10",
                         "/api/v1/timelines/home?limit=10",
+                        seeded,
+                    ),
+                ],
+                Workload::UserTimeline => vec![
+                    healthz,
+                    Target::get(
+                        "GET /users/{other}/posts?limit=10",
+                        "/api/v1/users/user{other}/posts?limit=10",
                         seeded,
                     ),
                 ],
