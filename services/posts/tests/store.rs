@@ -69,6 +69,40 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         )
         .await;
     }
+    // Deactivation is final: a late (redelivered or reordered) registration
+    // event does not bring the account back.
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::UserRegistered {
+            id: 4,
+            username: "u4".into(),
+        },
+        None,
+    )
+    .await;
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::UserDeactivated { id: 4 },
+        None,
+    )
+    .await;
+    apply(
+        store.as_ref(),
+        ev(),
+        Change::UserRegistered {
+            id: 4,
+            username: "u4".into(),
+        },
+        None,
+    )
+    .await;
+    let u4 = store.author_by_username("u4").await.unwrap().unwrap();
+    assert!(
+        !u4.active,
+        "a late registration revived a deactivated account"
+    );
 
     // Create, read, reply, repost.
     let (a, replayed) = store.create_post(micro(1, "first"), None).await.unwrap();

@@ -139,6 +139,7 @@ macro_rules! sql_post_store {
                 // A username names one account: a row of it under another id is
                 // stale (a restored or foreign users database). The newest fact
                 // wins, rather than a unique violation that would stop the consumer.
+                // A late registration event never revives a deactivated account.
                 sqlx::query("DELETE FROM users WHERE username_key = $1 AND id <> $2")
                     .bind(username.to_lowercase())
                     .bind(id)
@@ -147,7 +148,7 @@ macro_rules! sql_post_store {
                 sqlx::query(
                     "INSERT INTO users (id, username, username_key) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE SET username = excluded.username,
-                     username_key = excluded.username_key, active = TRUE",
+                     username_key = excluded.username_key",
                 )
                 .bind(id)
                 .bind(username)
