@@ -154,25 +154,26 @@ impl IdentityCache {
     /// Applies what a successful response through this gateway changed:
     /// `identity` is the caller's identity token for that request.
     pub fn after_response(&self, method: &http::Method, path: &str, identity: &str) {
+        // Decided by route first: this runs after every authenticated
+        // success, and only these few need the identity's claims read.
+        let logout = method == http::Method::DELETE && path == "/api/v1/auth/token";
+        // Only the account itself may PATCH (password) or DELETE it.
+        let account = matches!(*method, http::Method::PATCH | http::Method::DELETE)
+            && path
+                .strip_prefix("/api/v1/users/")
+                .is_some_and(|name| !name.contains('/'));
+        if !(logout || account) {
+            return;
+        }
         let Some(claims) = claims_of(identity) else {
             return;
         };
-        match (method, path) {
-            (&http::Method::DELETE, "/api/v1/auth/token") => {
-                if let Some(session) = claims.id("sid") {
-                    self.forget_session(session);
-                }
+        if logout {
+            if let Some(session) = claims.id("sid") {
+                self.forget_session(session);
             }
-            // Only the account itself may PATCH (password) or DELETE it.
-            (&http::Method::PATCH | &http::Method::DELETE, p)
-                if p.strip_prefix("/api/v1/users/")
-                    .is_some_and(|name| !name.contains('/')) =>
-            {
-                if let Some(user) = claims.id("sub") {
-                    self.forget_user(user);
-                }
-            }
-            _ => {}
+        } else if let Some(user) = claims.id("sub") {
+            self.forget_user(user);
         }
     }
 
