@@ -27,6 +27,10 @@ async fn apply(store: &dyn PostStore, event_id: i64, change: Change, threshold: 
 use rookery_posts::store::CachedPostStore;
 use rookery_posts::{PostgresPostStore, SqlitePostStore};
 
+fn ids_of(posts: &[rookery_posts::store::Post]) -> Vec<i64> {
+    posts.iter().map(|p| p.id).collect()
+}
+
 fn micro(author: i64, text: &str) -> NewPost {
     NewPost {
         author_id: author,
@@ -54,7 +58,15 @@ fn community(author: i64, title: &str, community: &str) -> NewPost {
     }
 }
 
-async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
+/// Where home timelines live: the `home_timeline` table (trimmed to a cap),
+/// or memory (embedded mode's cache, computed from the follow graph).
+#[derive(PartialEq)]
+enum Timelines {
+    Table,
+    Memory,
+}
+
+async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>, timelines: Timelines) {
     let ids = IdGenerator::new(9);
     let ev = || ids.next();
     for (id, name) in [(1, "u1"), (2, "u2"), (3, "u3")] {
@@ -263,8 +275,6 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         after,
         limit,
     };
-    let ids_of =
-        |posts: &[rookery_posts::store::Post]| posts.iter().map(|p| p.id).collect::<Vec<_>>();
     let rust_new = store
         .list(&list(Some("rust"), Sort::New, None, 10))
         .await
@@ -554,7 +564,23 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         42
     );
 
-    // Trimming cuts long timelines back to their newest entries.
+    // Trimming cuts long timelines back to their newest entries (there is
+    // no table to trim when they are kept in memory).
+    if timelines == Timelines::Table {
+        trims_the_table(store.as_ref()).await;
+    } else {
+        assert_eq!(store.trim_timelines(2, 0).await.unwrap(), 0);
+    }
+
+    // Every change wrote its event.
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let count = |t: &str| events.iter().filter(|(_, e)| e.topic == t).count();
+    assert!(count("post.created") >= 12);
+    assert_eq!(count("post.edited"), 2);
+    assert_eq!(count("post.deleted"), 4); // a, its two reposts, the reply
+}
+
+async fn trims_the_table(store: &dyn PostStore) {
     let before = store
         .home_timeline(2, None, 100, &HomeMerge::default())
         .await
@@ -568,13 +594,6 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
     assert!(!after.is_empty() && after.len() <= 2);
     assert_eq!(ids_of(&after), ids_of(&before[..after.len()]));
     assert_eq!(store.trim_timelines(2, 0).await.unwrap(), 0);
-
-    // Every change wrote its event.
-    let events = outbox.unpublished(1_000).await.unwrap();
-    let count = |t: &str| events.iter().filter(|(_, e)| e.topic == t).count();
-    assert!(count("post.created") >= 12);
-    assert_eq!(count("post.edited"), 2);
-    assert_eq!(count("post.deleted"), 4); // a, its two reposts, the reply
 }
 
 #[tokio::test]
@@ -588,7 +607,7 @@ async fn sqlite_post_store_suite() {
         Arc::new(IdGenerator::new(1)),
         OutboxSignal::default(),
     );
-    suite(Arc::new(store), Arc::new(db.clone())).await;
+    suite(Arc::new(store), Arc::new(db.clone()), Timelines::Table).await;
     db.close().await;
 }
 
@@ -602,7 +621,7 @@ async fn postgres_post_store_suite() {
         Arc::new(IdGenerator::new(1)),
         OutboxSignal::default(),
     );
-    suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    suite(Arc::new(store), Arc::new(pg.pool.clone()), Timelines::Table).await;
     pg.cleanup().await;
 }
 
@@ -622,14 +641,15 @@ async fn cached_post_store_suite() {
         .await
         .unwrap();
     let cached = CachedPostStore::new(sqlite_store(&db));
-    suite(Arc::new(cached), Arc::new(db.clone())).await;
+    suite(Arc::new(cached), Arc::new(db.clone()), Timelines::Memory).await;
     db.close().await;
 }
 
-/// Cached home timelines follow fan-out, edits, votes and unfollows, and
-/// pages beyond the kept ids come from the table.
+/// Embedded home timelines follow fan-out, edits, votes and unfollows
+/// without writing the `home_timeline` table; pages beyond the kept ids,
+/// and every page after a restart, are computed from the follow graph.
 #[tokio::test]
-async fn cached_home_timelines_match_the_table() {
+async fn cached_home_timelines_follow_the_graph() {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
         .await
@@ -680,17 +700,24 @@ async fn cached_home_timelines_match_the_table() {
         .apply_events(&changes, &TimelineConfig::default(), None)
         .await
         .unwrap();
-    // Every page, inside and beyond the kept ids, equals the table's.
-    let mut before = None;
-    let mut seen = 0;
-    loop {
-        let from_cache = home(cached.clone(), before, 30).await;
-        assert_eq!(from_cache, home(table.clone(), before, 30).await);
-        let Some(last) = from_cache.last() else { break };
-        seen += from_cache.len();
-        before = Some(last.id);
+    // Every page, inside and beyond the kept ids, holds the followee's
+    // posts newest first; so does a fresh cache (a restart), which has to
+    // compute them.
+    let newest_first: Vec<i64> = created.iter().rev().copied().collect();
+    let restarted: Arc<dyn PostStore> = Arc::new(CachedPostStore::new(table.clone()));
+    for store in [cached.clone(), restarted] {
+        let mut before = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = home(store.clone(), before, 30).await;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            seen.extend(ids_of(&page));
+        }
+        assert_eq!(seen, newest_first);
     }
-    assert_eq!(seen, 250);
+    // The fan-out wrote no table rows (~40 random b-tree pages per post).
+    assert!(home(table.clone(), None, 10).await.is_empty());
 
     let newest = *created.last().unwrap();
     let edited = PostBody {
@@ -816,5 +843,122 @@ async fn cached_listings_match_the_table() {
         .await
         .unwrap();
     same("reply").await;
+    db.close().await;
+}
+
+/// Cached user timelines follow creates (replies and reposts too) and
+/// deletes, beyond the kept ids as well; cached authors follow registrations,
+/// follows and deactivations.
+#[tokio::test]
+async fn cached_user_timelines_and_authors_follow_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let table = sqlite_store(&db);
+    let cached: Arc<dyn PostStore> = Arc::new(CachedPostStore::new(table.clone()));
+    let ids = IdGenerator::new(9);
+    for (id, name) in [(1, "u1"), (2, "u2")] {
+        let change = Change::UserRegistered {
+            id,
+            username: name.into(),
+        };
+        apply(cached.as_ref(), ids.next(), change, None).await;
+    }
+    // Every page of u1's timeline, from the cache and from the database.
+    let same_pages = |label: &'static str| {
+        let (cached, table) = (cached.clone(), table.clone());
+        async move {
+            let mut before = None;
+            let mut pages = 0;
+            loop {
+                let page = cached.user_timeline(1, before, 40).await.unwrap();
+                assert_eq!(
+                    page,
+                    table.user_timeline(1, before, 40).await.unwrap(),
+                    "{label}"
+                );
+                let Some(last) = page.last() else { break };
+                before = Some(last.id);
+                pages += 1;
+            }
+            pages
+        }
+    };
+    assert_eq!(same_pages("empty, now cached").await, 0);
+    let mut created = Vec::new();
+    for i in 0..230 {
+        let (p, _) = cached
+            .create_post(micro(1, &format!("p{i}")), None)
+            .await
+            .unwrap();
+        created.push(p);
+    }
+    assert_eq!(same_pages("after creates").await, 6);
+    let (reply, _) = cached
+        .create_post(
+            NewPost {
+                in_reply_to: Some(created[0].id),
+                ..micro(1, "reply")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let (repost, _) = cached
+        .create_post(
+            NewPost {
+                repost_of: Some(created[1].id),
+                ..micro(1, "")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let newest = cached.user_timeline(1, None, 2).await.unwrap();
+    assert_eq!(ids_of(&newest), [repost.id, reply.id]);
+    same_pages("after a reply and a repost").await;
+    cached.delete_post(reply.id).await.unwrap();
+    assert_eq!(
+        cached.user_timeline(1, None, 1).await.unwrap()[0].id,
+        repost.id
+    );
+    same_pages("after a delete").await;
+
+    // Authors: read (and cached), then changed by events.
+    let u2 = cached.author_by_username("U2").await.unwrap().unwrap();
+    assert_eq!((u2.id, u2.followers_count, u2.active), (2, 0, true));
+    let follow = Change::Follow {
+        follower: 1,
+        followee: 2,
+    };
+    apply(cached.as_ref(), ids.next(), follow, None).await;
+    let u2 = cached.author_by_username("u2").await.unwrap().unwrap();
+    assert_eq!(u2.followers_count, 1);
+    apply(
+        cached.as_ref(),
+        ids.next(),
+        Change::UserDeactivated { id: 2 },
+        None,
+    )
+    .await;
+    assert!(
+        !cached
+            .author_by_username("u2")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    // The username registered again under a new id: the name moves.
+    let again = Change::UserRegistered {
+        id: 7,
+        username: "u2".into(),
+    };
+    apply(cached.as_ref(), ids.next(), again, None).await;
+    assert_eq!(
+        cached.author_by_username("u2").await.unwrap().unwrap().id,
+        7
+    );
     db.close().await;
 }

@@ -2,11 +2,16 @@
 //! they are exact because this process makes every write to the database
 //! (scaled-out instances run without them, as each instance writes too).
 //!
-//! Two caches: posts by id, and the newest post ids of each home timeline.
-//! Home timeline reads are then served without a database round trip. The
-//! fan-out writes the table as usual and tells the cache what it changed
-//! (the consumer's events pass through here), so cached timelines are updated
-//! in place, not dropped, while posts keep arriving.
+//! Caches: posts by id, the newest post ids of each home timeline and of
+//! each author, authors by username, and listing pages. Timeline reads are
+//! then served without a database round trip.
+//!
+//! Home timelines live here, not in the `home_timeline` table: the fan-out
+//! (the consumer's events pass through here) hands over who receives each
+//! post, and cached timelines are updated in place. A timeline not in memory
+//! (after a restart, or evicted) is computed from the follow graph and the
+//! posts. Writing the table instead cost ~40 random b-tree pages per post on
+//! SQLite's one writer, and creates queued behind those commits.
 //!
 //! A read that misses loads from the database and stores the result only if
 //! nothing touched that key (or everything) in between: each key hashes to a
@@ -25,20 +30,20 @@ use super::{
 use crate::domain::PostBody;
 use crate::events::TimelineConfig;
 
-/// Home timeline ids kept per reader: enough for the first pages (a page is at most 100).
-const HOME_KEPT: usize = 200;
+/// Timeline ids kept per reader or author: enough for the first pages (a page is at most 100).
+const KEPT: usize = 200;
 const STRIPES: usize = 1024;
 
-/// The newest ids of one home timeline, newest first.
+/// The newest ids of one timeline, newest first.
 #[derive(Debug, Clone)]
-struct HomeIds {
+struct NewestIds {
     ids: Vec<i64>,
     /// The timeline has no entries beyond `ids`.
     complete: bool,
 }
 
-impl HomeIds {
-    /// Adds ids the fan-out inserted, keeping `ids` an exact prefix of the timeline.
+impl NewestIds {
+    /// Adds new entries of the timeline, keeping `ids` an exact prefix of it.
     fn add(&mut self, post_ids: &[i64]) {
         for &id in post_ids {
             let oldest = self.ids.last().copied();
@@ -49,8 +54,8 @@ impl HomeIds {
                 self.ids.insert(at, id);
             }
         }
-        if self.ids.len() > HOME_KEPT {
-            self.ids.truncate(HOME_KEPT);
+        if self.ids.len() > KEPT {
+            self.ids.truncate(KEPT);
             self.complete = false;
         }
     }
@@ -146,10 +151,61 @@ impl Listings {
     }
 }
 
+/// Authors by username: the username's id, and the id's replica row. A
+/// change of a row drops it; one that can move a username to another id
+/// (a registration, a remembered account) drops every username. A load
+/// stores what it read only if nothing changed meanwhile (one version for
+/// all: such changes are rare next to reads).
+struct Authors {
+    names: quick_cache::sync::Cache<String, i64>,
+    rows: quick_cache::sync::Cache<i64, Arc<Author>>,
+    version: Mutex<u64>,
+}
+
+impl Authors {
+    fn new(capacity: usize) -> Self {
+        Self {
+            names: quick_cache::sync::Cache::new(capacity),
+            rows: quick_cache::sync::Cache::new(capacity),
+            version: Mutex::default(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Author> {
+        let id = self.names.get(key)?;
+        self.rows.get(&id).map(|row| (*row).clone())
+    }
+
+    fn version(&self) -> u64 {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores a loaded row unless something changed since `version`.
+    fn fill(&self, key: String, author: &Author, version: u64) {
+        let current = self.version.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == version {
+            self.names.insert(key, author.id);
+            self.rows.insert(author.id, Arc::new(author.clone()));
+        }
+    }
+
+    fn change(&self, id: i64, names_moved: bool) {
+        let mut version = self.version.lock().unwrap_or_else(|e| e.into_inner());
+        *version += 1;
+        self.rows.remove(&id);
+        if names_moved {
+            self.names.clear();
+        }
+    }
+}
+
 pub struct CachedPostStore {
     inner: Arc<dyn PostStore>,
     posts: CoherentCache<Post>,
-    homes: CoherentCache<HomeIds>,
+    homes: CoherentCache<NewestIds>,
+    /// Each author's newest post ids (user timelines).
+    authored: CoherentCache<NewestIds>,
+    authors: Authors,
     listings: Listings,
     /// Bumped (under the write lock) when everything is dropped at once.
     generation: RwLock<u64>,
@@ -162,6 +218,8 @@ impl CachedPostStore {
             // At most ~30 MB of posts and ~32 MB of timeline ids.
             posts: CoherentCache::new(100_000),
             homes: CoherentCache::new(20_000),
+            authored: CoherentCache::new(20_000),
+            authors: Authors::new(100_000),
             // Pages of ids: at most ~20 MB.
             listings: Listings {
                 pages: quick_cache::sync::Cache::new(10_000),
@@ -204,6 +262,7 @@ impl CachedPostStore {
             self.posts.entries.clear();
         }
         self.homes.entries.clear();
+        self.authored.entries.clear();
         self.listings.drop_all();
     }
 
@@ -237,21 +296,77 @@ impl CachedPostStore {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn home_ids_cached(&self, user: i64) -> StoreResult<Arc<HomeIds>> {
+    /// The newest ids of `user`'s home timeline, computed from the follow
+    /// graph when not in memory (`merged`: authors left out, merged at read time).
+    async fn home_ids_cached(&self, user: i64, merged: &[i64]) -> StoreResult<Arc<NewestIds>> {
         if let Some(home) = self.homes.entries.get(&user) {
             return Ok(home);
         }
         let ticket = self.ticket(&self.homes, user);
-        let ids = self.inner.home_ids(user, HOME_KEPT).await?;
-        let home = Arc::new(HomeIds {
-            complete: ids.len() < HOME_KEPT,
+        let ids = self
+            .inner
+            .followed_post_ids(user, None, KEPT, merged)
+            .await?;
+        let home = Arc::new(NewestIds {
+            complete: ids.len() < KEPT,
             ids,
         });
         self.fill(&self.homes, user, &ticket, home.clone());
         Ok(home)
     }
 
-    /// Mirrors what the fan-out did to the table into cached timelines.
+    async fn authored_ids_cached(&self, author: i64) -> StoreResult<Arc<NewestIds>> {
+        if let Some(ids) = self.authored.entries.get(&author) {
+            return Ok(ids);
+        }
+        let ticket = self.ticket(&self.authored, author);
+        let posts = self.inner.user_timeline(author, None, KEPT).await?;
+        let ids = Arc::new(NewestIds {
+            complete: posts.len() < KEPT,
+            ids: posts.iter().map(|p| p.id).collect(),
+        });
+        self.fill(&self.authored, author, &ticket, ids.clone());
+        Ok(ids)
+    }
+
+    /// The page of a cached timeline below `before`: `None` when it reaches
+    /// past the kept ids, or a post went away since they were cached.
+    async fn page_of(
+        &self,
+        timeline: &NewestIds,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<Post>>> {
+        let window: Vec<i64> = timeline
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| before.is_none_or(|b| *id < b))
+            .take(limit)
+            .collect();
+        if window.len() < limit && !timeline.complete {
+            return Ok(None);
+        }
+        let posts = self.posts_in_order(&window).await?;
+        Ok((posts.len() == window.len()).then_some(posts))
+    }
+
+    /// Drops the cached authors whose replica rows `changes` touched.
+    fn forget_authors(&self, changes: &[Applied]) {
+        for applied in changes {
+            match &applied.change {
+                Change::UserRegistered { id, .. } => self.authors.change(*id, true),
+                Change::UserDeactivated { id } => self.authors.change(*id, false),
+                // The followee's followers_count moved.
+                Change::Follow { followee, .. } | Change::Unfollow { followee, .. } => {
+                    self.authors.change(*followee, false)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Applies what the fan-out computed to the cached home timelines.
     fn apply_effects(&self, effects: &[TimelineEffect]) {
         for effect in effects {
             match effect {
@@ -280,7 +395,7 @@ impl CachedPostStore {
     }
 }
 
-/// Collects the fan-out's effects while the table is written.
+/// Collects the fan-out's effects (instead of the table being written).
 #[derive(Default)]
 struct Mirror {
     effects: Mutex<Vec<TimelineEffect>>,
@@ -293,10 +408,6 @@ impl TimelineSink for Mirror {
             .unwrap_or_else(|e| e.into_inner())
             .extend_from_slice(effects);
         Box::pin(async { Ok(()) })
-    }
-
-    fn mirrors_table(&self) -> bool {
-        true
     }
 }
 
@@ -311,6 +422,14 @@ impl PostStore for CachedPostStore {
         let listed = counted.iter().all(Option::is_none);
         let community = new.body.community.clone();
         let created = self.inner.create_post(new, idempotency).await?;
+        let id = created.0.id;
+        self.authored.change(created.0.author_id, |ids| {
+            ids.map(|ids| {
+                let mut ids = (*ids).clone();
+                ids.add(&[id]);
+                ids
+            })
+        });
         // The parent's reply_count or the original's repost_count moved.
         for id in counted.into_iter().flatten() {
             self.posts.change(id, |_| None);
@@ -390,7 +509,11 @@ impl PostStore for CachedPostStore {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<Post>> {
-        self.inner.user_timeline(author_id, before, limit).await
+        let ids = self.authored_ids_cached(author_id).await?;
+        match self.page_of(&ids, before, limit).await? {
+            Some(posts) => Ok(posts),
+            None => self.inner.user_timeline(author_id, before, limit).await,
+        }
     }
 
     async fn public_timeline(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
@@ -404,29 +527,17 @@ impl PostStore for CachedPostStore {
         limit: usize,
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>> {
-        let home = self.home_ids_cached(user_id).await?;
-        let window: Vec<i64> = home
-            .ids
-            .iter()
-            .copied()
-            .filter(|id| before.is_none_or(|b| *id < b))
-            .take(limit)
-            .collect();
-        if window.len() < limit && !home.complete {
-            // The page reaches past what is kept.
-            return self
-                .inner
-                .home_timeline(user_id, before, limit, merge)
-                .await;
-        }
-        let mut posts = self.posts_in_order(&window).await?;
-        if posts.len() < window.len() {
-            // A post went away since the ids were cached.
-            return self
-                .inner
-                .home_timeline(user_id, before, limit, merge)
-                .await;
-        }
+        let home = self.home_ids_cached(user_id, &merge.celebrities).await?;
+        let mut posts = match self.page_of(&home, before, limit).await? {
+            Some(posts) => posts,
+            None => {
+                let ids = self
+                    .inner
+                    .followed_post_ids(user_id, before, limit, &merge.celebrities)
+                    .await?;
+                self.posts_in_order(&ids).await?
+            }
+        };
         if !merge.celebrities.is_empty() {
             posts.extend(
                 self.inner
@@ -440,20 +551,41 @@ impl PostStore for CachedPostStore {
         Ok(posts)
     }
 
-    async fn home_ids(&self, user_id: i64, limit: usize) -> StoreResult<Vec<i64>> {
-        self.inner.home_ids(user_id, limit).await
+    async fn followed_post_ids(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: usize,
+        merged: &[i64],
+    ) -> StoreResult<Vec<i64>> {
+        self.inner
+            .followed_post_ids(user_id, before, limit, merged)
+            .await
     }
 
     async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {
-        self.inner.upsert_author(id, username).await
+        let outcome = self.inner.upsert_author(id, username).await;
+        self.authors.change(id, true);
+        outcome
     }
 
     async fn author_by_username(&self, username: &str) -> StoreResult<Option<Author>> {
-        self.inner.author_by_username(username).await
+        let key = username.trim().to_lowercase();
+        if let Some(author) = self.authors.get(&key) {
+            return Ok(Some(author));
+        }
+        let version = self.authors.version();
+        let author = self.inner.author_by_username(&key).await?;
+        if let Some(author) = &author {
+            self.authors.fill(key, author, version);
+        }
+        Ok(author)
     }
 
     async fn remember_account(&self, account: &Account) -> StoreResult<()> {
-        self.inner.remember_account(account).await
+        let outcome = self.inner.remember_account(account).await;
+        self.authors.change(account.id, true);
+        outcome
     }
 
     async fn apply_events(
@@ -477,6 +609,7 @@ impl PostStore for CachedPostStore {
                 self.listings.bump(community.as_deref());
             }
         }
+        self.forget_authors(changes);
         // On failure, whatever was collected never committed.
         outcome?;
         let effects = mirror
@@ -484,6 +617,15 @@ impl PostStore for CachedPostStore {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
         self.apply_effects(&effects);
+        // A follow or unfollow changes which posts the timeline holds, old
+        // ones included: it is computed again when next read.
+        for applied in changes {
+            if let Change::Follow { follower, .. } | Change::Unfollow { follower, .. } =
+                applied.change
+            {
+                self.homes.change(follower, |_| None);
+            }
+        }
         Ok(())
     }
 
@@ -496,13 +638,9 @@ impl PostStore for CachedPostStore {
         self.inner.posts_by_authors(authors, before, limit).await
     }
 
-    async fn trim_timelines(&self, cap: usize, slack: usize) -> StoreResult<usize> {
-        let removed = self.inner.trim_timelines(cap, slack).await?;
-        if removed > 0 {
-            // Rare (every 30 s at most), and the cap may be below what is kept.
-            self.drop_all(false);
-        }
-        Ok(removed)
+    /// Nothing to trim: home timelines are kept here, not in the table.
+    async fn trim_timelines(&self, _cap: usize, _slack: usize) -> StoreResult<usize> {
+        Ok(0)
     }
 
     async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>> {
@@ -524,17 +662,17 @@ mod tests {
 
     #[test]
     fn adding_keeps_an_exact_prefix() {
-        let mut full = HomeIds {
-            ids: (1..=HOME_KEPT as i64).rev().collect(),
+        let mut full = NewestIds {
+            ids: (1..=KEPT as i64).rev().collect(),
             complete: false,
         };
         full.add(&[0]); // older than everything kept: beyond the prefix
         assert!(!full.ids.contains(&0));
         full.add(&[10_000]);
         assert_eq!(full.ids[0], 10_000);
-        assert_eq!(full.ids.len(), HOME_KEPT);
+        assert_eq!(full.ids.len(), KEPT);
 
-        let mut short = HomeIds {
+        let mut short = NewestIds {
             ids: vec![9, 5],
             complete: true,
         };

@@ -192,19 +192,12 @@ pub trait TimelineSink: Send + Sync {
         &'a self,
         effects: &'a [TimelineEffect],
     ) -> futures::future::BoxFuture<'a, Result<(), String>>;
-
-    /// True when the `home_timeline` table stays the timelines' home and the
-    /// sink only hears what changed in it.
-    fn mirrors_table(&self) -> bool {
-        false
-    }
 }
 
-/// Effects collected while applying events; `table` when they were also
-/// written to the `home_timeline` table.
+/// Home timeline effects collected while applying events, for a sink
+/// (instead of the `home_timeline` table).
 pub(crate) struct EffectLog {
     pub effects: Vec<TimelineEffect>,
-    pub table: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,8 +251,17 @@ pub trait PostStore: Send + Sync + 'static {
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>>;
 
-    /// The newest `limit` post ids of a home timeline table (no merge).
-    async fn home_ids(&self, user_id: i64, limit: usize) -> StoreResult<Vec<i64>>;
+    /// Up to `limit` ids below `before`, newest first, of the posts by
+    /// `user_id` and by the accounts they follow, leaving out the authors in
+    /// `merged` (merged at read time): the home timeline computed from the
+    /// follow graph instead of read from the `home_timeline` table.
+    async fn followed_post_ids(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: usize,
+        merged: &[i64],
+    ) -> StoreResult<Vec<i64>>;
 
     /// Makes sure the author replica knows an account (its registration
     /// event may still be on its way).

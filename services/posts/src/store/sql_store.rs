@@ -182,7 +182,7 @@ macro_rules! sql_post_store {
                     .execute(&mut *conn)
                     .await?;
                 match out {
-                    Some(log) if !log.table => {
+                    Some(log) => {
                         let post_ids = Self::recent_ids_in(&mut *conn, followee, backfill).await?;
                         log.effects.push(TimelineEffect::Add { readers: vec![follower], post_ids });
                     }
@@ -230,7 +230,7 @@ macro_rules! sql_post_store {
                         .await?;
                 }
                 match out {
-                    Some(log) if !log.table => {
+                    Some(log) => {
                         // A timeline holds at most `cap` posts of anyone.
                         let post_ids = Self::recent_ids_in(&mut *conn, followee, cap).await?;
                         log.effects.push(TimelineEffect::Remove { reader: follower, post_ids });
@@ -254,32 +254,10 @@ macro_rules! sql_post_store {
                 Ok(())
             }
 
-            /// For timelines outside the database: who receives a post (its
-            /// author, and below the threshold every follower).
-            async fn fan_out_effects_in(
-                conn: &mut $conn,
-                post_id: i64,
-                author_id: i64,
-                config: &TimelineConfig,
-                log: &mut EffectLog,
-            ) -> sqlx::Result<()> {
-                let followers: Option<(i64,)> =
-                    sqlx::query_as("SELECT followers_count FROM users WHERE id = $1")
-                        .bind(author_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let mut readers = if followers.map_or(0, |f| f.0) <= config.fanout_threshold {
-                    Self::readers_in(&mut *conn, author_id).await?
-                } else {
-                    vec![author_id]
-                };
-                readers.dedup();
-                log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post_id] });
-                Ok(())
-            }
-
-            /// Fan-out into the table: each post goes to its author's and, below the
-            /// threshold, every follower's home timeline; one statement for many posts.
+            /// Fan-out of a batch of posts: each goes to its author's and, below the
+            /// threshold, every follower's home timeline; into the table with one
+            /// statement, or with `out` (a sink's timelines) only into its effects,
+            /// with one query.
             async fn fan_out_many_in(
                 conn: &mut $conn,
                 posts: &[(i64, i64)],
@@ -292,30 +270,36 @@ macro_rules! sql_post_store {
                     q.push_values(chunk, |mut row, (post_id, author_id)| {
                         row.push_bind(*post_id).push_bind(*author_id);
                     });
-                    q.push(
+                    q.push(if out.is_none() {
                         ") INSERT INTO home_timeline (user_id, post_id, author_id)
                          SELECT author_id, post_id, author_id FROM v WHERE TRUE
                          UNION ALL
-                         SELECT f.follower_id, v.post_id, v.author_id FROM v
-                         JOIN follows f ON f.followee_id = v.author_id
+                         SELECT f.follower_id, v.post_id, v.author_id FROM v"
+                    } else {
+                        ") SELECT author_id, post_id FROM v
+                         UNION ALL
+                         SELECT f.follower_id, v.post_id FROM v"
+                    });
+                    q.push(
+                        " JOIN follows f ON f.followee_id = v.author_id
                          WHERE COALESCE((SELECT followers_count FROM users u WHERE u.id = v.author_id), 0) <= ",
                     );
                     q.push_bind(config.fanout_threshold);
-                    q.push(" ON CONFLICT DO NOTHING");
                     // Text that varies with the row count stays out of the
                     // connection's statement cache (it would evict the hot ones).
                     let Some(log) = out.as_deref_mut() else {
+                        q.push(" ON CONFLICT DO NOTHING");
                         q.build().persistent(false).execute(&mut *conn).await?;
                         continue;
                     };
-                    // Who received each post, for the in-process mirror.
-                    q.push(" RETURNING user_id, post_id");
                     let rows: Vec<(i64, i64)> = q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
                     let mut readers: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
                     for (user, post) in rows {
                         readers.entry(post).or_default().push(user);
                     }
-                    for (post, readers) in readers {
+                    for (post, mut readers) in readers {
+                        readers.sort_unstable();
+                        readers.dedup();
                         log.effects.push(TimelineEffect::Add { readers, post_ids: vec![post] });
                     }
                 }
@@ -637,15 +621,30 @@ macro_rules! sql_post_store {
                 Ok(posts)
             }
 
-            async fn home_ids(&self, user_id: i64, limit: usize) -> StoreResult<Vec<i64>> {
-                let rows: Vec<(i64,)> = sqlx::query_as(
-                    "SELECT h.post_id FROM home_timeline h JOIN posts p ON p.id = h.post_id
-                     WHERE h.user_id = $1 ORDER BY h.post_id DESC LIMIT $2",
-                )
-                .bind(user_id)
-                .bind(limit as i64)
-                .fetch_all(self.reader())
-                .await?;
+            async fn followed_post_ids(
+                &self,
+                user_id: i64,
+                before: Option<i64>,
+                limit: usize,
+                merged: &[i64],
+            ) -> StoreResult<Vec<i64>> {
+                let mut q = sqlx::QueryBuilder::new("SELECT id FROM posts WHERE id < ");
+                q.push_bind(before.unwrap_or(i64::MAX))
+                    .push(" AND author_id IN (SELECT followee_id FROM follows WHERE follower_id = ")
+                    .push_bind(user_id)
+                    .push(" UNION ALL SELECT ")
+                    .push_bind(user_id)
+                    .push(")");
+                if !merged.is_empty() {
+                    q.push(" AND author_id NOT IN (");
+                    let mut list = q.separated(", ");
+                    for id in merged {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                }
+                q.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
+                let rows: Vec<(i64,)> = q.build_query_as().persistent(merged.is_empty()).fetch_all(self.reader()).await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
             }
 
@@ -669,12 +668,11 @@ macro_rules! sql_post_store {
                 sink: Option<&dyn TimelineSink>,
             ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let mut effects = sink.map(|sink| EffectLog { effects: Vec::new(), table: sink.mirrors_table() });
-                let table = effects.as_ref().is_none_or(|log| log.table);
+                let mut effects = sink.map(|_| EffectLog { effects: Vec::new() });
                 // Consecutive creates are fanned out together.
                 let mut created: Vec<(i64, i64)> = Vec::new();
                 for applied in changes {
-                    if table && let Change::PostCreated { post_id, author_id } = applied.change {
+                    if let Change::PostCreated { post_id, author_id } = applied.change {
                         created.push((post_id, author_id));
                         continue;
                     }
@@ -710,14 +708,10 @@ macro_rules! sql_post_store {
                         Change::Unfollow { follower, followee } => {
                             Self::unfollow_in(&mut tx, *follower, *followee, config.cap, effects.as_mut()).await?
                         }
-                        Change::PostCreated { post_id, author_id } => {
-                            // Table timelines were fanned out in bulk above.
-                            if let Some(log) = effects.as_mut() {
-                                Self::fan_out_effects_in(&mut tx, *post_id, *author_id, config, log).await?
-                            }
-                        }
+                        // Fanned out in bulk above.
+                        Change::PostCreated { .. } => {}
                         Change::PostDeleted { post_id, author_id } => {
-                            if let Some(log) = effects.as_mut().filter(|log| !log.table) {
+                            if let Some(log) = effects.as_mut() {
                                 for reader in Self::readers_in(&mut tx, *author_id).await? {
                                     log.effects.push(TimelineEffect::Remove { reader, post_ids: vec![*post_id] });
                                 }
