@@ -399,6 +399,21 @@ impl Authenticator {
         })
     }
 
+    /// Remembers credentials whose hash this process just made (a
+    /// registration or a password change), so the account's first login
+    /// does not pay argon2 a second time for the same password.
+    pub fn remember_credentials(&self, user: &User, password: &str) {
+        let key = self.credential_key(&user.username.to_lowercase(), password.trim());
+        self.cache.insert(
+            key,
+            CachedCredential {
+                user_id: user.id,
+                username: user.username.clone(),
+                auth_version: user.auth_version,
+            },
+        );
+    }
+
     /// Drops cached credentials of a user. The auth_version check already makes
     /// them useless on every instance; this frees them here at once.
     pub fn forget_user(&self, user_id: i64) {

@@ -101,6 +101,7 @@ pub async fn register(
             bio,
         })
         .await?;
+    svc.auth.remember_credentials(&user, password.as_str());
     Ok(created(&user))
 }
 
@@ -199,14 +200,16 @@ pub async fn update(
         bio: req.bio.as_deref().map(|b| parse_bio(Some(b))).transpose()?,
         password_hash: None,
     };
+    let mut new_password = None;
     if let Some(raw) = req.password.as_deref() {
         let password = Password::parse(raw)?;
         update.password_hash = Some(svc.auth.hasher().hash(password.as_str()).await?);
+        new_password = Some(password);
     }
-    let changed_password = update.password_hash.is_some();
     let updated = svc.store.update_user(user.id, update).await?;
-    if changed_password {
+    if let Some(password) = new_password {
         svc.auth.forget_user(user.id);
+        svc.auth.remember_credentials(&updated, password.as_str());
     }
     Ok(Json(UserView::private(&updated)))
 }
