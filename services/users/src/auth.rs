@@ -2,6 +2,7 @@
 //! cache, bearer tokens with server-side sessions, and the failed-login limiter.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -86,9 +87,13 @@ impl AuthConfig {
 /// Runs argon2id on the blocking pool, at most one hash per core at a time so
 /// a burst of logins queues (bounded by the semaphore) instead of starving
 /// everything else.
+/// Counts every hash and verification (`rookery_password_hashes_total`,
+/// `rookery_password_verifications_total`): argon2 is the users service's
+/// main CPU cost.
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl Default for PasswordHasher {
@@ -96,6 +101,7 @@ impl Default for PasswordHasher {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             permits: Arc::new(Semaphore::new(cores)),
+            verifications: Arc::default(),
         }
     }
 }
@@ -103,6 +109,7 @@ impl Default for PasswordHasher {
 impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        metrics::counter!("rookery_password_hashes_total").increment(1);
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
@@ -118,6 +125,8 @@ impl PasswordHasher {
 
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("rookery_password_verifications_total").increment(1);
         let (password, hash) = (password.to_owned(), hash.to_owned());
         tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
@@ -130,6 +139,11 @@ impl PasswordHasher {
         })
         .await
         .map_err(ApiError::internal)
+    }
+
+    /// Passwords verified by this hasher so far.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 }
 
