@@ -424,6 +424,47 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>, timelin
         .await
         .unwrap();
     assert!(home3.iter().all(|p| p.author_id != 1));
+    // Home timelines computed from the follow graph (what embedded mode
+    // reads): the posts of the reader and of whom they follow, newest first,
+    // below a cursor, and without the authors merged at read time.
+    let computed_home = |reader: i64, excluded: Vec<i64>| {
+        let store = store.clone();
+        async move {
+            let mut authors = store.followed_among(reader, &[1, 2, 3]).await.unwrap();
+            authors.push(reader);
+            let mut ids = Vec::new();
+            for author in authors.into_iter().filter(|a| !excluded.contains(a)) {
+                ids.extend(ids_of(
+                    &store.user_timeline(author, None, 100).await.unwrap(),
+                ));
+            }
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids
+        }
+    };
+    let all = computed_home(2, vec![]).await;
+    assert!(all.len() > 2);
+    assert_eq!(
+        store.followed_post_ids(2, None, 100, &[]).await.unwrap(),
+        all
+    );
+    assert_eq!(
+        store
+            .followed_post_ids(2, Some(all[0]), 1, &[])
+            .await
+            .unwrap(),
+        [all[1]]
+    );
+    let without_1 = computed_home(2, vec![1]).await;
+    assert!(without_1.len() < all.len());
+    assert_eq!(
+        store.followed_post_ids(2, None, 100, &[1]).await.unwrap(),
+        without_1
+    );
+    assert_eq!(
+        store.followed_post_ids(3, None, 100, &[]).await.unwrap(),
+        computed_home(3, vec![]).await
+    );
 
     // High-follower authors are not fanned out but merged at read time.
     let (celeb_post, _) = store
