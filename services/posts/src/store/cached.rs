@@ -397,11 +397,11 @@ impl CachedPostStore {
 
 /// Collects the fan-out's effects (instead of the table being written).
 #[derive(Default)]
-struct Mirror {
+struct Collected {
     effects: Mutex<Vec<TimelineEffect>>,
 }
 
-impl TimelineSink for Mirror {
+impl TimelineSink for Collected {
     fn apply<'a>(&'a self, effects: &'a [TimelineEffect]) -> BoxFuture<'a, Result<(), String>> {
         self.effects
             .lock()
@@ -594,9 +594,9 @@ impl PostStore for CachedPostStore {
         config: &TimelineConfig,
         sink: Option<&dyn TimelineSink>,
     ) -> StoreResult<()> {
-        let mirror = Mirror::default();
+        let collected = Collected::default();
         // Timelines elsewhere (Redis) get the sink; only posts are cached then.
-        let sink = sink.unwrap_or(&mirror);
+        let sink = sink.unwrap_or(&collected);
         let outcome = self.inner.apply_events(changes, config, Some(sink)).await;
         for applied in changes {
             if let Change::VoteChanged {
@@ -612,7 +612,7 @@ impl PostStore for CachedPostStore {
         self.forget_authors(changes);
         // On failure, whatever was collected never committed.
         outcome?;
-        let effects = mirror
+        let effects = collected
             .effects
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());

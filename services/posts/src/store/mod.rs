@@ -172,7 +172,7 @@ pub enum Change {
 }
 
 /// What applying events does to home timelines, for timelines kept outside
-/// the database (Redis) to mirror.
+/// the table (Redis, or the memory of embedded mode) to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TimelineEffect {
     Add {
@@ -185,8 +185,8 @@ pub enum TimelineEffect {
     },
 }
 
-/// Home timelines kept outside the database (Redis), or a mirror of the
-/// table (the in-process cache of embedded mode).
+/// Home timelines kept outside the `home_timeline` table: Redis, or the
+/// memory of embedded mode.
 pub trait TimelineSink: Send + Sync {
     fn apply<'a>(
         &'a self,
