@@ -297,16 +297,14 @@ impl CachedPostStore {
     }
 
     /// The newest ids of `user`'s home timeline, computed from the follow
-    /// graph when not in memory (`merged`: authors left out, merged at read time).
-    async fn home_ids_cached(&self, user: i64, merged: &[i64]) -> StoreResult<Arc<NewestIds>> {
+    /// graph when not in memory. Authors merged at read time are included,
+    /// so an author who stops being merged keeps their earlier posts here.
+    async fn home_ids_cached(&self, user: i64) -> StoreResult<Arc<NewestIds>> {
         if let Some(home) = self.homes.entries.get(&user) {
             return Ok(home);
         }
         let ticket = self.ticket(&self.homes, user);
-        let ids = self
-            .inner
-            .followed_post_ids(user, None, KEPT, merged)
-            .await?;
+        let ids = self.inner.followed_post_ids(user, None, KEPT).await?;
         let home = Arc::new(NewestIds {
             complete: ids.len() < KEPT,
             ids,
@@ -527,14 +525,11 @@ impl PostStore for CachedPostStore {
         limit: usize,
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>> {
-        let home = self.home_ids_cached(user_id, &merge.celebrities).await?;
+        let home = self.home_ids_cached(user_id).await?;
         let mut posts = match self.page_of(&home, before, limit).await? {
             Some(posts) => posts,
             None => {
-                let ids = self
-                    .inner
-                    .followed_post_ids(user_id, before, limit, &merge.celebrities)
-                    .await?;
+                let ids = self.inner.followed_post_ids(user_id, before, limit).await?;
                 self.posts_in_order(&ids).await?
             }
         };
@@ -556,11 +551,8 @@ impl PostStore for CachedPostStore {
         user_id: i64,
         before: Option<i64>,
         limit: usize,
-        merged: &[i64],
     ) -> StoreResult<Vec<i64>> {
-        self.inner
-            .followed_post_ids(user_id, before, limit, merged)
-            .await
+        self.inner.followed_post_ids(user_id, before, limit).await
     }
 
     async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {

@@ -252,15 +252,14 @@ pub trait PostStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<Post>>;
 
     /// Up to `limit` ids below `before`, newest first, of the posts by
-    /// `user_id` and by the accounts they follow, leaving out the authors in
-    /// `merged` (merged at read time): the home timeline computed from the
-    /// follow graph instead of read from the `home_timeline` table.
+    /// `user_id` and by the accounts they follow: the home timeline computed
+    /// from the follow graph instead of read from the `home_timeline` table
+    /// (authors merged at read time included; the merge drops duplicates).
     async fn followed_post_ids(
         &self,
         user_id: i64,
         before: Option<i64>,
         limit: usize,
-        merged: &[i64],
     ) -> StoreResult<Vec<i64>>;
 
     /// Makes sure the author replica knows an account (its registration

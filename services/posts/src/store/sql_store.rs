@@ -626,26 +626,40 @@ macro_rules! sql_post_store {
                 user_id: i64,
                 before: Option<i64>,
                 limit: usize,
-                merged: &[i64],
             ) -> StoreResult<Vec<i64>> {
-                let mut q = sqlx::QueryBuilder::new("SELECT id FROM posts WHERE id < ");
-                q.push_bind(before.unwrap_or(i64::MAX))
-                    .push(" AND author_id IN (SELECT followee_id FROM follows WHERE follower_id = ")
-                    .push_bind(user_id)
-                    .push(" UNION ALL SELECT ")
-                    .push_bind(user_id)
-                    .push(")");
-                if !merged.is_empty() {
-                    q.push(" AND author_id NOT IN (");
-                    let mut list = q.separated(", ");
-                    for id in merged {
-                        list.push_bind(*id);
+                let followees: Vec<(i64,)> =
+                    sqlx::query_as("SELECT followee_id FROM follows WHERE follower_id = $1")
+                        .bind(user_id)
+                        .fetch_all(self.reader())
+                        .await?;
+                let authors: Vec<i64> =
+                    followees.into_iter().map(|f| f.0).chain([user_id]).collect();
+                let before = before.unwrap_or(i64::MAX);
+                let mut ids = Vec::new();
+                // Each author's newest `limit` (one index range each, however
+                // much they posted), merged: a statement per 400 authors, under
+                // SQLite's 500 terms of a compound SELECT.
+                for chunk in authors.chunks(400) {
+                    let mut q = sqlx::QueryBuilder::new("");
+                    for (i, author) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            q.push(" UNION ALL ");
+                        }
+                        q.push("SELECT id FROM (SELECT id FROM posts WHERE author_id = ")
+                            .push_bind(*author)
+                            .push(" AND id < ")
+                            .push_bind(before)
+                            .push(" ORDER BY id DESC LIMIT ")
+                            .push_bind(limit as i64)
+                            .push(format!(") AS a{i}"));
                     }
-                    q.push(")");
+                    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
+                    let rows: Vec<(i64,)> = q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
+                    ids.extend(rows.into_iter().map(|r| r.0));
                 }
-                q.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
-                let rows: Vec<(i64,)> = q.build_query_as().persistent(merged.is_empty()).fetch_all(self.reader()).await?;
-                Ok(rows.into_iter().map(|r| r.0).collect())
+                ids.sort_unstable_by(|a, b| b.cmp(a));
+                ids.truncate(limit);
+                Ok(ids)
             }
 
             async fn upsert_author(&self, id: i64, username: &str) -> StoreResult<()> {
