@@ -152,6 +152,8 @@ struct CachedCredential {
     user_id: i64,
     username: String,
     auth_version: i64,
+    /// `Authenticator::clock` when the check that proved them began.
+    checked_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -195,6 +197,16 @@ pub struct Authenticator {
     /// Basic requests skip argon2. Entries die with the account's auth_version.
     cache: Cache<[u8; 32], CachedCredential>,
     cache_key: [u8; 32],
+    /// Orders credential checks and credential changes.
+    clock: AtomicU64,
+    /// User id -> `clock` when their credentials last changed (password
+    /// change, deactivation), kept twice the credential cache's lifetime: a
+    /// credential checked before that is not trusted, even one stored after
+    /// the change (a check that raced it), as a hit is trusted without a
+    /// database read in single-instance mode.
+    changed: Cache<i64, u64>,
+    /// Serializes credential changes with the caching of new credentials.
+    changing: std::sync::Mutex<()>,
     /// Live sessions (id -> who), only in single-instance mode.
     sessions: Cache<i64, (i64, String)>,
     /// Subjects over their failure limit -> when the window ends (ms), so a
@@ -233,6 +245,11 @@ impl Authenticator {
                 .support_invalidation_closures()
                 .build(),
             cache_key: secret.derive("credential-cache"),
+            clock: AtomicU64::new(1),
+            changed: Cache::builder()
+                .time_to_live(config.credential_cache_ttl * 2)
+                .build(),
+            changing: std::sync::Mutex::default(),
             sessions: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(config.credential_cache_ttl)
@@ -300,9 +317,12 @@ impl Authenticator {
         }
         self.refuse_locked(&subjects)?;
 
+        let checked_at = self.clock.load(Ordering::SeqCst);
         let cache_key = self.credential_key(&username_key, password);
         if let Some(cached) = self.cache.get(&cache_key) {
-            if self.config.single_instance {
+            if self.changed_since(cached.user_id, cached.checked_at) {
+                self.cache.invalidate(&cache_key);
+            } else if self.config.single_instance {
                 self.reset_failures(&subjects[0]).await?;
                 return Ok(Authenticated {
                     user_id: cached.user_id,
@@ -336,6 +356,7 @@ impl Authenticator {
                         user_id: user.id,
                         username: user.username.clone(),
                         auth_version: user.auth_version,
+                        checked_at,
                     },
                 );
                 if had_failures {
@@ -413,10 +434,27 @@ impl Authenticator {
         })
     }
 
-    /// Remembers credentials whose hash this process just made (a
-    /// registration or a password change), so the account's first login
-    /// does not pay argon2 a second time for the same password.
-    pub fn remember_credentials(&self, user: &User, password: &str) {
+    /// Where the credentials of `user_id` stand, for
+    /// [`Self::remember_credentials`]: read it before writing new ones.
+    pub fn credentials_seen(&self, user_id: i64) -> u64 {
+        self.changed.get(&user_id).unwrap_or(0)
+    }
+
+    /// Remembers credentials whose hash this process just stored (a
+    /// registration, or a password change, which also drops the old ones),
+    /// so the account's first login does not pay argon2 a second time for
+    /// the same password. Only when no other change of the account came
+    /// in between since `seen` ([`Self::credentials_seen`] before the write):
+    /// a concurrent deactivation or password change wins.
+    pub fn remember_credentials(&self, user: &User, password: &str, seen: u64, changed: bool) {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let untouched = self.credentials_seen(user.id) == seen;
+        if changed {
+            self.forget_user_locked(user.id);
+        }
+        if !untouched || !user.active {
+            return;
+        }
         let key = self.credential_key(&user.username.to_lowercase(), password.trim());
         self.cache.insert(
             key,
@@ -424,13 +462,27 @@ impl Authenticator {
                 user_id: user.id,
                 username: user.username.clone(),
                 auth_version: user.auth_version,
+                checked_at: self.clock.load(Ordering::SeqCst),
             },
         );
     }
 
-    /// Drops cached credentials of a user. The auth_version check already makes
-    /// them useless on every instance; this frees them here at once.
+    /// Whether the credentials of `user_id` changed after a check that began at `checked_at`.
+    fn changed_since(&self, user_id: i64, checked_at: u64) -> bool {
+        self.changed.get(&user_id).is_some_and(|at| at > checked_at)
+    }
+
+    /// Drops cached credentials of a user, and distrusts any that a check
+    /// running now would store. The auth_version check already makes them
+    /// useless on every instance; this frees them here at once.
     pub fn forget_user(&self, user_id: i64) {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        self.forget_user_locked(user_id);
+    }
+
+    fn forget_user_locked(&self, user_id: i64) {
+        let at = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        self.changed.insert(user_id, at);
         let _ = self
             .cache
             .invalidate_entries_if(move |_, v| v.user_id == user_id);

@@ -8,12 +8,13 @@ use rookery_kernel::events::OutboxSignal;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
 use rookery_users::auth::AuthConfig;
-use rookery_users::store::sqlite;
+use rookery_users::store::{NewUser, UserUpdate, sqlite};
 use rookery_users::{SqliteUserStore, UsersService, router};
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn the_first_login_after_registering_does_not_verify_the_password_again() {
+/// The users service of embedded mode (cache hits trusted without a
+/// database read) on a fresh SQLite database.
+async fn service() -> (Arc<UsersService>, SqliteDb, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
         .await
@@ -30,6 +31,12 @@ async fn the_first_login_after_registering_does_not_verify_the_password_again() 
     let svc = UsersService::new(store, &Secret::from_bytes(&[7; 32]), config)
         .await
         .unwrap();
+    (svc, db, dir)
+}
+
+#[tokio::test]
+async fn the_first_login_after_registering_does_not_verify_the_password_again() {
+    let (svc, db, _dir) = service().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, router(svc.clone())).into_future());
@@ -66,5 +73,74 @@ async fn the_first_login_after_registering_does_not_verify_the_password_again() 
     // Other credentials still go through argon2 (and fail).
     assert_eq!(token("wrong horse!").await, 401);
     assert_eq!(svc.auth.hasher().verifications(), verified + 1);
+    db.close().await;
+}
+
+/// A password change whose new credentials are remembered after a
+/// deactivation of the same account landed in between must not make them
+/// work: the later change wins (a cache hit is trusted without a read).
+#[tokio::test]
+async fn credentials_remembered_across_a_concurrent_change_are_not_trusted() {
+    let (svc, db, _dir) = service().await;
+    let hash = svc.auth.hasher().hash("first password").await.unwrap();
+    let user = svc
+        .store
+        .create_user(NewUser {
+            username: "bob".into(),
+            email: "b@example.com".into(),
+            password_hash: hash,
+            bio: String::new(),
+        })
+        .await
+        .unwrap();
+    // A password change notes where the account stands and stores the new hash...
+    let seen = svc.auth.credentials_seen(user.id);
+    let new_hash = svc.auth.hasher().hash("second password").await.unwrap();
+    let update = UserUpdate {
+        password_hash: Some(new_hash),
+        ..UserUpdate::default()
+    };
+    let updated = svc.store.update_user(user.id, update).await.unwrap();
+    // ...meanwhile the account is deactivated...
+    svc.store.deactivate(user.id).await.unwrap();
+    svc.auth.forget_user(user.id);
+    // ...then the change remembers its credentials: they must not work.
+    svc.auth
+        .remember_credentials(&updated, "second password", seen, true);
+    let verified = svc.auth.hasher().verifications();
+    assert!(
+        svc.auth
+            .verify_password("bob", "second password", None)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        svc.auth.hasher().verifications(),
+        verified + 1,
+        "answered from the cache"
+    );
+
+    // Without anything in between, the new credentials are remembered.
+    let hash = svc.auth.hasher().hash("carol password").await.unwrap();
+    let carol = svc
+        .store
+        .create_user(NewUser {
+            username: "carol".into(),
+            email: "c@example.com".into(),
+            password_hash: hash,
+            bio: String::new(),
+        })
+        .await
+        .unwrap();
+    svc.auth
+        .remember_credentials(&carol, "carol password", 0, false);
+    let verified = svc.auth.hasher().verifications();
+    assert!(
+        svc.auth
+            .verify_password("Carol", "carol password", None)
+            .await
+            .is_ok()
+    );
+    assert_eq!(svc.auth.hasher().verifications(), verified);
     db.close().await;
 }

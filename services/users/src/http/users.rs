@@ -92,6 +92,8 @@ pub async fn register(
         return Err(crate::store::StoreError::UsernameTaken.into());
     }
     let password_hash = svc.auth.hasher().hash(password.as_str()).await?;
+    // A new account has no changes yet.
+    let seen = 0;
     let user = svc
         .store
         .create_user(NewUser {
@@ -101,7 +103,8 @@ pub async fn register(
             bio,
         })
         .await?;
-    svc.auth.remember_credentials(&user, password.as_str());
+    svc.auth
+        .remember_credentials(&user, password.as_str(), seen, false);
     Ok(created(&user))
 }
 
@@ -206,10 +209,11 @@ pub async fn update(
         update.password_hash = Some(svc.auth.hasher().hash(password.as_str()).await?);
         new_password = Some(password);
     }
+    let seen = svc.auth.credentials_seen(user.id);
     let updated = svc.store.update_user(user.id, update).await?;
     if let Some(password) = new_password {
-        svc.auth.forget_user(user.id);
-        svc.auth.remember_credentials(&updated, password.as_str());
+        svc.auth
+            .remember_credentials(&updated, password.as_str(), seen, true);
     }
     Ok(Json(UserView::private(&updated)))
 }
