@@ -681,7 +681,15 @@ macro_rules! sql_post_store {
                 config: &TimelineConfig,
                 sink: Option<&dyn TimelineSink>,
             ) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
+                // New posts fanned out to a sink only read the follow graph:
+                // a read transaction, so creates need not wait for the writer.
+                let reads_only = sink.is_some()
+                    && changes.iter().all(|a| matches!(a.change, Change::PostCreated { .. }));
+                let mut tx = if reads_only {
+                    self.reader().begin().await?
+                } else {
+                    self.begin_write().await?
+                };
                 let mut effects = sink.map(|_| EffectLog { effects: Vec::new() });
                 // Consecutive creates are fanned out together.
                 let mut created: Vec<(i64, i64)> = Vec::new();
