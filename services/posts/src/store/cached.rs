@@ -43,6 +43,14 @@ struct NewestIds {
 }
 
 impl NewestIds {
+    /// The newest `KEPT` ids read from the database (all of them when fewer).
+    fn loaded(ids: Vec<i64>) -> Self {
+        Self {
+            complete: ids.len() < KEPT,
+            ids,
+        }
+    }
+
     /// Adds new entries of the timeline, keeping `ids` an exact prefix of it.
     fn add(&mut self, post_ids: &[i64]) {
         for &id in post_ids {
@@ -103,6 +111,19 @@ impl<V: Send + Sync + 'static> CoherentCache<V> {
                 self.entries.remove(&key);
             }
         }
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> CoherentCache<V> {
+    /// Edits a copy of a cached entry and stores it; an absent entry stays absent.
+    fn edit(&self, key: i64, edit: impl FnOnce(&mut V)) {
+        self.change(key, |cached| {
+            cached.map(|cached| {
+                let mut value = (*cached).clone();
+                edit(&mut value);
+                value
+            })
+        });
     }
 }
 
@@ -305,26 +326,9 @@ impl CachedPostStore {
         }
         let ticket = self.ticket(&self.homes, user);
         let ids = self.inner.followed_post_ids(user, None, KEPT).await?;
-        let home = Arc::new(NewestIds {
-            complete: ids.len() < KEPT,
-            ids,
-        });
+        let home = Arc::new(NewestIds::loaded(ids));
         self.fill(&self.homes, user, &ticket, home.clone());
         Ok(home)
-    }
-
-    async fn authored_ids_cached(&self, author: i64) -> StoreResult<Arc<NewestIds>> {
-        if let Some(ids) = self.authored.entries.get(&author) {
-            return Ok(ids);
-        }
-        let ticket = self.ticket(&self.authored, author);
-        let posts = self.inner.user_timeline(author, None, KEPT).await?;
-        let ids = Arc::new(NewestIds {
-            complete: posts.len() < KEPT,
-            ids: posts.iter().map(|p| p.id).collect(),
-        });
-        self.fill(&self.authored, author, &ticket, ids.clone());
-        Ok(ids)
     }
 
     /// The page of a cached timeline below `before`: `None` when it reaches
@@ -370,23 +374,11 @@ impl CachedPostStore {
             match effect {
                 TimelineEffect::Add { readers, post_ids } => {
                     for reader in readers {
-                        self.homes.change(*reader, |home| {
-                            home.map(|home| {
-                                let mut home = (*home).clone();
-                                home.add(post_ids);
-                                home
-                            })
-                        });
+                        self.homes.edit(*reader, |home| home.add(post_ids));
                     }
                 }
                 TimelineEffect::Remove { reader, post_ids } => {
-                    self.homes.change(*reader, |home| {
-                        home.map(|home| {
-                            let mut home = (*home).clone();
-                            home.remove(post_ids);
-                            home
-                        })
-                    });
+                    self.homes.edit(*reader, |home| home.remove(post_ids));
                 }
             }
         }
@@ -421,13 +413,8 @@ impl PostStore for CachedPostStore {
         let community = new.body.community.clone();
         let created = self.inner.create_post(new, idempotency).await?;
         let id = created.0.id;
-        self.authored.change(created.0.author_id, |ids| {
-            ids.map(|ids| {
-                let mut ids = (*ids).clone();
-                ids.add(&[id]);
-                ids
-            })
-        });
+        self.authored
+            .edit(created.0.author_id, |newest| newest.add(&[id]));
         // The parent's reply_count or the original's repost_count moved.
         for id in counted.into_iter().flatten() {
             self.posts.change(id, |_| None);
@@ -507,11 +494,28 @@ impl PostStore for CachedPostStore {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<Post>> {
-        let ids = self.authored_ids_cached(author_id).await?;
-        match self.page_of(&ids, before, limit).await? {
-            Some(posts) => Ok(posts),
-            None => self.inner.user_timeline(author_id, before, limit).await,
+        if let Some(newest) = self.authored.entries.get(&author_id) {
+            if let Some(posts) = self.page_of(&newest, before, limit).await? {
+                return Ok(posts);
+            }
+            return self.inner.user_timeline(author_id, before, limit).await;
         }
+        // A miss reads the author's newest posts once: their ids are kept,
+        // and the page is cut from them.
+        let ticket = self.ticket(&self.authored, author_id);
+        let posts = self.inner.user_timeline(author_id, None, KEPT).await?;
+        let newest = NewestIds::loaded(posts.iter().map(|p| p.id).collect());
+        let complete = newest.complete;
+        self.fill(&self.authored, author_id, &ticket, Arc::new(newest));
+        let page: Vec<Post> = posts
+            .into_iter()
+            .filter(|p| before.is_none_or(|b| p.id < b))
+            .take(limit)
+            .collect();
+        if page.len() < limit && !complete {
+            return self.inner.user_timeline(author_id, before, limit).await;
+        }
+        Ok(page)
     }
 
     async fn public_timeline(&self, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
