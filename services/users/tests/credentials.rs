@@ -8,7 +8,7 @@ use rookery_kernel::events::OutboxSignal;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
 use rookery_users::auth::AuthConfig;
-use rookery_users::store::{NewUser, UserUpdate, sqlite};
+use rookery_users::store::{NewUser, User, UserUpdate, sqlite};
 use rookery_users::{SqliteUserStore, UsersService, router};
 use serde_json::{Value, json};
 
@@ -32,6 +32,20 @@ async fn service() -> (Arc<UsersService>, SqliteDb, tempfile::TempDir) {
         .await
         .unwrap();
     (svc, db, dir)
+}
+
+/// An account stored directly (no registration: nothing remembered).
+async fn account(svc: &UsersService, username: &str, password: &str) -> User {
+    let password_hash = svc.auth.hasher().hash(password).await.unwrap();
+    svc.store
+        .create_user(NewUser {
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            password_hash,
+            bio: String::new(),
+        })
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -82,17 +96,7 @@ async fn the_first_login_after_registering_does_not_verify_the_password_again() 
 #[tokio::test]
 async fn credentials_remembered_across_a_concurrent_change_are_not_trusted() {
     let (svc, db, _dir) = service().await;
-    let hash = svc.auth.hasher().hash("first password").await.unwrap();
-    let user = svc
-        .store
-        .create_user(NewUser {
-            username: "bob".into(),
-            email: "b@example.com".into(),
-            password_hash: hash,
-            bio: String::new(),
-        })
-        .await
-        .unwrap();
+    let user = account(&svc, "bob", "first password").await;
     // A password change notes where the account stands and stores the new hash...
     let seen = svc.auth.credentials_seen(user.id);
     let new_hash = svc.auth.hasher().hash("second password").await.unwrap();
@@ -121,17 +125,7 @@ async fn credentials_remembered_across_a_concurrent_change_are_not_trusted() {
     );
 
     // Without anything in between, the new credentials are remembered.
-    let hash = svc.auth.hasher().hash("carol password").await.unwrap();
-    let carol = svc
-        .store
-        .create_user(NewUser {
-            username: "carol".into(),
-            email: "c@example.com".into(),
-            password_hash: hash,
-            bio: String::new(),
-        })
-        .await
-        .unwrap();
+    let carol = account(&svc, "carol", "carol password").await;
     svc.auth
         .remember_credentials(&carol, "carol password", 0, false);
     let verified = svc.auth.hasher().verifications();
