@@ -89,6 +89,21 @@ impl PageRequest {
     }
 }
 
+/// A list's `limit` parameter (named `name`): absent means the default;
+/// anything but an integer in 1..=100 (an empty value too) is a 400.
+pub fn parse_limit(name: &str, raw: Option<&str>) -> Result<usize, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(
+            name,
+            format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
     type Rejection = ApiError;
 
@@ -104,17 +119,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
                 _ => kept.push((k.into_owned(), v.into_owned())),
             }
         }
-        let limit = match limit {
+        let limit = match &limit {
             None => DEFAULT_LIMIT,
-            Some((name, v)) => match v.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    return Err(ApiError::invalid(
-                        name,
-                        format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                    ));
-                }
-            },
+            Some((name, v)) => parse_limit(name, Some(v))?,
         };
         let after = match cursor.as_deref().map(str::trim) {
             None | Some("") => None,

@@ -212,7 +212,7 @@ async fn top_lists_and_sorting() {
     assert_eq!(body["items"][0]["upvotes"], 3);
     let (_, body) = send_json(s.req(Method::GET, "/api/v1/votes/top?community=rust&limit=1")).await;
     assert_eq!(top_ids(&body), vec![high.clone()]);
-    for bad in ["0", "101", "x"] {
+    for bad in ["0", "101", "x", ""] {
         expect(
             s.req(Method::GET, &format!("/api/v1/votes/top?limit={bad}")),
             StatusCode::BAD_REQUEST,

@@ -9,7 +9,7 @@ use rookery_kernel::error::ErrorBody;
 use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::{Identity, MaybeIdentity};
 use rookery_kernel::ids::parse_id;
-use rookery_kernel::pagination::{Page, PageRequest};
+use rookery_kernel::pagination::{Page, PageRequest, parse_limit};
 use rookery_kernel::schema;
 use rookery_kernel::time::rfc3339;
 use rookery_kernel::{ApiError, ApiResult};
@@ -327,14 +327,7 @@ pub async fn top(
     State(svc): State<Arc<VotesService>>,
     Query(params): Query<TopParams>,
 ) -> ApiResult<Json<TopList>> {
-    let limit = match params.limit.as_deref().map(str::trim) {
-        None | Some("") => 20,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer in 1..=100"))?,
-    };
+    let limit = parse_limit("limit", params.limit.as_deref())?;
     let community = params
         .community
         .as_deref()
