@@ -33,6 +33,15 @@ pub mod topics {
     pub const POST_EDITED: &str = "post.edited";
     pub const POST_DELETED: &str = "post.deleted";
     pub const VOTE_CHANGED: &str = "vote.changed";
+    /// A direct message sent (messages service): `message_id`, `sender_id`,
+    /// `sender`, `recipient_id`, `recipient`, `created_at`.
+    pub const MESSAGE_SENT: &str = "message.sent";
+    /// Blocks and mutes (users service): `user_id` (who), `target_id` (whom);
+    /// see [`crate::relations`].
+    pub const BLOCK_CREATED: &str = "block.created";
+    pub const BLOCK_REMOVED: &str = "block.removed";
+    pub const MUTE_CREATED: &str = "mute.created";
+    pub const MUTE_REMOVED: &str = "mute.removed";
 }
 
 /// An id member of an event payload: a decimal string (ids are 64-bit and
@@ -344,6 +353,46 @@ impl OutboxSource for PgPool {
 /// How long the relay waits after a commit signal to gather more events.
 const RELAY_LINGER: Duration = Duration::from_millis(5);
 
+/// Counts the relay rounds that finished, so that a writer can wait until
+/// what it committed has been delivered: on the in-process bus a round ends
+/// only after every consumer applied its events.
+#[derive(Clone)]
+pub struct RelayProgress {
+    rounds: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for RelayProgress {
+    fn default() -> Self {
+        Self {
+            rounds: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+}
+
+/// Waits, for a writer that just committed outbox rows, until a relay round
+/// that started after the commit has finished (the embedded mode's "at once":
+/// a block is applied by every consumer before its response).
+#[derive(Clone)]
+pub struct DeliveryWait {
+    pub signal: OutboxSignal,
+    pub progress: RelayProgress,
+}
+
+impl DeliveryWait {
+    /// Returns once the rows committed before the call were relayed, or after
+    /// `limit` (the events still travel; this only bounds the wait).
+    pub async fn wait(&self, limit: Duration) -> bool {
+        let mut rounds = self.progress.rounds.subscribe();
+        // The round running now may have read the outbox before the commit;
+        // the one after it cannot have.
+        let target = *rounds.borrow_and_update() + 2;
+        self.signal.notify_one();
+        tokio::time::timeout(limit, rounds.wait_for(|r| *r >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
 /// Publishes outbox rows until `shutdown`; wakes on `signal` or every 500 ms.
 pub async fn run_relay(
     source: Arc<dyn OutboxSource>,
@@ -351,10 +400,24 @@ pub async fn run_relay(
     signal: OutboxSignal,
     shutdown: CancellationToken,
 ) {
+    run_relay_tracked(source, bus, signal, RelayProgress::default(), shutdown).await
+}
+
+/// [`run_relay`], counting its finished rounds in `progress`.
+pub async fn run_relay_tracked(
+    source: Arc<dyn OutboxSource>,
+    bus: Arc<dyn EventBus>,
+    signal: OutboxSignal,
+    progress: RelayProgress,
+    shutdown: CancellationToken,
+) {
     const BATCH: i64 = 256;
     let mut backoff = Duration::from_millis(100);
     loop {
         let result = relay_once(source.as_ref(), bus.as_ref(), BATCH).await;
+        if result.is_ok() {
+            progress.rounds.send_modify(|r| *r += 1);
+        }
         let wait = match result {
             Ok(n) if n as i64 == BATCH => Duration::ZERO,
             Ok(_) => {

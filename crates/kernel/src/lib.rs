@@ -10,6 +10,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod pagination;
+pub mod relations;
 pub mod schema;
 pub mod secret;
 pub mod telemetry;
