@@ -85,6 +85,7 @@ pub fn router(svc: Arc<UsersService>) -> Router {
         )
         .route("/api/v1/auth/whoami", get(a::whoami))
         .route("/internal/v1/authenticate", post(i::authenticate))
+        .route("/internal/v1/users", get(i::users_batch))
         .route("/internal/v1/users/{username}", get(i::account))
         .layer(middleware::from_fn_with_state(
             svc.identity.clone(),

@@ -68,6 +68,20 @@ async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
     );
     assert!(store.user_by_username("nobody").await.unwrap().is_none());
 
+    // Batch lookup by ids: one query, unknown ids left out, duplicates once.
+    let mut batch: Vec<i64> = store
+        .users_by_ids(&[carol.id, alice.id, 424_242, alice.id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    batch.sort_unstable();
+    let mut want = vec![alice.id, carol.id];
+    want.sort_unstable();
+    assert_eq!(batch, want);
+    assert!(store.users_by_ids(&[]).await.unwrap().is_empty());
+
     // Listing by username, keyset.
     let page = store.list_users(None, 2).await.unwrap();
     assert_eq!(
