@@ -141,3 +141,76 @@ async fn users_by_ids_answers_active_accounts_only() {
     assert_eq!(status, 200);
     f.db.close().await;
 }
+
+#[tokio::test]
+async fn users_search_route() {
+    let f = fixture().await;
+    let ann = f.user("ann", "likes Rust").await;
+    f.user("Annabel", "").await;
+    let rusty = f.user("rusty", "").await;
+    let viewer = f.user("viewer", "").await;
+    f.svc.store.block(ann.id, viewer.id).await.unwrap();
+
+    let (status, body) = f.get("/internal/v1/users/search?q=ANN").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&body), ["ann", "Annabel"]);
+    assert_eq!(body["items"][0]["user_id"], ann.id.to_string());
+    assert!(body["items"][0].get("email").is_none());
+    // Prefix first, then bio words.
+    let (_, body) = f.get("/internal/v1/users/search?q=rust").await;
+    assert_eq!(names(&body), ["rusty", "ann"]);
+    assert_eq!(body["items"][0]["user_id"], rusty.id.to_string());
+    let (_, body) = f.get("/internal/v1/users/search?q=rust&limit=1").await;
+    assert_eq!(names(&body), ["rusty"]);
+    // Whoever blocks the viewer (or is blocked by them) is left out.
+    let (_, body) = f
+        .get(&format!(
+            "/internal/v1/users/search?q=ann&viewer={}",
+            viewer.id
+        ))
+        .await;
+    assert_eq!(names(&body), ["Annabel"]);
+
+    for bad in [
+        "q=",
+        "q=%20%20",
+        "q=a&limit=0",
+        "q=a&limit=101",
+        "q=a&limit=x",
+        "q=a&viewer=x",
+        "q=a&viewer=-3",
+    ] {
+        let (status, body) = f.get(&format!("/internal/v1/users/search?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["code"], "invalid_input", "{body}");
+    }
+    let junk = "%22*NEAR(-x%20a:b%20(%20)%5E'%5C".repeat(20);
+    for q in [
+        "%22",
+        "*",
+        "NEAR(",
+        "-x",
+        "a:b",
+        "(",
+        ")",
+        "%5E",
+        "'",
+        "%5C",
+        "%25",
+        "_",
+        "%F0%9F%A6%80",
+        junk.as_str(),
+    ] {
+        let (status, body) = f.get(&format!("/internal/v1/users/search?q={q}")).await;
+        assert_eq!(status, 200, "{q}: {body}");
+    }
+
+    // Without `q` the path is the account lookup of a user named "search".
+    let (status, _) = f.get("/internal/v1/users/search").await;
+    assert_eq!(status, 404);
+    let search = f.user("search", "").await;
+    let (status, body) = f.get("/internal/v1/users/search").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user_id"], search.id.to_string());
+    f.db.close().await;
+}

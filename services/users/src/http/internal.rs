@@ -186,3 +186,50 @@ pub async fn users_batch(
         .collect();
     Ok(Json(serde_json::json!({ "items": items })))
 }
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    pub q: Option<String>,
+    pub limit: Option<String>,
+    /// The searching account's id, whose blocks (both ways) are left out.
+    pub viewer: Option<String>,
+}
+
+/// Accounts matching `q`: username prefix matches first, then bio matches
+/// (every word), without accounts the viewer blocks or who block the viewer.
+/// Every character of `q` is text, never query syntax.
+pub async fn search(
+    State(svc): State<Arc<UsersService>>,
+    Query(params): Query<SearchParams>,
+) -> ApiResult<Response> {
+    let Some(q) = params.q else {
+        // `/internal/v1/users/search` is also the account lookup of a user
+        // named "search"; a lookup has no `q`.
+        return Ok(
+            account(State(svc), axum::extract::Path("search".to_string()))
+                .await?
+                .into_response(),
+        );
+    };
+    let q = q.trim();
+    if q.is_empty() {
+        return Err(rookery_kernel::ApiError::invalid(
+            "q",
+            "q must not be empty",
+        ));
+    }
+    let limit = rookery_kernel::pagination::parse_limit("limit", params.limit.as_deref())?;
+    let viewer = params
+        .viewer
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            rookery_kernel::ids::parse_id(v)
+                .ok_or_else(|| rookery_kernel::ApiError::invalid("viewer", "not a user id"))
+        })
+        .transpose()?;
+    let users = svc.store.search_users(q, viewer, limit).await?;
+    let items: Vec<ServiceUserView> = users.iter().map(ServiceUserView::of).collect();
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
+}
