@@ -14,7 +14,9 @@ use rookery_gateway::{
 use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::directory::{Account, AccountDirectory};
 use rookery_kernel::events::nats::{JetStreamBus, JetStreamConfig};
-use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
+use rookery_kernel::events::{
+    DeliveryWait, EventBus, InProcessBus, RelayProgress, run_relay, run_relay_tracked,
+};
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
@@ -129,7 +131,14 @@ pub async fn embedded_with_gateway(
         single_instance: true,
         ..AuthConfig::from_env()
     };
-    let users_service = UsersService::new(users_store.clone(), &secret, auth_config).await?;
+    // Blocks and mutes answer once every consumer applied them ("at once").
+    let users_progress = RelayProgress::default();
+    let users_service = UsersService::new(users_store.clone(), &secret, auth_config)
+        .await?
+        .with_delivery_wait(DeliveryWait {
+            signal: users.signal.clone(),
+            progress: users_progress.clone(),
+        });
     // Consumers subscribe before any relay publishes.
     let users_events = rookery_users::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_users::events::run_consumer(
@@ -169,8 +178,14 @@ pub async fn embedded_with_gateway(
         &shutdown,
     )
     .await?;
+    tasks.spawn(run_relay_tracked(
+        users.outbox.clone(),
+        bus.clone(),
+        users.signal.clone(),
+        users_progress,
+        shutdown.clone(),
+    ));
     for (outbox, signal) in [
-        (users.outbox.clone(), users.signal.clone()),
         (posts.outbox.clone(), posts.signal.clone()),
         (votes.outbox.clone(), votes.signal.clone()),
         (messages.outbox.clone(), messages.signal.clone()),

@@ -280,7 +280,7 @@ fn seeded_words(user: usize, k: usize) -> String {
 /// seeded account.
 fn seeded_text(user: usize, k: usize, users: usize, words: &str) -> String {
     let mut text = format!("Post {k} by user{user}: {words}");
-    if k % 5 == 0 {
+    if k.is_multiple_of(5) {
         let tag = |i: usize| SEED_TAGS[(user + k + i) % SEED_TAGS.len()];
         text.push_str(&format!(" #{} #{}", tag(0), tag(3)));
     }

@@ -1153,9 +1153,13 @@ pub async fn notifications(user: &mut GooseUser, s: &mut Session) -> StepResult 
     )
     .auth(Auth::Bearer);
     let mut r = send(user, s, req).await?;
-    check(user, s, r.int("count").is_some_and(|n| n >= 0), &mut r, || {
-        "unread count missing".into()
-    })?;
+    check(
+        user,
+        s,
+        r.int("count").is_some_and(|n| n >= 0),
+        &mut r,
+        || "unread count missing".into(),
+    )?;
     // Read up to the newest seen: what is left unread is only what came since.
     let mut body = json!({});
     if let Some(newest) = all.first().and_then(|n| n["id"].as_str()) {
@@ -1170,9 +1174,13 @@ pub async fn notifications(user: &mut GooseUser, s: &mut Session) -> StepResult 
     .expect(StatusCode::OK)
     .json(body);
     let mut r = send(user, s, req).await?;
-    check(user, s, r.int("count").is_some_and(|n| n >= 0), &mut r, || {
-        "read answer without a count".into()
-    })
+    check(
+        user,
+        s,
+        r.int("count").is_some_and(|n| n >= 0),
+        &mut r,
+        || "read answer without a count".into(),
+    )
 }
 
 /// Blocks and mutes this user's own bystander account (which nobody else
@@ -1181,10 +1189,11 @@ pub async fn notifications(user: &mut GooseUser, s: &mut Session) -> StepResult 
 pub async fn block_and_mute(user: &mut GooseUser, s: &mut Session) -> StepResult {
     let bystander = format!("{}b", s.name);
     if !s.bystander {
-        let req = Req::new(Method::POST, "POST /api/v1/users", "/api/v1/users".into()).json(json!({
-            "username": bystander, "email": format!("{bystander}@load.example.com"),
-            "password": s.password,
-        }));
+        let req =
+            Req::new(Method::POST, "POST /api/v1/users", "/api/v1/users".into()).json(json!({
+                "username": bystander, "email": format!("{bystander}@load.example.com"),
+                "password": s.password,
+            }));
         send(user, s, req).await?;
         s.bystander = true;
     }
@@ -1214,13 +1223,22 @@ pub async fn block_and_mute(user: &mut GooseUser, s: &mut Session) -> StepResult
         };
         let req = Req::new(Method::POST, route, path(kind)).auth(Auth::Bearer);
         let mut r = send(user, s, req).await?;
-        check(user, s, r.str("username") == Some(&bystander), &mut r, || {
-            format!("{kind} answers another user")
-        })?;
+        check(
+            user,
+            s,
+            r.str("username") == Some(&bystander),
+            &mut r,
+            || format!("{kind} answers another user"),
+        )?;
         let req = Req::get(list_route, list.into()).auth(Auth::Basic);
         let mut r = send(user, s, req).await?;
-        let listed = r.items().iter().any(|u| u["username"] == bystander.as_str());
-        check(user, s, listed, &mut r, || format!("{kind} missing from the list"))?;
+        let listed = r
+            .items()
+            .iter()
+            .any(|u| u["username"] == bystander.as_str());
+        check(user, s, listed, &mut r, || {
+            format!("{kind} missing from the list")
+        })?;
     }
     // The block ended the follow, and refuses a new one.
     let mut r = send(
@@ -1254,6 +1272,11 @@ pub async fn block_and_mute(user: &mut GooseUser, s: &mut Session) -> StepResult
         Req::get("GET /api/v1/blocks", "/api/v1/blocks?limit=100".into()).auth(Auth::Bearer),
     )
     .await?;
-    let gone = !r.items().iter().any(|u| u["username"] == bystander.as_str());
-    check(user, s, gone, &mut r, || "unblocked account still listed".into())
+    let gone = !r
+        .items()
+        .iter()
+        .any(|u| u["username"] == bystander.as_str());
+    check(user, s, gone, &mut r, || {
+        "unblocked account still listed".into()
+    })
 }
