@@ -59,6 +59,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/posts", "posts"),
     ("/api/v1/timelines/public", "posts"),
     ("/api/v1/timelines/home", "posts"),
+    ("/api/v1/tags", "posts"),
+    ("/api/v1/tags/{tag}/posts", "posts"),
     ("/api/v1/posts/{id}/vote", "votes"),
     ("/api/v1/posts/{id}/upvote", "votes"),
     ("/api/v1/posts/{id}/downvote", "votes"),

@@ -21,7 +21,8 @@ fn event(ids: &IdGenerator, topic: &str, payload: Value, at: i64) -> Event {
     }
 }
 
-/// What other services keep of a post (votes: author, community, title, created_at).
+/// What other services keep of a post (votes: author, community, title,
+/// created_at; notifications: the authors replied to or reposted, mentions).
 pub fn post_facts(post: &Post) -> Value {
     json!({
         "post_id": post.id.to_string(),
@@ -32,6 +33,13 @@ pub fn post_facts(post: &Post) -> Value {
         "created_at": post.created_at,
         "in_reply_to": post.in_reply_to.map(|i| i.to_string()),
         "repost_of": post.repost_of.map(|i| i.to_string()),
+        "in_reply_to_author_id": post.in_reply_to_author_id.map(|i| i.to_string()),
+        "repost_of_author_id": post.repost_of_author_id.map(|i| i.to_string()),
+        "mentions": post.mentions.iter().map(|m| json!({
+            "user_id": m.user_id.to_string(),
+            "username": m.username,
+        })).collect::<Vec<_>>(),
+        "tags": post.tags.0,
     })
 }
 

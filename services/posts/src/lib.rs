@@ -27,6 +27,9 @@ pub use store::{PostStore, PostgresPostStore, SqlitePostStore};
 use store::{Account, HomeMerge, Post, StoreError};
 use timeline::RedisTimelines;
 
+/// Users service lookups per post at most, for mentioned names the replica lacks.
+const MENTION_LOOKUPS: usize = 10;
+
 /// How often the set of high-follower authors is re-read.
 const CELEBRITY_REFRESH: Duration = Duration::from_secs(5);
 
@@ -93,6 +96,37 @@ impl PostsService {
             .await?
             .filter(|a| a.active)
             .ok_or_else(|| ApiError::not_found("no such user"))
+    }
+
+    /// Makes sure the author replica knows the accounts `body` mentions, as
+    /// the store resolves mentions from it (in the write's transaction):
+    /// names it lacks (their `user.registered` may still be on the way) are
+    /// asked of the users service, at most `MENTION_LOOKUPS` per post. One
+    /// the users service cannot confirm now is left out, not a failed post.
+    pub(crate) async fn learn_mentioned(&self, body: &domain::PostBody) -> ApiResult<()> {
+        let Some(directory) = &self.accounts else {
+            return Ok(());
+        };
+        let candidates = domain::mention_candidates(body);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let known = self.store.authors_by_usernames(&candidates).await?;
+        let missing = candidates
+            .iter()
+            .filter(|name| !known.iter().any(|k| k.username.eq_ignore_ascii_case(name)))
+            .take(MENTION_LOOKUPS);
+        let answers = futures::future::join_all(missing.map(|name| directory.account(name))).await;
+        for answer in answers {
+            match answer {
+                Ok(Some(account)) => self.store.remember_account(&account).await?,
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "asking the users service about a mention failed")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Makes sure the author replica knows the caller (their registration
@@ -204,6 +238,8 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         .route("/api/v1/users/{username}/posts", get(l::user_posts))
         .route("/api/v1/timelines/public", get(l::public_timeline))
         .route("/api/v1/timelines/home", get(l::home_timeline))
+        .route("/api/v1/tags", get(http::tags::list_tags))
+        .route("/api/v1/tags/{tag}/posts", get(http::tags::tag_posts))
         .route("/internal/v1/posts", get(p::internal_posts_batch))
         .route("/internal/v1/posts/{id}", get(p::internal_post_facts))
         .layer(middleware::from_fn_with_state(
@@ -223,11 +259,13 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         http::posts::replies, http::posts::reply, http::listings::list_posts,
         http::listings::community_posts, http::listings::user_posts,
         http::listings::public_timeline, http::listings::home_timeline,
+        http::tags::tag_posts, http::tags::list_tags,
     ),
     tags(
         (name = "posts", description = "Posts, edits, reposts and replies"),
         (name = "listings", description = "Ranked listings of posts and communities"),
         (name = "timelines", description = "User, public and home timelines"),
+        (name = "tags", description = "Hashtags: posts by tag, trending tags"),
     )
 )]
 pub struct PostsApi;

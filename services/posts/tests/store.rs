@@ -1005,3 +1005,257 @@ async fn cached_user_timelines_and_authors_follow_writes() {
     );
     db.close().await;
 }
+
+/// Tags and mentions: parsed from the body on create and edit, indexed and
+/// counted, listed by tag, by name and by trend, and carried by the events.
+async fn tags_suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
+    use rookery_posts::domain::first_id_at;
+    let ids = IdGenerator::new(9);
+    for (id, name) in [(1, "Alice"), (2, "bob"), (3, "carol"), (4, "dave")] {
+        let change = Change::UserRegistered {
+            id,
+            username: name.into(),
+        };
+        apply(store.as_ref(), ids.next(), change, None).await;
+    }
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::UserDeactivated { id: 3 },
+        None,
+    )
+    .await;
+    let names = |post: &rookery_posts::store::Post| -> Vec<String> {
+        post.mentions.iter().map(|m| m.username.clone()).collect()
+    };
+    let text = |t: &str| PostBody {
+        text: Some(t.into()),
+        title: None,
+        community: None,
+        url: None,
+    };
+
+    // Mentions: active accounts only, spelled as the account spells itself,
+    // case-insensitive, unknown names ignored, in order, unique.
+    let (first, _) = store
+        .create_post(
+            micro(1, "hi @bob @ALICE @carol @nobody @Bob #Rust #fun #rust"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(*first.tags, ["rust", "fun"]);
+    assert_eq!(names(&first), ["bob", "Alice"]);
+    assert_eq!(first.mentions[0].user_id, 2);
+    assert_eq!(store.post(first.id).await.unwrap().unwrap(), first);
+    let found = store
+        .authors_by_usernames(&["ALICE".into(), "carol".into(), "nobody".into()])
+        .await
+        .unwrap();
+    let mut found: Vec<(i64, bool)> = found.iter().map(|a| (a.id, a.active)).collect();
+    found.sort_unstable();
+    assert_eq!(found, [(1, true), (3, false)]);
+    assert!(store.authors_by_usernames(&[]).await.unwrap().is_empty());
+
+    // Replies and community posts carry tags; reposts none of their own.
+    let mut reply = micro(2, "agreed #rust @alice");
+    reply.in_reply_to = Some(first.id);
+    let (reply, _) = store.create_post(reply, None).await.unwrap();
+    assert_eq!(reply.in_reply_to_author_id, Some(1));
+    assert_eq!(*reply.tags, ["rust"]);
+    assert_eq!(names(&reply), ["Alice"]);
+    let mut repost = micro(2, "hi @bob #rust");
+    repost.repost_of = Some(first.id);
+    let (repost, _) = store.create_post(repost, None).await.unwrap();
+    assert!(repost.tags.is_empty() && repost.mentions.is_empty());
+    assert_eq!(repost.repost_of_author_id, Some(1));
+    let mut again = micro(4, "");
+    again.repost_of = Some(repost.id);
+    let (again, _) = store.create_post(again, None).await.unwrap();
+    assert_eq!(
+        (again.repost_of, again.repost_of_author_id),
+        (Some(first.id), Some(1))
+    );
+    let mut board = community(4, "#Title of a #RUST thread", "rust");
+    board.body.text = Some("body #rust #zig".into());
+    let (board, _) = store.create_post(board, None).await.unwrap();
+    assert_eq!(*board.tags, ["title", "rust", "zig"]);
+
+    // By tag, newest first, keyset-paginated; unknown tags have no posts.
+    let rust = store.tag_posts("rust", None, 10).await.unwrap();
+    assert_eq!(ids_of(&rust), [board.id, reply.id, first.id]);
+    let page = store.tag_posts("rust", None, 2).await.unwrap();
+    assert_eq!(ids_of(&page), [board.id, reply.id]);
+    let rest = store.tag_posts("rust", Some(reply.id), 2).await.unwrap();
+    assert_eq!(ids_of(&rest), [first.id]);
+    assert!(
+        store
+            .tag_posts("nothing", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Counts: all time, and from a post id on (the trending window).
+    let counts = |tags: Vec<rookery_posts::store::TagCount>| -> Vec<(String, i64, i64)> {
+        tags.into_iter()
+            .map(|t| (t.name, t.post_count, t.recent_count))
+            .collect()
+    };
+    let row = |n: &str, all: i64, recent: i64| (n.to_string(), all, recent);
+    assert_eq!(
+        counts(store.trending_tags(0, 10).await.unwrap()),
+        [
+            row("rust", 3, 3),
+            row("fun", 1, 1),
+            row("title", 1, 1),
+            row("zig", 1, 1)
+        ]
+    );
+    assert_eq!(
+        counts(store.trending_tags(first.id + 1, 2).await.unwrap()),
+        [row("rust", 3, 2), row("title", 1, 1)]
+    );
+    assert!(
+        store
+            .trending_tags(first_id_at(rookery_kernel::time::now_ms() + 60_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        counts(store.tags_by_name(None, first.id + 1, 10).await.unwrap()),
+        [
+            row("fun", 1, 0),
+            row("rust", 3, 2),
+            row("title", 1, 1),
+            row("zig", 1, 1)
+        ]
+    );
+    assert_eq!(
+        counts(store.tags_by_name(Some("rust"), 0, 1).await.unwrap()),
+        [row("title", 1, 1)]
+    );
+
+    // An edit recomputes both: rust loses a post, fun keeps its one.
+    let edited = store
+        .edit_post(first.id, text("now #fun and #new with @carol @dave"))
+        .await
+        .unwrap();
+    assert_eq!(*edited.tags, ["fun", "new"]);
+    assert_eq!(names(&edited), ["dave"]);
+    assert_eq!(store.post(first.id).await.unwrap().unwrap(), edited);
+    assert_eq!(
+        ids_of(&store.tag_posts("rust", None, 10).await.unwrap()),
+        [board.id, reply.id]
+    );
+    assert_eq!(
+        counts(store.trending_tags(0, 10).await.unwrap()),
+        [
+            row("rust", 2, 2),
+            row("fun", 1, 1),
+            row("new", 1, 1),
+            row("title", 1, 1),
+            row("zig", 1, 1)
+        ]
+    );
+    // The last post of a tag going takes the tag with it.
+    store.edit_post(first.id, text("plain")).await.unwrap();
+    let names_now = |tags: Vec<rookery_posts::store::TagCount>| -> Vec<String> {
+        tags.into_iter().map(|t| t.name).collect()
+    };
+    assert_eq!(
+        names_now(store.tags_by_name(None, 0, 10).await.unwrap()),
+        ["rust", "title", "zig"]
+    );
+
+    // A delete removes its rows (the board post; the first with its reposts).
+    assert!(store.delete_post(board.id).await.unwrap());
+    assert!(store.delete_post(first.id).await.unwrap());
+    assert_eq!(
+        counts(store.trending_tags(0, 10).await.unwrap()),
+        [row("rust", 1, 1)]
+    );
+    assert_eq!(
+        ids_of(&store.tag_posts("rust", None, 10).await.unwrap()),
+        [reply.id]
+    );
+    assert!(store.tag_posts("title", None, 10).await.unwrap().is_empty());
+
+    // The events carry the authors replied to and reposted, mentions and tags.
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let payload = |topic: &str, id: i64| {
+        events
+            .iter()
+            .map(|(_, e)| e)
+            .find(|e| e.topic == topic && e.payload["post_id"].as_str() == Some(&id.to_string()))
+            .unwrap_or_else(|| panic!("no {topic} of {id}"))
+            .payload
+            .clone()
+    };
+    let created = payload("post.created", first.id);
+    assert_eq!(created["tags"], serde_json::json!(["rust", "fun"]));
+    assert_eq!(
+        created["mentions"],
+        serde_json::json!([{"user_id": "2", "username": "bob"}, {"user_id": "1", "username": "Alice"}])
+    );
+    assert!(created["in_reply_to_author_id"].is_null() && created["repost_of_author_id"].is_null());
+    assert_eq!(
+        payload("post.created", reply.id)["in_reply_to_author_id"],
+        "1"
+    );
+    assert_eq!(
+        payload("post.created", again.id)["repost_of_author_id"],
+        "1"
+    );
+    assert_eq!(
+        payload("post.created", again.id)["tags"],
+        serde_json::json!([])
+    );
+    let edits: Vec<_> = events
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.topic == "post.edited")
+        .collect();
+    assert_eq!(edits[0].payload["tags"], serde_json::json!(["fun", "new"]));
+    assert_eq!(
+        edits[0].payload["mentions"],
+        serde_json::json!([{"user_id": "4", "username": "dave"}])
+    );
+}
+
+#[tokio::test]
+async fn sqlite_tags_and_mentions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    tags_suite(sqlite_store(&db), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_tags_and_mentions() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    let store = PostgresPostStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    tags_suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    pg.cleanup().await;
+}
+
+/// The cached trending page follows every write that changes tags.
+#[tokio::test]
+async fn cached_tags_and_mentions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let cached = CachedPostStore::new(sqlite_store(&db));
+    tags_suite(Arc::new(cached), Arc::new(db.clone())).await;
+    db.close().await;
+}

@@ -184,6 +184,9 @@ async fn create(
     key: Option<IdempotencyKey>,
 ) -> ApiResult<Response> {
     svc.remember_author(caller).await?;
+    if repost_of.is_none() {
+        svc.learn_mentioned(&body).await?;
+    }
     let (post, _replayed) = svc
         .store
         .create_post(
@@ -286,6 +289,7 @@ pub async fn edit_post(
         community: req.community,
         url: req.url,
     })?;
+    svc.learn_mentioned(&body).await?;
     Ok(Json(PostView::full(
         svc.store.edit_post(post.id, body).await?,
     )))

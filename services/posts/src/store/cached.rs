@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 
 use super::{
     Account, Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListQuery, NewPost,
-    Post, PostStore, StoreResult, TimelineEffect, TimelineSink,
+    Post, PostStore, StoreResult, TagCount, TimelineEffect, TimelineSink,
 };
 use crate::domain::PostBody;
 use crate::events::TimelineConfig;
@@ -220,6 +220,62 @@ impl Authors {
     }
 }
 
+/// How far the trending window may have slid past a cached page's.
+const TRENDING_FOR_MS: i64 = 5_000;
+
+/// Trending tags by page size. Like the listings, a page is served only
+/// while its version is current: every write that can change a post's tags
+/// bumps it, so no page outlives a change; and only while the window it was
+/// read for is at most `TRENDING_FOR_MS` older than the one asked for (the
+/// window slides with time, not with writes).
+#[derive(Default)]
+struct Trending {
+    version: Mutex<u64>,
+    pages: Mutex<std::collections::HashMap<usize, Arc<TrendingPage>>>,
+}
+
+struct TrendingPage {
+    version: u64,
+    since_id: i64,
+    tags: Vec<TagCount>,
+}
+
+impl Trending {
+    fn version(&self) -> u64 {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, since_id: i64, limit: usize) -> Option<Vec<TagCount>> {
+        let version = self.version();
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let page = pages.get(&limit)?;
+        let slid = rookery_kernel::ids::id_time_ms(since_id)
+            - rookery_kernel::ids::id_time_ms(page.since_id);
+        (page.version == version && since_id >= page.since_id && slid < TRENDING_FOR_MS)
+            .then(|| page.tags.clone())
+    }
+
+    /// Stores a loaded page unless a write came in since `version` was read.
+    fn fill(&self, version: u64, since_id: i64, limit: usize, tags: &[TagCount]) {
+        let current = self.version.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == version {
+            let page = TrendingPage {
+                version,
+                since_id,
+                tags: tags.to_vec(),
+            };
+            self.pages
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(limit, Arc::new(page));
+        }
+    }
+
+    fn bump(&self) {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+}
+
 pub struct CachedPostStore {
     inner: Arc<dyn PostStore>,
     posts: CoherentCache<Post>,
@@ -228,6 +284,7 @@ pub struct CachedPostStore {
     authored: CoherentCache<NewestIds>,
     authors: Authors,
     listings: Listings,
+    trending: Trending,
     /// Bumped (under the write lock) when everything is dropped at once.
     generation: RwLock<u64>,
 }
@@ -246,6 +303,7 @@ impl CachedPostStore {
                 pages: quick_cache::sync::Cache::new(10_000),
                 versions: Mutex::default(),
             },
+            trending: Trending::default(),
             generation: RwLock::new(0),
         }
     }
@@ -422,6 +480,9 @@ impl PostStore for CachedPostStore {
         if listed {
             self.listings.bump(community.as_deref());
         }
+        if !created.0.tags.is_empty() {
+            self.trending.bump();
+        }
         Ok(created)
     }
 
@@ -444,6 +505,7 @@ impl PostStore for CachedPostStore {
     async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
         let edited = self.inner.edit_post(id, body).await;
         self.posts.change(id, |_| None);
+        self.trending.bump();
         edited
     }
 
@@ -452,11 +514,45 @@ impl PostStore for CachedPostStore {
         // Reposts, counters of the parent or original, and timelines all
         // change: rare enough to start over.
         self.drop_all(true);
+        self.trending.bump();
         deleted
     }
 
     async fn history(&self, id: i64) -> StoreResult<Vec<HistoryEntry>> {
         self.inner.history(id).await
+    }
+
+    async fn tag_posts(
+        &self,
+        tag: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>> {
+        self.inner.tag_posts(tag, before, limit).await
+    }
+
+    async fn tags_by_name(
+        &self,
+        after: Option<&str>,
+        since_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<TagCount>> {
+        self.inner.tags_by_name(after, since_id, limit).await
+    }
+
+    async fn trending_tags(&self, since_id: i64, limit: usize) -> StoreResult<Vec<TagCount>> {
+        if let Some(tags) = self.trending.get(since_id, limit) {
+            return Ok(tags);
+        }
+        // Read before the database, so a write racing the load outdates it.
+        let version = self.trending.version();
+        let tags = self.inner.trending_tags(since_id, limit).await?;
+        self.trending.fill(version, since_id, limit, &tags);
+        Ok(tags)
+    }
+
+    async fn authors_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<Author>> {
+        self.inner.authors_by_usernames(usernames).await
     }
 
     async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
