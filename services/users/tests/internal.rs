@@ -214,3 +214,95 @@ async fn users_search_route() {
     assert_eq!(body["user_id"], search.id.to_string());
     f.db.close().await;
 }
+
+/// With a delivery wait, a block answers only once the relay delivered its
+/// event to every consumer (the embedded mode's "at once").
+#[tokio::test]
+async fn a_block_answers_after_its_event_was_delivered() {
+    use rookery_kernel::events::{
+        DeliveryWait, EventBus, InProcessBus, RelayProgress, run_relay_tracked,
+    };
+    use rookery_kernel::identity::{AuthMethod, IDENTITY_HEADER, Identity};
+    use tokio_util::sync::CancellationToken;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "users"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let signal = OutboxSignal::default();
+    let store = Arc::new(SqliteUserStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        signal.clone(),
+    ));
+    let progress = RelayProgress::default();
+    let svc = UsersService::new(store, &Secret::from_bytes(&[7; 32]), AuthConfig::default())
+        .await
+        .unwrap()
+        .with_delivery_wait(DeliveryWait {
+            signal: signal.clone(),
+            progress: progress.clone(),
+        });
+    let bus = InProcessBus::new();
+    let mut sub = bus
+        .subscribe("probe", rookery_kernel::relations::TOPICS)
+        .await
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = sub.next().await {
+            record
+                .lock()
+                .unwrap()
+                .extend(delivery.events.iter().map(|e| e.topic.clone()));
+            delivery.ack();
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(run_relay_tracked(
+        Arc::new(db.clone()),
+        bus.clone() as Arc<dyn EventBus>,
+        signal,
+        progress,
+        shutdown.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, router(svc.clone())).into_future());
+
+    let new = |name: &str| NewUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password_hash: "h".into(),
+        bio: String::new(),
+    };
+    let alice = svc.store.create_user(new("alice")).await.unwrap();
+    svc.store.create_user(new("bob")).await.unwrap();
+    let identity = svc.identity.sign(&Identity {
+        user_id: alice.id,
+        username: "alice".into(),
+        method: AuthMethod::Basic,
+        session_id: None,
+    });
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{base}/api/v1/users/bob/block"))
+        .header(IDENTITY_HEADER, &identity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(*seen.lock().unwrap(), ["block.created"]);
+    let resp = http
+        .delete(format!("{base}/api/v1/users/bob/block"))
+        .header(IDENTITY_HEADER, &identity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(*seen.lock().unwrap(), ["block.created", "block.removed"]);
+    shutdown.cancel();
+    relay.await.unwrap();
+    db.close().await;
+}
