@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/posts", "posts"),
     ("/api/v1/timelines/public", "posts"),
     ("/api/v1/timelines/home", "posts"),
+    ("/api/v1/search", "posts"),
     ("/api/v1/posts/{id}/vote", "votes"),
     ("/api/v1/posts/{id}/upvote", "votes"),
     ("/api/v1/posts/{id}/downvote", "votes"),

@@ -2,6 +2,7 @@
 
 pub mod listings;
 pub mod posts;
+pub mod search;
 
 use rookery_kernel::time::rfc3339;
 use serde::Serialize;
