@@ -61,6 +61,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/timelines/home", "posts"),
     ("/api/v1/tags", "posts"),
     ("/api/v1/tags/{tag}/posts", "posts"),
+    ("/api/v1/search", "posts"),
     ("/api/v1/posts/{id}/vote", "votes"),
     ("/api/v1/posts/{id}/upvote", "votes"),
     ("/api/v1/posts/{id}/downvote", "votes"),

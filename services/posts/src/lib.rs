@@ -18,6 +18,7 @@ use utoipa::OpenApi;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod search;
 pub mod store;
 pub mod timeline;
 
@@ -44,7 +45,15 @@ pub struct PostsService {
     /// The users service, asked about accounts the author replica does not
     /// know yet; without it the replica alone answers.
     accounts: Option<Arc<dyn AccountDirectory>>,
+    /// The users service's account search, for `GET /search`; without it
+    /// searches find no users.
+    pub(crate) users: Option<Arc<dyn search::UserSearch>>,
 }
+
+/// Home timeline pages read at most to fill one page when the viewer has
+/// hidden accounts (blocks, mutes), and the rows each read asks for at least.
+const HIDDEN_ROUNDS: usize = 8;
+const HIDDEN_BATCH: usize = 50;
 
 impl PostsService {
     pub fn new(
@@ -53,6 +62,7 @@ impl PostsService {
         timelines: TimelineConfig,
         redis: Option<RedisTimelines>,
         accounts: Option<Arc<dyn AccountDirectory>>,
+        users: Option<Arc<dyn search::UserSearch>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -62,6 +72,7 @@ impl PostsService {
             celebrities: RwLock::new((None, Arc::new(Vec::new()))),
             known_authors: moka::sync::Cache::new(1_000_000),
             accounts,
+            users,
         })
     }
 
@@ -141,9 +152,63 @@ impl PostsService {
         Ok(())
     }
 
+    /// Up to `limit` home timeline posts below `before`, newest first,
+    /// without posts (and reposts of posts) by accounts hidden from `user`
+    /// (blocks either way, the user's mutes): pages are read on until
+    /// `limit` are kept or the timeline ends (at most `HIDDEN_ROUNDS` reads).
+    pub(crate) async fn home_posts(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> ApiResult<Vec<Post>> {
+        let hidden = self.store.hidden_from(user).await?;
+        if hidden.is_empty() {
+            return self.home_page(user, before, limit).await;
+        }
+        let hidden: std::collections::HashSet<i64> = hidden.into_iter().collect();
+        let batch = limit.max(HIDDEN_BATCH);
+        let (mut kept, mut cursor) = (Vec::new(), before);
+        for _ in 0..HIDDEN_ROUNDS {
+            let page = self.home_page(user, cursor, batch).await?;
+            let ended = page.len() < batch;
+            cursor = page.last().map(|p| p.id);
+            kept.extend(self.visible(&hidden, page).await?);
+            if ended || kept.len() >= limit {
+                break;
+            }
+        }
+        kept.truncate(limit);
+        Ok(kept)
+    }
+
+    /// `posts` without those by `hidden` accounts or reposting theirs
+    /// (the originals' authors read in one batch).
+    async fn visible(
+        &self,
+        hidden: &std::collections::HashSet<i64>,
+        mut posts: Vec<Post>,
+    ) -> ApiResult<Vec<Post>> {
+        posts.retain(|p| !hidden.contains(&p.author_id));
+        let originals: Vec<i64> = posts.iter().filter_map(|p| p.repost_of).collect();
+        if originals.is_empty() {
+            return Ok(posts);
+        }
+        let hidden_originals: std::collections::HashSet<i64> = self
+            .store
+            .posts_by_ids(&originals)
+            .await?
+            .into_iter()
+            .filter(|o| hidden.contains(&o.author_id))
+            .map(|o| o.id)
+            .collect();
+        posts.retain(|p| p.repost_of.is_none_or(|o| !hidden_originals.contains(&o)));
+        Ok(posts)
+    }
+
     /// Up to `limit` home timeline posts below `before`, newest first, from
     /// the database or from Redis (ids there, posts hydrated from the database).
-    pub(crate) async fn home_posts(
+    async fn home_page(
         &self,
         user: i64,
         before: Option<i64>,
@@ -240,6 +305,7 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         .route("/api/v1/timelines/home", get(l::home_timeline))
         .route("/api/v1/tags", get(http::tags::list_tags))
         .route("/api/v1/tags/{tag}/posts", get(http::tags::tag_posts))
+        .route("/api/v1/search", get(http::search::search))
         .route("/internal/v1/posts", get(p::internal_posts_batch))
         .route("/internal/v1/posts/{id}", get(p::internal_post_facts))
         .layer(middleware::from_fn_with_state(
@@ -260,12 +326,14 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         http::listings::community_posts, http::listings::user_posts,
         http::listings::public_timeline, http::listings::home_timeline,
         http::tags::tag_posts, http::tags::list_tags,
+        http::search::search,
     ),
     tags(
         (name = "posts", description = "Posts, edits, reposts and replies"),
         (name = "listings", description = "Ranked listings of posts and communities"),
         (name = "timelines", description = "User, public and home timelines"),
         (name = "tags", description = "Hashtags: posts by tag, trending tags"),
+        (name = "search", description = "Search of users, posts and tags"),
     )
 )]
 pub struct PostsApi;

@@ -10,7 +10,7 @@ use rookery_posts::TimelineConfig;
 use rookery_posts::domain::{PostBody, Sort};
 use rookery_posts::store::{
     Account, Applied, Change, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore,
-    StoreError, postgres, sqlite,
+    RelationChange, RelationKind, StoreError, postgres, sqlite,
 };
 
 /// Applies one consumed event with the default timeline settings (or a fan-out threshold).
@@ -1258,4 +1258,306 @@ async fn cached_tags_and_mentions() {
     let cached = CachedPostStore::new(sqlite_store(&db));
     tags_suite(Arc::new(cached), Arc::new(db.clone())).await;
     db.close().await;
+}
+
+// ---- Search and the relations replica ----
+
+fn words(q: &str) -> Vec<String> {
+    rookery_posts::search::words(q)
+}
+
+async fn search(store: &dyn PostStore, q: &str, viewer: Option<i64>) -> Vec<i64> {
+    ids_of(&store.search_posts(&words(q), viewer, 20).await.unwrap())
+}
+
+fn relation(kind: RelationKind, user_id: i64, target_id: i64, active: bool) -> Change {
+    Change::Relation(RelationChange {
+        kind,
+        user_id,
+        target_id,
+        active,
+    })
+}
+
+/// Ranking, required words, re-indexing on edit and delete, hostile
+/// queries, blocks, and tags by prefix (the `tags` table holds `rust` 5,
+/// `rustacean` 9, `ruby` 3 and `rust_lang` 0).
+async fn search_suite(store: Arc<dyn PostStore>) {
+    let store = store.as_ref();
+    let once = store
+        .create_post(micro(1, "A rust compiler story"), None)
+        .await
+        .unwrap()
+        .0;
+    let twice = store
+        .create_post(micro(1, "Rust, rust and the compiler: compiler news"), None)
+        .await
+        .unwrap()
+        .0;
+    let one_word = store
+        .create_post(micro(1, "rust only here"), None)
+        .await
+        .unwrap()
+        .0;
+    let titled = store
+        .create_post(community(2, "Compiler internals of Rust", "dev"), None)
+        .await
+        .unwrap()
+        .0;
+    // A repost carries its original's text but is not a match of its own.
+    let mut repost = micro(2, "Rust, rust and the compiler: compiler news");
+    repost.repost_of = Some(twice.id);
+    let repost = store.create_post(repost, None).await.unwrap().0;
+
+    let found = search(store, "rust compiler", None).await;
+    assert_eq!(found.first(), Some(&twice.id), "{found:?}");
+    assert!(
+        found.contains(&once.id) && found.contains(&titled.id),
+        "{found:?}"
+    );
+    assert!(!found.contains(&one_word.id), "every word is required");
+    assert!(!found.contains(&repost.id), "reposts never match");
+    assert_eq!(found.len(), 3);
+    // Case, order and punctuation of the query do not matter; stems match.
+    assert_eq!(search(store, "COMPILERS, Rust!", None).await, found);
+    assert_eq!(
+        store
+            .search_posts(&words("rust compiler"), None, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Equal matches: newest first.
+    let old = store
+        .create_post(micro(3, "zebra crossing"), None)
+        .await
+        .unwrap()
+        .0;
+    let new = store
+        .create_post(micro(3, "zebra crossing"), None)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(
+        search(store, "zebra crossing", None).await,
+        [new.id, old.id]
+    );
+
+    // Edits re-index; deletes drop.
+    let body = PostBody {
+        text: Some("a giraffe instead".into()),
+        title: None,
+        community: None,
+        url: None,
+    };
+    store.edit_post(old.id, body).await.unwrap();
+    assert_eq!(search(store, "zebra", None).await, [new.id]);
+    assert_eq!(search(store, "giraffe", None).await, [old.id]);
+    assert!(store.delete_post(new.id).await.unwrap());
+    assert!(search(store, "zebra", None).await.is_empty());
+    // Deleting an original takes its reposts out too, and the index stays whole.
+    assert!(store.delete_post(twice.id).await.unwrap());
+    assert_eq!(search(store, "rust compiler", None).await.len(), 2);
+
+    // Blocks either way hide posts from search; mutes do not.
+    let apply_one = |change| async move { apply(store, next_event(), change, None).await };
+    apply_one(relation(RelationKind::Block, 7, 2, true)).await;
+    apply_one(relation(RelationKind::Block, 1, 8, true)).await;
+    apply_one(relation(RelationKind::Mute, 9, 1, true)).await;
+    let all = search(store, "rust compiler", None).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(search(store, "rust compiler", Some(7)).await, [once.id]);
+    assert_eq!(search(store, "rust compiler", Some(8)).await, [titled.id]);
+    assert_eq!(search(store, "rust compiler", Some(9)).await, all);
+
+    // Hostile queries (and posts) are words, never syntax.
+    let hostile = [
+        r#"""#,
+        r#""unbalanced"#,
+        "*",
+        "rust*",
+        "NEAR(rust compiler, 2)",
+        "rust NEAR compiler",
+        "-rust",
+        "text:rust",
+        "title:(rust OR compiler)",
+        "^rust",
+        "rust AND OR NOT",
+        "(((",
+        "{text title}: rust",
+        "'; DROP TABLE posts; --",
+        "\\",
+        "ॐ मणि पद्मे हूँ",
+        "東京 🦀 ﷽",
+        "\u{0301}\u{200d}\u{fe0f}",
+        "a:b:c-d+e|f&g!h<i>j~k",
+    ];
+    for q in hostile {
+        store
+            .create_post(micro(4, q), None)
+            .await
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    }
+    let long = "rust* \"near\" -(x) ^y: ".repeat(20);
+    for q in hostile.iter().copied().chain([long.as_str()]) {
+        store
+            .search_posts(&words(q), Some(9), 20)
+            .await
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    }
+    // The words of hostile text are found like any others.
+    assert_eq!(search(store, "NEAR(rust compiler, 2)", None).await.len(), 1);
+    assert_eq!(search(store, "rust NEAR compiler", None).await.len(), 2);
+    assert!(store.search_posts(&[], None, 20).await.unwrap().is_empty());
+    assert!(search(store, "\"*-:(^", None).await.is_empty());
+
+    // Tags by prefix, most used first; unused ones are left out.
+    let tags = |prefix: &'static str, limit| async move {
+        store
+            .search_tags(prefix, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.post_count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tags("rust", 20).await,
+        [("rustacean".to_string(), 9), ("rust".to_string(), 5)]
+    );
+    assert_eq!(tags("ru", 2).await.len(), 2);
+    assert_eq!(tags("ru", 20).await.len(), 3);
+    assert!(tags("zz", 20).await.is_empty());
+    assert!(tags("", 20).await.is_empty());
+}
+
+static NEXT_EVENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000_000);
+
+fn next_event() -> i64 {
+    NEXT_EVENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The relations replica: blocks hide both ways, mutes one way; a
+/// redelivered event changes nothing and an older one never wins.
+async fn relations_suite(store: Arc<dyn PostStore>) {
+    let store = store.as_ref();
+    let sorted = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        v
+    };
+    let hidden = |viewer| async move { sorted(store.hidden_from(viewer).await.unwrap()) };
+    assert!(hidden(21).await.is_empty());
+    assert!(!store.blocked_either_way(21, 22).await.unwrap());
+
+    apply(
+        store,
+        100,
+        relation(RelationKind::Block, 21, 22, true),
+        None,
+    )
+    .await;
+    apply(store, 101, relation(RelationKind::Mute, 21, 23, true), None).await;
+    assert_eq!(hidden(21).await, [22, 23]);
+    assert_eq!(hidden(22).await, [21], "a block hides both ways");
+    assert!(hidden(23).await.is_empty(), "a mute hides one way");
+    assert!(store.blocked_either_way(21, 22).await.unwrap());
+    assert!(store.blocked_either_way(22, 21).await.unwrap());
+    assert!(!store.blocked_either_way(21, 23).await.unwrap());
+
+    // Unblock, then the block's event again (redelivered), then an older
+    // block event: the newest change stays.
+    apply(
+        store,
+        102,
+        relation(RelationKind::Block, 21, 22, false),
+        None,
+    )
+    .await;
+    apply(
+        store,
+        100,
+        relation(RelationKind::Block, 21, 22, true),
+        None,
+    )
+    .await;
+    apply(store, 99, relation(RelationKind::Block, 21, 22, true), None).await;
+    assert_eq!(hidden(21).await, [23]);
+    assert!(hidden(22).await.is_empty());
+    assert!(!store.blocked_either_way(21, 22).await.unwrap());
+
+    // Blocked again, in a batch with an unmute.
+    let config = TimelineConfig::default();
+    store
+        .apply_events(
+            &[
+                Applied {
+                    event_id: 103,
+                    change: relation(RelationKind::Block, 22, 21, true),
+                },
+                Applied {
+                    event_id: 104,
+                    change: relation(RelationKind::Mute, 21, 23, false),
+                },
+            ],
+            &config,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hidden(21).await, [22]);
+    assert_eq!(hidden(22).await, [21]);
+    assert!(store.blocked_either_way(21, 22).await.unwrap());
+}
+
+const SEED_TAGS: &str = "INSERT INTO tags (name, post_count) VALUES
+    ('rust', 5), ('rustacean', 9), ('ruby', 3), ('rust_lang', 0)";
+
+#[tokio::test]
+async fn sqlite_search_and_relations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    sqlx::query(SEED_TAGS).execute(&db.writer).await.unwrap();
+    search_suite(sqlite_store(&db)).await;
+    relations_suite(sqlite_store(&db)).await;
+    // The index matches its content table.
+    sqlx::query("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    db.close().await;
+}
+
+#[tokio::test]
+async fn cached_search_and_relations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    sqlx::query(SEED_TAGS).execute(&db.writer).await.unwrap();
+    search_suite(Arc::new(CachedPostStore::new(sqlite_store(&db)))).await;
+    // Cached hidden sets change at once with the relations applied.
+    relations_suite(Arc::new(CachedPostStore::new(sqlite_store(&db)))).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_search_and_relations() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    sqlx::query(SEED_TAGS).execute(&pg.pool).await.unwrap();
+    let store = || -> Arc<dyn PostStore> {
+        Arc::new(PostgresPostStore::new(
+            pg.pool.clone(),
+            Arc::new(IdGenerator::new(1)),
+            OutboxSignal::default(),
+        ))
+    };
+    search_suite(store()).await;
+    relations_suite(store()).await;
+    pg.cleanup().await;
 }

@@ -2,6 +2,7 @@
 
 pub mod listings;
 pub mod posts;
+pub mod search;
 pub mod tags;
 
 use rookery_kernel::time::rfc3339;

@@ -285,6 +285,9 @@ pub struct CachedPostStore {
     authors: Authors,
     listings: Listings,
     trending: Trending,
+    /// Each viewer's hidden accounts (blocks either way, mutes); dropped for
+    /// both accounts of every relation change applied.
+    hidden: CoherentCache<Vec<i64>>,
     /// Bumped (under the write lock) when everything is dropped at once.
     generation: RwLock<u64>,
 }
@@ -304,6 +307,7 @@ impl CachedPostStore {
                 versions: Mutex::default(),
             },
             trending: Trending::default(),
+            hidden: CoherentCache::new(100_000),
             generation: RwLock::new(0),
         }
     }
@@ -702,6 +706,13 @@ impl PostStore for CachedPostStore {
             }
         }
         self.forget_authors(changes);
+        // After the commit: a load that raced it stores nothing.
+        for applied in changes {
+            if let Change::Relation(rel) = &applied.change {
+                self.hidden.change(rel.user_id, |_| None);
+                self.hidden.change(rel.target_id, |_| None);
+            }
+        }
         // On failure, whatever was collected never committed.
         outcome?;
         let effects = collected
@@ -741,6 +752,34 @@ impl PostStore for CachedPostStore {
 
     async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>> {
         self.inner.followed_among(user, candidates).await
+    }
+
+    async fn search_posts(
+        &self,
+        words: &[String],
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>> {
+        self.inner.search_posts(words, viewer, limit).await
+    }
+
+    async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<TagCount>> {
+        self.inner.search_tags(prefix, limit).await
+    }
+
+    /// Asked on every home timeline read: kept per viewer.
+    async fn hidden_from(&self, viewer: i64) -> StoreResult<Vec<i64>> {
+        if let Some(hidden) = self.hidden.entries.get(&viewer) {
+            return Ok((*hidden).clone());
+        }
+        let ticket = self.ticket(&self.hidden, viewer);
+        let hidden = self.inner.hidden_from(viewer).await?;
+        self.fill(&self.hidden, viewer, &ticket, Arc::new(hidden.clone()));
+        Ok(hidden)
+    }
+
+    async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool> {
+        self.inner.blocked_either_way(a, b).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -7,9 +7,11 @@ use crate::domain::{PostBody, Sort};
 use crate::events::TimelineConfig;
 
 pub use rookery_kernel::directory::Account;
+pub use rookery_kernel::relations::{RelationChange, RelationKind};
 
 pub mod cached;
 pub mod postgres;
+mod search;
 mod sql_store;
 pub mod sqlite;
 
@@ -89,7 +91,8 @@ pub struct Mention {
     pub username: String,
 }
 
-/// A tag with its number of posts, all time and in the trending window.
+/// A tag with its number of posts, all time and in the trending window
+/// (search by prefix leaves `recent_count` at 0).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TagCount {
     pub name: String,
@@ -226,6 +229,8 @@ pub enum Change {
         downvotes: i64,
         seq: i64,
     },
+    /// A block or mute made or undone (replica; newest event wins).
+    Relation(RelationChange),
 }
 
 /// What applying events does to home timelines, for timelines kept outside
@@ -373,6 +378,26 @@ pub trait PostStore: Send + Sync + 'static {
     async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>>;
     /// Which of `candidates` `user` follows.
     async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>>;
+
+    /// Up to `limit` posts with every one of `words` (see
+    /// [`crate::search::words`]) in their text or title, best match first
+    /// (among the newest matches), ties newest first. Reposts never match,
+    /// nor posts of accounts that block `viewer` or that `viewer` blocks.
+    /// No words: no posts.
+    async fn search_posts(
+        &self,
+        words: &[String],
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>>;
+    /// Up to `limit` tags starting with `prefix` (a lowercase tag word),
+    /// most used first.
+    async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<TagCount>>;
+    /// The accounts whose posts `viewer`'s home timeline leaves out: those
+    /// the viewer blocks or mutes, and those who block the viewer.
+    async fn hidden_from(&self, viewer: i64) -> StoreResult<Vec<i64>>;
+    /// Whether either account blocks the other.
+    async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool>;
 
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -54,7 +54,7 @@ impl PostgresPostStore {
     }
 }
 
-sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg);
+sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg, postgres);
 
 impl PostgresPostStore {
     async fn create_committed(

@@ -18,7 +18,7 @@ pub(crate) fn unique_violation(err: &sqlx::Error, needle: &str) -> bool {
 }
 
 macro_rules! sql_post_store {
-    ($store:ty, $conn:ty, $emit:path) => {
+    ($store:ty, $conn:ty, $emit:path, $search:ident) => {
         impl $store {
             async fn post_in(conn: &mut $conn, id: i64) -> sqlx::Result<Option<Post>> {
                 sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
@@ -876,6 +876,7 @@ macro_rules! sql_post_store {
                         Change::UserRegistered { .. } | Change::UserDeactivated { .. } => Some("users"),
                         Change::Follow { .. } | Change::Unfollow { .. } => Some("graph"),
                         Change::PostCreated { .. } | Change::PostDeleted { .. } | Change::VoteChanged { .. } => None,
+                        Change::Relation(_) => Some("relations"),
                     };
                     if let Some(consumer) = consumer
                         && !Self::first_time(&mut tx, consumer, applied.event_id).await?
@@ -909,6 +910,17 @@ macro_rules! sql_post_store {
                         }
                         Change::VoteChanged { post_id, upvotes, downvotes, seq, .. } => {
                             Self::vote_change_in(&mut tx, *post_id, *upvotes, *downvotes, *seq).await?
+                        }
+                        Change::Relation(rel) => {
+                            // Newest event wins: a redelivered older one changes nothing.
+                            sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
+                                .bind(rel.user_id)
+                                .bind(rel.target_id)
+                                .bind(rel.kind.as_i16())
+                                .bind(rel.active)
+                                .bind(applied.event_id)
+                                .execute(&mut *tx)
+                                .await?;
                         }
                     }
                 }
@@ -1019,6 +1031,53 @@ macro_rules! sql_post_store {
                 q.push(")");
                 let rows: Vec<(i64,)> = q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn search_posts(
+                &self,
+                words: &[String],
+                viewer: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<Post>> {
+                if words.is_empty() || limit == 0 {
+                    return Ok(Vec::new());
+                }
+                Ok(sqlx::query_as(&super::search::$search::POSTS)
+                    .persistent(super::search::$search::PERSISTENT)
+                    .bind(super::search::$search::query(words))
+                    .bind(viewer)
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<$crate::store::TagCount>> {
+                if prefix.is_empty() || limit == 0 {
+                    return Ok(Vec::new());
+                }
+                Ok(sqlx::query_as(super::search::$search::TAGS)
+                    .bind(prefix)
+                    .bind(super::search::tag_upper_bound(prefix))
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn hidden_from(&self, viewer: i64) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(rookery_kernel::relations::replica_sql::HIDDEN_FROM)
+                    .bind(viewer)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool> {
+                Ok(sqlx::query(rookery_kernel::relations::replica_sql::BLOCKED_EITHER_WAY)
+                    .bind(a)
+                    .bind(b)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .is_some())
             }
 
             async fn ping(&self) -> StoreResult<()> {

@@ -229,4 +229,9 @@ impl SqlitePostStore {
     }
 }
 
-sql_post_store!(SqlitePostStore, SqliteConnection, outbox_insert_sqlite);
+sql_post_store!(
+    SqlitePostStore,
+    SqliteConnection,
+    outbox_insert_sqlite,
+    sqlite
+);
