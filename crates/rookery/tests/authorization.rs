@@ -100,6 +100,32 @@ fn protected(ids: &Ids) -> Vec<Op> {
         ),
         Op::new(
             M::POST,
+            "/api/v1/users/{username}/block",
+            "/api/v1/users/bob/block".into(),
+            None,
+        ),
+        Op::new(
+            M::POST,
+            "/api/v1/users/{username}/mute",
+            "/api/v1/users/bob/mute".into(),
+            None,
+        ),
+        Op::new(
+            M::DELETE,
+            "/api/v1/users/{username}/block",
+            "/api/v1/users/bob/block".into(),
+            None,
+        ),
+        Op::new(
+            M::DELETE,
+            "/api/v1/users/{username}/mute",
+            "/api/v1/users/bob/mute".into(),
+            None,
+        ),
+        Op::new(M::GET, "/api/v1/blocks", "/api/v1/blocks".into(), None),
+        Op::new(M::GET, "/api/v1/mutes", "/api/v1/mutes".into(), None),
+        Op::new(
+            M::POST,
             "/api/v1/posts",
             "/api/v1/posts".into(),
             Some(json!({"text": "sneaky"})),

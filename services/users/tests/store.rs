@@ -68,6 +68,20 @@ async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
     );
     assert!(store.user_by_username("nobody").await.unwrap().is_none());
 
+    // Batch lookup by ids: one query, unknown ids left out, duplicates once.
+    let mut batch: Vec<i64> = store
+        .users_by_ids(&[carol.id, alice.id, 424_242, alice.id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    batch.sort_unstable();
+    let mut want = vec![alice.id, carol.id];
+    want.sort_unstable();
+    assert_eq!(batch, want);
+    assert!(store.users_by_ids(&[]).await.unwrap().is_empty());
+
     // Listing by username, keyset.
     let page = store.list_users(None, 2).await.unwrap();
     assert_eq!(
@@ -440,5 +454,339 @@ async fn postgres_karma() {
         return;
     };
     karma(store).await;
+    pg.cleanup().await;
+}
+
+/// The topics of the outbox rows not yet published, oldest first; marks them published.
+async fn drain_topics(outbox: &dyn OutboxSource) -> Vec<(String, serde_json::Value)> {
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
+    outbox.mark_published(&seqs).await.unwrap();
+    events
+        .into_iter()
+        .map(|(_, e)| (e.topic, e.payload))
+        .collect()
+}
+
+fn counts(user: &rookery_users::store::User) -> (i64, i64) {
+    (user.followers_count, user.following_count)
+}
+
+/// Blocks and mutes: a block removes follows both ways in its transaction
+/// with their events and counts; changes are idempotent; lists are newest first.
+async fn relations(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
+    let a = store.create_user(new_user("ra")).await.unwrap();
+    let b = store.create_user(new_user("rb")).await.unwrap();
+    let c = store.create_user(new_user("rc")).await.unwrap();
+    let d = store.create_user(new_user("rd")).await.unwrap();
+    store.follow(a.id, b.id).await.unwrap();
+    store.follow(b.id, a.id).await.unwrap();
+    store.follow(a.id, c.id).await.unwrap();
+    store.follow(c.id, b.id).await.unwrap();
+    drain_topics(outbox.as_ref()).await;
+
+    assert!(!store.blocked_either_way(a.id, b.id).await.unwrap());
+    assert!(store.block(a.id, b.id).await.unwrap());
+    assert!(store.blocked_either_way(a.id, b.id).await.unwrap());
+    assert!(store.blocked_either_way(b.id, a.id).await.unwrap());
+    assert!(!store.blocked_either_way(a.id, c.id).await.unwrap());
+    let user = |id| {
+        let store = store.clone();
+        async move { store.user_by_id(id).await.unwrap().unwrap() }
+    };
+    // a: followed by nobody now, follows only c; b: followed by c only, follows nobody.
+    assert_eq!(counts(&user(a.id).await), (0, 1));
+    assert_eq!(counts(&user(b.id).await), (1, 0));
+    assert_eq!(counts(&user(c.id).await), (1, 1));
+    let events = drain_topics(outbox.as_ref()).await;
+    let topics: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics.iter().filter(|t| **t == "follow.removed").count(), 2);
+    assert_eq!(topics.last(), Some(&"block.created"));
+    let removed: Vec<(String, String)> = events
+        .iter()
+        .filter(|(t, _)| t == "follow.removed")
+        .map(|(_, p)| {
+            (
+                p["follower_id"].as_str().unwrap().to_string(),
+                p["followee_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(removed.contains(&(a.id.to_string(), b.id.to_string())));
+    assert!(removed.contains(&(b.id.to_string(), a.id.to_string())));
+    let block = &events.last().unwrap().1;
+    assert_eq!(block["user_id"], a.id.to_string());
+    assert_eq!(block["target_id"], b.id.to_string());
+
+    // Re-blocking changes nothing and writes nothing.
+    assert!(!store.block(a.id, b.id).await.unwrap());
+    assert!(drain_topics(outbox.as_ref()).await.is_empty());
+
+    // Following is refused both ways while blocked.
+    assert!(matches!(
+        store.follow(b.id, a.id).await,
+        Err(StoreError::Blocked)
+    ));
+    assert!(matches!(
+        store.follow(a.id, b.id).await,
+        Err(StoreError::Blocked)
+    ));
+    assert!(drain_topics(outbox.as_ref()).await.is_empty());
+
+    // Lists: newest first, keyset pages; only the maker's own.
+    assert!(store.block(a.id, c.id).await.unwrap());
+    assert!(store.block(a.id, d.id).await.unwrap());
+    assert!(store.block(d.id, c.id).await.unwrap());
+    let list = store.blocks(a.id, None, 10).await.unwrap();
+    let names: Vec<&str> = list.iter().map(|e| e.user.username.as_str()).collect();
+    assert_eq!(names, ["rd", "rc", "rb"]);
+    let first = store.blocks(a.id, None, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = store
+        .blocks(a.id, Some(first[1].relation_id), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.iter().map(|e| e.user.id).collect::<Vec<_>>(), [b.id]);
+    assert_eq!(store.blocks(d.id, None, 10).await.unwrap().len(), 1);
+    assert!(store.blocks(b.id, None, 10).await.unwrap().is_empty());
+    assert!(store.mutes(a.id, None, 10).await.unwrap().is_empty());
+
+    // Unblock: once, with its event; follows are allowed again.
+    drain_topics(outbox.as_ref()).await;
+    assert!(store.unblock(a.id, b.id).await.unwrap());
+    assert!(!store.unblock(a.id, b.id).await.unwrap());
+    let events = drain_topics(outbox.as_ref()).await;
+    assert_eq!(
+        events.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["block.removed"]
+    );
+    assert!(!store.blocked_either_way(a.id, b.id).await.unwrap());
+    assert!(store.follow(b.id, a.id).await.unwrap());
+
+    // Mutes: nothing but the mute itself.
+    assert!(store.mute(b.id, a.id).await.unwrap());
+    assert!(!store.mute(b.id, a.id).await.unwrap());
+    assert!(store.mute(b.id, c.id).await.unwrap());
+    assert!(!store.blocked_either_way(a.id, b.id).await.unwrap());
+    assert_eq!(counts(&user(a.id).await), (1, 0));
+    let muted: Vec<i64> = store
+        .mutes(b.id, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.user.id)
+        .collect();
+    assert_eq!(muted, [c.id, a.id]);
+    assert!(store.unmute(b.id, a.id).await.unwrap());
+    assert!(!store.unmute(b.id, a.id).await.unwrap());
+    let events = drain_topics(outbox.as_ref()).await;
+    assert_eq!(
+        events.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        [
+            "follow.created",
+            "mute.created",
+            "mute.created",
+            "mute.removed"
+        ]
+    );
+    // A deactivated account leaves the lists.
+    store.deactivate(c.id).await.unwrap();
+    assert_eq!(
+        store
+            .mutes(b.id, None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.user.id)
+            .collect::<Vec<_>>(),
+        Vec::<i64>::new()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_relations() {
+    let (store, db, _dir) = sqlite_store().await;
+    relations(store, Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_relations() {
+    let Some((store, pg)) = postgres_store().await else {
+        return;
+    };
+    relations(store, Arc::new(pg.pool.clone())).await;
+    pg.cleanup().await;
+}
+
+fn with_bio(name: &str, bio: &str) -> NewUser {
+    NewUser {
+        bio: bio.to_string(),
+        ..new_user(name)
+    }
+}
+
+async fn search_names(store: &dyn UserStore, q: &str, viewer: Option<i64>) -> Vec<String> {
+    store
+        .search_users(q, viewer, 20)
+        .await
+        .unwrap_or_else(|e| panic!("{q:?}: {e}"))
+        .into_iter()
+        .map(|u| u.username)
+        .collect()
+}
+
+/// Users search: username prefix matches first, then bio words; the index
+/// follows bio changes and deactivation; blocks are left out both ways; no
+/// query text is ever syntax.
+async fn search(store: Arc<dyn UserStore>) {
+    let rust_fan = store
+        .create_user(with_bio("zed", "I write Rust and coffee"))
+        .await
+        .unwrap();
+    store
+        .create_user(with_bio("Rustacean", "crabs"))
+        .await
+        .unwrap();
+    store.create_user(with_bio("rust_2", "")).await.unwrap();
+    let other = store
+        .create_user(with_bio("amy", "rust is fun, coffee too"))
+        .await
+        .unwrap();
+    store
+        .create_user(with_bio("r_x", "nothing here"))
+        .await
+        .unwrap();
+    store
+        .create_user(with_bio("rxy", "nothing here"))
+        .await
+        .unwrap();
+
+    // Prefix matches by username, then bio matches; nobody twice.
+    let got = search_names(store.as_ref(), "RUST", None).await;
+    assert_eq!(got[..2], ["rust_2", "Rustacean"]);
+    let mut bio_part = got[2..].to_vec();
+    bio_part.sort();
+    assert_eq!(bio_part, ["amy", "zed"]);
+    // `_` is a literal character, not a wildcard.
+    assert_eq!(search_names(store.as_ref(), "r_", None).await, ["r_x"]);
+    // Every word must be in the bio.
+    assert_eq!(
+        search_names(store.as_ref(), "coffee write", None).await,
+        ["zed"]
+    );
+    assert!(
+        search_names(store.as_ref(), "coffee crabs", None)
+            .await
+            .is_empty()
+    );
+    // The limit holds across both parts.
+    assert_eq!(store.search_users("rust", None, 3).await.unwrap().len(), 3);
+
+    // Bio changes and deactivation are followed.
+    store
+        .update_user(
+            rust_fan.id,
+            UserUpdate {
+                bio: Some("now only tea".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(search_names(store.as_ref(), "coffee", None).await, ["amy"]);
+    assert_eq!(search_names(store.as_ref(), "tea", None).await, ["zed"]);
+    store.deactivate(rust_fan.id).await.unwrap();
+    assert!(search_names(store.as_ref(), "tea", None).await.is_empty());
+    assert!(search_names(store.as_ref(), "ze", None).await.is_empty());
+
+    // Blocks hide accounts from the search both ways.
+    let viewer = store.create_user(new_user("viewer")).await.unwrap();
+    store.block(viewer.id, other.id).await.unwrap();
+    assert!(
+        search_names(store.as_ref(), "coffee", Some(viewer.id))
+            .await
+            .is_empty()
+    );
+    let blocker = store
+        .create_user(with_bio("blocker", "coffee lover"))
+        .await
+        .unwrap();
+    assert_eq!(
+        search_names(store.as_ref(), "coffee", Some(viewer.id)).await,
+        ["blocker"]
+    );
+    store.block(blocker.id, viewer.id).await.unwrap();
+    assert!(
+        search_names(store.as_ref(), "coffee", Some(viewer.id))
+            .await
+            .is_empty()
+    );
+    assert_eq!(search_names(store.as_ref(), "coffee", None).await.len(), 2);
+    // Mutes do not hide anyone from search.
+    store.mute(viewer.id, blocker.id).await.unwrap();
+    store.unblock(blocker.id, viewer.id).await.unwrap();
+    assert_eq!(
+        search_names(store.as_ref(), "coffee", Some(viewer.id)).await,
+        ["blocker"]
+    );
+
+    // Hostile input is words (or nothing), never an error.
+    let junk = "x\"*(".repeat(80);
+    let hostile = [
+        "\"",
+        "*",
+        "NEAR(",
+        "NEAR(a b, 2)",
+        "-x",
+        "a:b",
+        "(",
+        ")",
+        "^",
+        "'",
+        "\\",
+        "''; DROP TABLE users; --",
+        "coffee OR tea",
+        "coffee AND NOT tea",
+        "bio:coffee",
+        "%",
+        "_",
+        "%_%",
+        "rust*",
+        "{a b}",
+        "a + b",
+        "日本語 カタカナ",
+        "émoji 🦀 crab",
+        "\u{0}",
+        junk.as_str(),
+    ];
+    for q in hostile {
+        search_names(store.as_ref(), q, Some(viewer.id)).await;
+    }
+    let long = "word ".repeat(70);
+    search_names(store.as_ref(), &long, None).await;
+    // Syntax characters separate words: `coffee*` is the word coffee.
+    assert_eq!(
+        search_names(store.as_ref(), "\"coffee*\"", None)
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(search_names(store.as_ref(), "%", None).await.len(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_search() {
+    let (store, db, _dir) = sqlite_store().await;
+    search(store).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_search() {
+    let Some((store, pg)) = postgres_store().await else {
+        return;
+    };
+    search(store).await;
     pg.cleanup().await;
 }

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use rookery_kernel::ApiResult;
-use rookery_kernel::extract::JsonBody;
+use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::{Authenticate, Identity};
 
 use crate::auth::Authenticated;
@@ -121,4 +121,115 @@ pub async fn account(
         username: user.username,
         active: user.active,
     }))
+}
+
+/// Most ids one batch lookup takes.
+pub const BATCH_MAX: usize = 100;
+
+/// A public view with the account's id, for other services.
+#[derive(Serialize)]
+pub struct ServiceUserView {
+    pub user_id: String,
+    #[serde(flatten)]
+    pub view: crate::http::UserView,
+}
+
+impl ServiceUserView {
+    pub fn of(user: &crate::store::User) -> Self {
+        Self {
+            user_id: user.id.to_string(),
+            view: crate::http::UserView::public(user),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BatchParams {
+    /// Comma-separated user ids.
+    pub ids: Option<String>,
+}
+
+/// Comma-separated decimal ids (empty members skipped), at most [`BATCH_MAX`].
+fn parse_ids(raw: Option<&str>) -> ApiResult<Vec<i64>> {
+    let ids: Vec<i64> = raw
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            rookery_kernel::ids::parse_id(s)
+                .ok_or_else(|| rookery_kernel::ApiError::invalid("ids", "not a user id"))
+        })
+        .collect::<ApiResult<_>>()?;
+    if ids.len() > BATCH_MAX {
+        return Err(rookery_kernel::ApiError::invalid("ids", "at most 100 ids"));
+    }
+    Ok(ids)
+}
+
+/// Public views of the given active accounts (one query); unknown and
+/// deactivated ids are left out, order not guaranteed.
+pub async fn users_batch(
+    State(svc): State<Arc<UsersService>>,
+    Query(params): Query<BatchParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let ids = parse_ids(params.ids.as_deref())?;
+    let users = if ids.is_empty() {
+        Vec::new()
+    } else {
+        svc.store.users_by_ids(&ids).await?
+    };
+    let items: Vec<ServiceUserView> = users
+        .iter()
+        .filter(|u| u.active)
+        .map(ServiceUserView::of)
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    pub q: Option<String>,
+    pub limit: Option<String>,
+    /// The searching account's id, whose blocks (both ways) are left out.
+    pub viewer: Option<String>,
+}
+
+/// Accounts matching `q`: username prefix matches first, then bio matches
+/// (every word), without accounts the viewer blocks or who block the viewer.
+/// Every character of `q` is text, never query syntax.
+pub async fn search(
+    State(svc): State<Arc<UsersService>>,
+    Query(params): Query<SearchParams>,
+) -> ApiResult<Response> {
+    let Some(q) = params.q else {
+        // `/internal/v1/users/search` is also the account lookup of a user
+        // named "search"; a lookup has no `q`.
+        return Ok(
+            account(State(svc), axum::extract::Path("search".to_string()))
+                .await?
+                .into_response(),
+        );
+    };
+    let q = q.trim();
+    if q.is_empty() {
+        return Err(rookery_kernel::ApiError::invalid(
+            "q",
+            "q must not be empty",
+        ));
+    }
+    let limit = rookery_kernel::pagination::parse_limit("limit", params.limit.as_deref())?;
+    let viewer = params
+        .viewer
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            rookery_kernel::ids::parse_id(v)
+                .ok_or_else(|| rookery_kernel::ApiError::invalid("viewer", "not a user id"))
+        })
+        .transpose()?;
+    let users = svc.store.search_users(q, viewer, limit).await?;
+    let items: Vec<ServiceUserView> = users.iter().map(ServiceUserView::of).collect();
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod follows;
 pub mod internal;
+pub mod relations;
 pub mod users;
 
 use rookery_kernel::time::rfc3339;

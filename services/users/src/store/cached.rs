@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 
 use super::{
-    FailureCount, FollowEntry, KarmaChange, NewUser, StoreResult, User, UserStore, UserUpdate,
+    FailureCount, FollowEntry, KarmaChange, NewUser, RelationEntry, StoreResult, User, UserStore,
+    UserUpdate,
 };
 
 const TTL: Duration = Duration::from_secs(2);
@@ -69,6 +70,27 @@ impl UserStore for CachedUserStore {
         Ok(user)
     }
 
+    async fn users_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<User>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in &ids {
+            match self.by_id.get(id) {
+                Some(user) => found.push(user),
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() {
+            for user in self.inner.users_by_ids(&missing).await? {
+                self.remember(&user);
+                found.push(user);
+            }
+        }
+        Ok(found)
+    }
+
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.inner.list_users(after, limit).await
     }
@@ -117,6 +139,57 @@ impl UserStore for CachedUserStore {
         limit: usize,
     ) -> StoreResult<Vec<FollowEntry>> {
         self.inner.following(user, before, limit).await
+    }
+
+    async fn block(&self, user: i64, target: i64) -> StoreResult<bool> {
+        let result = self.inner.block(user, target).await;
+        // Follows between them may be gone: both accounts' counts changed.
+        self.by_id.invalidate(&user);
+        self.by_id.invalidate(&target);
+        result
+    }
+
+    async fn unblock(&self, user: i64, target: i64) -> StoreResult<bool> {
+        self.inner.unblock(user, target).await
+    }
+
+    async fn mute(&self, user: i64, target: i64) -> StoreResult<bool> {
+        self.inner.mute(user, target).await
+    }
+
+    async fn unmute(&self, user: i64, target: i64) -> StoreResult<bool> {
+        self.inner.unmute(user, target).await
+    }
+
+    async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool> {
+        self.inner.blocked_either_way(a, b).await
+    }
+
+    async fn blocks(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<RelationEntry>> {
+        self.inner.blocks(user, before, limit).await
+    }
+
+    async fn mutes(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<RelationEntry>> {
+        self.inner.mutes(user, before, limit).await
+    }
+
+    async fn search_users(
+        &self,
+        query: &str,
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        self.inner.search_users(query, viewer, limit).await
     }
 
     async fn create_session(&self, user: i64, expires_at: i64) -> StoreResult<i64> {

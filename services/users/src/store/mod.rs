@@ -52,6 +52,13 @@ pub struct FollowEntry {
     pub user: User,
 }
 
+/// An account in a block or mute list, with the relation's id (the list's cursor).
+#[derive(Debug, Clone)]
+pub struct RelationEntry {
+    pub relation_id: i64,
+    pub user: User,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {
     pub failures: i64,
@@ -141,6 +148,9 @@ pub enum StoreError {
     EmailTaken,
     #[error("no such user")]
     NotFound,
+    /// One of the two accounts blocks the other.
+    #[error("blocked")]
+    Blocked,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -156,6 +166,7 @@ impl From<StoreError> for rookery_kernel::ApiError {
                 ApiError::conflict("email_taken", "email is already registered").with_field("email")
             }
             StoreError::NotFound => ApiError::not_found("no such user"),
+            StoreError::Blocked => rookery_kernel::relations::blocked(),
             StoreError::Database(e) => e.into(),
         }
     }
@@ -184,6 +195,22 @@ pub(crate) struct FollowRow {
     pub user: User,
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct RelationRow {
+    pub relation_id: i64,
+    #[sqlx(flatten)]
+    pub user: User,
+}
+
+impl RelationRow {
+    pub(crate) fn into_entry(self) -> RelationEntry {
+        RelationEntry {
+            relation_id: self.relation_id,
+            user: self.user,
+        }
+    }
+}
+
 impl FollowRow {
     pub(crate) fn into_entry(self) -> FollowEntry {
         FollowEntry {
@@ -195,6 +222,59 @@ impl FollowRow {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Most words of a search query used (the rest is ignored).
+const SEARCH_WORDS_MAX: usize = 16;
+/// Longest word of a search query kept (longer ones are cut).
+const SEARCH_WORD_CHARS: usize = 64;
+
+/// The words of a search query: lower-cased runs of letters and digits.
+/// Everything else separates words, so no character of the query is ever
+/// syntax to a full-text engine.
+pub(crate) fn search_words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(SEARCH_WORDS_MAX)
+        .map(|w| {
+            w.chars()
+                .take(SEARCH_WORD_CHARS)
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .collect()
+}
+
+/// The `[low, high)` range of `username_key`s starting with `query`, or
+/// `None` when no username can (usernames are ASCII letters, digits and `_`,
+/// all below `\x7f`, so the range is exact in byte order).
+pub(crate) fn username_prefix_range(query: &str) -> Option<(String, String)> {
+    let prefix = query.trim().to_lowercase();
+    let valid = (1..=30).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    valid.then(|| {
+        let high = format!("{prefix}\x7f");
+        (prefix, high)
+    })
+}
+
+/// Prefix matches first, then bio matches not already there, at most `limit`.
+pub(crate) fn merge_search(prefix: Vec<User>, bio: Vec<User>, limit: usize) -> Vec<User> {
+    let mut seen: std::collections::HashSet<i64> = prefix.iter().map(|u| u.id).collect();
+    let mut out = prefix;
+    out.truncate(limit);
+    for user in bio {
+        if out.len() >= limit {
+            break;
+        }
+        if seen.insert(user.id) {
+            out.push(user);
+        }
+    }
+    out
+}
+
 /// Everything the users service keeps. Usernames and emails are passed in as
 /// given; implementations compare them case-insensitively.
 #[async_trait]
@@ -204,6 +284,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// Any account, active or not, by username (case-insensitive).
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Accounts (active or not) with the given ids, in one query; unknown
+    /// ids are left out, order not guaranteed.
+    async fn users_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<User>>;
     /// Active accounts by username ascending, after `after` (a lower-cased username).
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
     async fn update_user(&self, id: i64, update: UserUpdate) -> StoreResult<User>;
@@ -211,7 +294,8 @@ pub trait UserStore: Send + Sync + 'static {
     /// `follow.removed` events) and writes `user.deactivated`.
     async fn deactivate(&self, id: i64) -> StoreResult<()>;
 
-    /// Returns true when the follow is new (and writes `follow.created`).
+    /// Returns true when the follow is new (and writes `follow.created`);
+    /// [`StoreError::Blocked`] while either account blocks the other.
     async fn follow(&self, follower: i64, followee: i64) -> StoreResult<bool>;
     /// Returns true when a follow was removed (and writes `follow.removed`).
     async fn unfollow(&self, follower: i64, followee: i64) -> StoreResult<bool>;
@@ -229,6 +313,45 @@ pub trait UserStore: Send + Sync + 'static {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<FollowEntry>>;
+
+    /// `user` blocks `target`; true when the block is new. A new block
+    /// removes the follows between them both ways (each with its
+    /// `follow.removed` event and counts) and writes `block.created`, all in
+    /// one transaction; an existing one changes nothing.
+    async fn block(&self, user: i64, target: i64) -> StoreResult<bool>;
+    /// True when a block was removed (and writes `block.removed`).
+    async fn unblock(&self, user: i64, target: i64) -> StoreResult<bool>;
+    /// `user` mutes `target`; true when new (and writes `mute.created`).
+    async fn mute(&self, user: i64, target: i64) -> StoreResult<bool>;
+    /// True when a mute was removed (and writes `mute.removed`).
+    async fn unmute(&self, user: i64, target: i64) -> StoreResult<bool>;
+    /// Whether `a` blocks `b` or `b` blocks `a`.
+    async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool>;
+    /// Active accounts `user` blocks, most recent block first, relation ids below `before`.
+    async fn blocks(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<RelationEntry>>;
+    /// Active accounts `user` mutes, most recent mute first, relation ids below `before`.
+    async fn mutes(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<RelationEntry>>;
+
+    /// Active accounts for a search: those whose username starts with `query`
+    /// (case-insensitive) by username, then those whose bio has every word of
+    /// `query`, without duplicates and without accounts `viewer` blocks or
+    /// who block `viewer`. `query` is only words: no syntax of any engine.
+    async fn search_users(
+        &self,
+        query: &str,
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>>;
 
     async fn create_session(&self, user: i64, expires_at: i64) -> StoreResult<i64>;
     /// The user of a live (unrevoked, unexpired) session, if the user is active.
@@ -315,6 +438,68 @@ pub(crate) mod sql {
         " FROM follows f JOIN users u ON u.id = f.followee_id",
         " WHERE f.follower_id = $1 AND f.id < $2 AND u.active ORDER BY f.id DESC LIMIT $3"
     );
+
+    /// `$1` user, `$2` kind, `$3` before, `$4` limit.
+    pub const RELATIONS_SQL: &str = concat!(
+        "SELECT r.id AS relation_id, ",
+        user_columns!("u."),
+        " FROM user_relations r JOIN users u ON u.id = r.target_id",
+        " WHERE r.user_id = $1 AND r.kind = $2 AND r.id < $3 AND u.active",
+        " ORDER BY r.id DESC LIMIT $4"
+    );
+
+    /// Accounts neither blocking nor blocked by the viewer bound at `$n`.
+    macro_rules! not_blocked {
+        ($v:literal) => {
+            concat!(
+                "NOT EXISTS (SELECT 1 FROM user_relations r WHERE r.kind = 1 AND ((r.user_id = ",
+                $v,
+                " AND r.target_id = u.id) OR (r.user_id = u.id AND r.target_id = ",
+                $v,
+                ")))"
+            )
+        };
+    }
+
+    /// Username prefix matches (`$1` low, `$2` high key, `$3` viewer, `$4`
+    /// limit), in byte order on both engines (PostgreSQL: the "C" index).
+    pub const PREFIX_SEARCH_SQLITE: &str = concat!(
+        "SELECT ",
+        user_columns!("u."),
+        " FROM users u WHERE u.active AND u.username_key >= $1 AND u.username_key < $2 AND ",
+        not_blocked!("$3"),
+        " ORDER BY u.username_key LIMIT $4"
+    );
+    pub const PREFIX_SEARCH_PG: &str = concat!(
+        "SELECT ",
+        user_columns!("u."),
+        " FROM users u WHERE u.active AND (u.username_key COLLATE \"C\") >= $1",
+        " AND (u.username_key COLLATE \"C\") < $2 AND ",
+        not_blocked!("$3"),
+        " ORDER BY (u.username_key COLLATE \"C\") LIMIT $4"
+    );
+    /// Bio matches, best first (`$1` the engine's query of the words, `$2`
+    /// viewer, `$3` limit).
+    pub const BIO_SEARCH_SQLITE: &str = concat!(
+        "SELECT ",
+        user_columns!("u."),
+        " FROM users_bio_fts JOIN users u ON u.id = users_bio_fts.rowid",
+        " WHERE users_bio_fts MATCH $1 AND u.active AND ",
+        not_blocked!("$2"),
+        " ORDER BY users_bio_fts.rank, u.id LIMIT $3"
+    );
+    pub const BIO_SEARCH_PG: &str = concat!(
+        "SELECT ",
+        user_columns!("u."),
+        " FROM users u WHERE u.active AND u.bio_tsv @@ plainto_tsquery('simple', $1) AND ",
+        not_blocked!("$2"),
+        " ORDER BY ts_rank(u.bio_tsv, plainto_tsquery('simple', $1)) DESC, u.id LIMIT $3"
+    );
+
+    /// `$1`, `$2` two accounts: a row when either blocks the other.
+    pub const BLOCKED_EITHER_WAY_SQL: &str = "SELECT 1 FROM user_relations
+        WHERE kind = 1 AND ((user_id = $1 AND target_id = $2) OR (user_id = $2 AND target_id = $1))
+        LIMIT 1";
 
     /// Counts a failure, starting a new window when the stored one began at or
     /// before `$3` (binds: subject, now, now - window).

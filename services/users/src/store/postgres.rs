@@ -8,13 +8,24 @@ use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
 use sqlx::{PgConnection, PgPool};
 
-use super::sql::{FAILURE_UPSERT_SQL, FOLLOWERS_SQL, FOLLOWING_SQL, USER_COLUMNS, USER_COLUMNS_U};
+use super::sql::{
+    BIO_SEARCH_PG as BIO_SEARCH_SQL, BLOCKED_EITHER_WAY_SQL, FAILURE_UPSERT_SQL, FOLLOWERS_SQL,
+    FOLLOWING_SQL, PREFIX_SEARCH_PG as PREFIX_SEARCH_SQL, RELATIONS_SQL, USER_COLUMNS,
+    USER_COLUMNS_U,
+};
 use super::sql_store::{IMPORT_CHUNK, sql_user_store};
 use super::{
-    FailureCount, FollowEntry, FollowRow, KarmaChange, NewUser, StoreError, StoreResult, User,
-    UserStore, UserUpdate, plan_karma, uniqueness_error,
+    FailureCount, FollowEntry, FollowRow, KarmaChange, NewUser, RelationEntry, RelationRow,
+    StoreError, StoreResult, User, UserStore, UserUpdate, merge_search, plan_karma, search_words,
+    uniqueness_error, username_prefix_range,
 };
 use crate::events;
+use rookery_kernel::relations::{RelationChange, RelationKind};
+
+/// `plainto_tsquery` text of search words (it ANDs them and reads no syntax).
+fn bio_query(words: &[String]) -> String {
+    words.join(" ")
+}
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -141,6 +141,110 @@ macro_rules! sql_user_store {
                 Ok(())
             }
 
+            /// Locks both accounts' rows (PostgreSQL; SQLite has one writer)
+            /// in id order, so a follow and a block between them take turns.
+            async fn lock_pair(conn: &mut $conn, a: i64, b: i64) -> sqlx::Result<()> {
+                let _: Vec<i64> = sqlx::query_scalar(concat!(
+                    "SELECT id FROM users WHERE id IN ($1, $2) ORDER BY id",
+                    $lock
+                ))
+                .bind(a)
+                .bind(b)
+                .fetch_all(conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn blocked_in(conn: &mut $conn, a: i64, b: i64) -> sqlx::Result<bool> {
+                Ok(sqlx::query(BLOCKED_EITHER_WAY_SQL)
+                    .bind(a)
+                    .bind(b)
+                    .fetch_optional(conn)
+                    .await?
+                    .is_some())
+            }
+
+            /// Makes a block or mute; false when it existed (nothing written).
+            async fn add_relation(
+                &self,
+                kind: RelationKind,
+                user: i64,
+                target: i64,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let mut tx = self.begin_write().await?;
+                Self::lock_pair(&mut tx, user, target).await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO user_relations (id, user_id, target_id, kind, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, target_id, kind) DO NOTHING",
+                )
+                .bind(self.ids.next())
+                .bind(user)
+                .bind(target)
+                .bind(kind.as_i16())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                if kind == RelationKind::Block {
+                    self.remove_follow(&mut tx, user, target, now).await?;
+                    self.remove_follow(&mut tx, target, user, now).await?;
+                }
+                let change = RelationChange { kind, user_id: user, target_id: target, active: true };
+                $emit(&mut tx, &change.event(&self.ids, now)).await?;
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok(true)
+            }
+
+            /// Undoes a block or mute; false when there was none.
+            async fn remove_relation(
+                &self,
+                kind: RelationKind,
+                user: i64,
+                target: i64,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let mut tx = self.begin_write().await?;
+                let removed = sqlx::query(
+                    "DELETE FROM user_relations WHERE user_id = $1 AND target_id = $2 AND kind = $3",
+                )
+                .bind(user)
+                .bind(target)
+                .bind(kind.as_i16())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if removed == 0 {
+                    return Ok(false);
+                }
+                let change = RelationChange { kind, user_id: user, target_id: target, active: false };
+                $emit(&mut tx, &change.event(&self.ids, now)).await?;
+                tx.commit().await?;
+                self.outbox.notify_one();
+                Ok(true)
+            }
+
+            async fn relation_list(
+                &self,
+                kind: RelationKind,
+                user: i64,
+                before: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<RelationEntry>> {
+                let rows: Vec<RelationRow> = sqlx::query_as(RELATIONS_SQL)
+                    .bind(user)
+                    .bind(kind.as_i16())
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(RelationRow::into_entry).collect())
+            }
+
             async fn follow_list(
                 &self,
                 sql: &str,
@@ -187,6 +291,27 @@ macro_rules! sql_user_store {
                     .bind(id)
                     .fetch_optional(self.reader())
                     .await?)
+            }
+
+            async fn users_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<User>> {
+                let mut ids = ids.to_vec();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE id IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    let rows: Vec<User> =
+                        q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
+                    out.extend(rows);
+                }
+                Ok(out)
             }
 
             async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
@@ -279,6 +404,10 @@ macro_rules! sql_user_store {
 
             async fn follow(&self, follower: i64, followee: i64) -> StoreResult<bool> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_pair(&mut tx, follower, followee).await?;
+                if Self::blocked_in(&mut tx, follower, followee).await? {
+                    return Err(StoreError::Blocked);
+                }
                 let created = self.insert_follow(&mut tx, follower, followee, now_ms()).await?;
                 tx.commit().await?;
                 if created {
@@ -313,6 +442,80 @@ macro_rules! sql_user_store {
                 limit: usize,
             ) -> StoreResult<Vec<FollowEntry>> {
                 self.follow_list(FOLLOWING_SQL, user, before, limit).await
+            }
+
+            async fn block(&self, user: i64, target: i64) -> StoreResult<bool> {
+                self.add_relation(RelationKind::Block, user, target).await
+            }
+
+            async fn unblock(&self, user: i64, target: i64) -> StoreResult<bool> {
+                self.remove_relation(RelationKind::Block, user, target).await
+            }
+
+            async fn mute(&self, user: i64, target: i64) -> StoreResult<bool> {
+                self.add_relation(RelationKind::Mute, user, target).await
+            }
+
+            async fn unmute(&self, user: i64, target: i64) -> StoreResult<bool> {
+                self.remove_relation(RelationKind::Mute, user, target).await
+            }
+
+            async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool> {
+                let mut conn = self.reader().acquire().await?;
+                Ok(Self::blocked_in(&mut conn, a, b).await?)
+            }
+
+            async fn blocks(
+                &self,
+                user: i64,
+                before: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<RelationEntry>> {
+                self.relation_list(RelationKind::Block, user, before, limit).await
+            }
+
+            async fn mutes(
+                &self,
+                user: i64,
+                before: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<RelationEntry>> {
+                self.relation_list(RelationKind::Mute, user, before, limit).await
+            }
+
+            async fn search_users(
+                &self,
+                query: &str,
+                viewer: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<User>> {
+                // No account has id 0: without a viewer nobody is excluded.
+                let viewer = viewer.unwrap_or(0);
+                let prefix: Vec<User> = match username_prefix_range(query) {
+                    Some((low, high)) => {
+                        sqlx::query_as(PREFIX_SEARCH_SQL)
+                            .bind(low)
+                            .bind(high)
+                            .bind(viewer)
+                            .bind(limit as i64)
+                            .fetch_all(self.reader())
+                            .await?
+                    }
+                    None => Vec::new(),
+                };
+                let words = search_words(query);
+                let bio: Vec<User> = if words.is_empty() || prefix.len() >= limit {
+                    Vec::new()
+                } else {
+                    // Enough rows to fill the page after dropping prefix matches.
+                    sqlx::query_as(BIO_SEARCH_SQL)
+                        .bind(bio_query(&words))
+                        .bind(viewer)
+                        .bind((limit + prefix.len()) as i64)
+                        .fetch_all(self.reader())
+                        .await?
+                };
+                Ok(merge_search(prefix, bio, limit))
             }
 
             async fn create_session(&self, user: i64, expires_at: i64) -> StoreResult<i64> {
