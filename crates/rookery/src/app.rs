@@ -21,6 +21,7 @@ use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
 use rookery_messages::MessagesService;
+use rookery_notifications::{AccountViews, NotificationsService, PostViews};
 use rookery_posts::search::UserSearch;
 use rookery_posts::store::CachedPostStore;
 use rookery_posts::timeline::RedisTimelines;
@@ -166,6 +167,15 @@ pub async fn embedded_with_gateway(
         messages_events,
         shutdown.clone(),
     ));
+    let notifications =
+        rookery_notifications::open_store(&sqlite_url_in(data_dir, "notifications"), ids.clone())
+            .await?;
+    let notifications_events = rookery_notifications::events::subscribe(bus.as_ref()).await?;
+    tasks.spawn(rookery_notifications::events::run_consumer(
+        notifications.store.clone(),
+        notifications_events,
+        shutdown.clone(),
+    ));
     let posts_service = start_posts(
         posts_store,
         &secret,
@@ -190,6 +200,7 @@ pub async fn embedded_with_gateway(
         (posts.outbox.clone(), posts.signal.clone()),
         (votes.outbox.clone(), votes.signal.clone()),
         (messages.outbox.clone(), messages.signal.clone()),
+        (notifications.outbox.clone(), notifications.signal.clone()),
     ] {
         tasks.spawn(run_relay(outbox, bus.clone(), signal, shutdown.clone()));
     }
@@ -213,6 +224,17 @@ pub async fn embedded_with_gateway(
         }),
     );
 
+    let notifications_service = NotificationsService::new(
+        notifications.store.clone(),
+        IdentityKeys::new(&secret),
+        Arc::new(UsersViews {
+            users: Upstream::InProcess(users_router.clone()),
+        }),
+        Arc::new(PostsViews {
+            posts: Upstream::InProcess(posts_router.clone()),
+        }),
+    );
+
     let upstreams = HashMap::from([
         ("users".to_string(), Upstream::InProcess(users_router)),
         ("posts".to_string(), Upstream::InProcess(posts_router)),
@@ -224,6 +246,10 @@ pub async fn embedded_with_gateway(
             "messages".to_string(),
             Upstream::InProcess(rookery_messages::router(messages_service)),
         ),
+        (
+            "notifications".to_string(),
+            Upstream::InProcess(rookery_notifications::router(notifications_service)),
+        ),
     ]);
     // One process: its own buckets, no admin routes (there are no instances to manage).
     let gateway = Gateway::new(upstreams, Some(users_service), gateway_options)?;
@@ -232,7 +258,13 @@ pub async fn embedded_with_gateway(
         bus,
         shutdown,
         tasks,
-        closers: vec![users.close, posts.close, votes.close, messages.close],
+        closers: vec![
+            users.close,
+            posts.close,
+            votes.close,
+            messages.close,
+            notifications.close,
+        ],
     })
 }
 
@@ -419,6 +451,73 @@ pub async fn messages_instance_on(
         shutdown,
         tasks,
         closers: vec![messages.close],
+    })
+}
+
+/// One notifications service instance on `DATABASE_URL`, showing accounts
+/// and posts asked of the users instances at `users` and the posts
+/// instances at `posts` (base URLs); on the bus of [`instance_bus`].
+pub async fn notifications_instance(
+    database_url: &str,
+    secret: &Secret,
+    users: &[String],
+    posts: &[String],
+) -> anyhow::Result<App> {
+    notifications_instance_on(database_url, secret, users, posts, instance_bus().await?).await
+}
+
+/// [`notifications_instance`] on `bus`. With a bus it builds notifications
+/// from the other services' events; without one it has none to build (its
+/// routes still answer).
+pub async fn notifications_instance_on(
+    database_url: &str,
+    secret: &Secret,
+    users: &[String],
+    posts: &[String],
+    bus: Option<Arc<dyn EventBus>>,
+) -> anyhow::Result<App> {
+    let ids = Arc::new(IdGenerator::from_env());
+    let notifications = rookery_notifications::open_store(database_url, ids).await?;
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let users = HttpPool::new("users", users)?;
+    let posts = HttpPool::new("posts", posts)?;
+    for pool in [&users, &posts] {
+        tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
+    }
+    let bus = match bus {
+        Some(bus) => {
+            let events = rookery_notifications::events::subscribe(bus.as_ref()).await?;
+            tasks.spawn(rookery_notifications::events::run_consumer(
+                notifications.store.clone(),
+                events,
+                shutdown.clone(),
+            ));
+            tasks.spawn(run_relay(
+                notifications.outbox.clone(),
+                bus.clone(),
+                notifications.signal.clone(),
+                shutdown.clone(),
+            ));
+            bus
+        }
+        None => InProcessBus::new(),
+    };
+    let service = NotificationsService::new(
+        notifications.store.clone(),
+        IdentityKeys::new(secret),
+        Arc::new(UsersViews {
+            users: Upstream::Http(users),
+        }),
+        Arc::new(PostsViews {
+            posts: Upstream::Http(posts),
+        }),
+    );
+    Ok(App {
+        router: rookery_notifications::router(service),
+        bus,
+        shutdown,
+        tasks,
+        closers: vec![notifications.close],
     })
 }
 
@@ -631,23 +730,80 @@ impl PostDirectory for PostsDirectory {
     }
 
     async fn list_items(&self, ids: &[i64]) -> anyhow::Result<Vec<serde_json::Value>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let body = ask(
-            &self.posts,
-            &format!("/internal/v1/posts?ids={}", list.join(",")),
-        )
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the posts service has no batch lookup"))?;
+        batch(&self.posts, "/internal/v1/posts", ids).await
+    }
+}
+
+/// The `items` of a service's internal batch lookup (`{path}?ids=1,2`, at
+/// most 100 ids a request), in as few requests as `ids` allows.
+async fn batch(
+    upstream: &Upstream,
+    path: &str,
+    ids: &[i64],
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(100) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let body = ask(upstream, &format!("{path}?ids={}", list.join(",")))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{path}: no batch lookup"))?;
         match body {
             serde_json::Value::Object(mut map) => match map.remove("items") {
-                Some(serde_json::Value::Array(items)) => Ok(items),
-                _ => anyhow::bail!("posts batch answer without items"),
+                Some(serde_json::Value::Array(items)) => out.extend(items),
+                _ => anyhow::bail!("{path}: batch answer without items"),
             },
-            _ => anyhow::bail!("posts batch answer is not an object"),
+            _ => anyhow::bail!("{path}: batch answer is not an object"),
         }
+    }
+    Ok(out)
+}
+
+/// `items` keyed by their id member `key`.
+fn by_id(
+    items: Vec<serde_json::Value>,
+    key: &str,
+) -> std::collections::HashMap<i64, serde_json::Value> {
+    items
+        .into_iter()
+        .filter_map(|item| Some((rookery_kernel::events::id_field(&item, key).ok()?, item)))
+        .collect()
+}
+
+/// Public views of accounts for notifications, from the users service's
+/// batch lookup (`GET /internal/v1/users?ids=`), in-process or over HTTP.
+struct UsersViews {
+    users: Upstream,
+}
+
+#[async_trait::async_trait]
+impl AccountViews for UsersViews {
+    async fn accounts(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, serde_json::Value>> {
+        Ok(by_id(
+            batch(&self.users, "/internal/v1/users", ids).await?,
+            "user_id",
+        ))
+    }
+}
+
+/// Post list items for notifications, from the posts service's batch
+/// lookup (`GET /internal/v1/posts?ids=`), in-process or over HTTP.
+struct PostsViews {
+    posts: Upstream,
+}
+
+#[async_trait::async_trait]
+impl PostViews for PostsViews {
+    async fn posts(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, serde_json::Value>> {
+        Ok(by_id(
+            batch(&self.posts, "/internal/v1/posts", ids).await?,
+            "id",
+        ))
     }
 }
 

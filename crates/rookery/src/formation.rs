@@ -12,8 +12,9 @@ use anyhow::Context;
 use tokio::process::{Child, Command};
 
 /// The services a formation runs, in start order (votes and messages ask
-/// users and posts instances on a miss).
-pub const SERVICES: [&str; 4] = ["users", "posts", "votes", "messages"];
+/// users and posts instances on a miss; notifications shows their accounts
+/// and posts).
+pub const SERVICES: [&str; 5] = ["users", "posts", "votes", "messages", "notifications"];
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -86,7 +87,8 @@ impl Formation {
             env.push(("DATABASE_URL".into(), database));
             env.push(("ROOKERY_POSTS_URL".into(), bases["posts"].join(",")));
             // Votes, messages and posts ask the users instances about
-            // accounts their replicas do not know yet.
+            // accounts their replicas do not know yet; notifications asks
+            // users and posts for the views of its pages.
             env.push(("ROOKERY_USERS_URL".into(), bases["users"].join(",")));
             let mut processes = Vec::new();
             for (index, base) in urls.iter().enumerate() {

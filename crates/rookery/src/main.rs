@@ -86,6 +86,8 @@ enum Command {
         votes: usize,
         #[arg(long, default_value_t = 1)]
         messages: usize,
+        #[arg(long, default_value_t = 1)]
+        notifications: usize,
         /// The PostgreSQL server: databases `<prefix>_<service>` are created on it.
         #[arg(
             long,
@@ -266,6 +268,7 @@ enum ServiceName {
     Posts,
     Votes,
     Messages,
+    Notifications,
 }
 
 impl ServiceName {
@@ -275,6 +278,7 @@ impl ServiceName {
             ServiceName::Posts => "posts",
             ServiceName::Votes => "votes",
             ServiceName::Messages => "messages",
+            ServiceName::Notifications => "notifications",
         }
     }
 }
@@ -348,6 +352,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     let users = base_urls("ROOKERY_USERS_URL", "messages", "users")?;
                     app::messages_instance(&url, &secret, &users).await?
                 }
+                ServiceName::Notifications => {
+                    let users = base_urls("ROOKERY_USERS_URL", "notifications", "users")?;
+                    let posts = base_urls("ROOKERY_POSTS_URL", "notifications", "posts")?;
+                    app::notifications_instance(&url, &secret, &users, &posts).await?
+                }
             };
             let listener = bind(&listen).await?;
             let address = listener.local_addr()?;
@@ -398,6 +407,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             posts,
             votes,
             messages,
+            notifications,
             postgres,
             database_prefix,
             redis,
@@ -423,6 +433,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ("posts", posts),
                     ("votes", votes),
                     ("messages", messages),
+                    ("notifications", notifications),
                 ]
                 .into_iter()
                 .map(|(s, n)| (s.to_string(), n))
@@ -483,6 +494,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ServiceName::Messages => {
                         (rookery_messages::open_store(&url, ids).await?.close)().await
                     }
+                    ServiceName::Notifications => {
+                        (rookery_notifications::open_store(&url, ids).await?.close)().await
+                    }
                 },
                 false => {
                     (rookery_users::open_store(&url, ids.clone()).await?.close)().await;
@@ -491,7 +505,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     let votes = sqlite_url_in(&data_dir, "votes");
                     (rookery_votes::open_store(&votes, ids.clone()).await?.close)().await;
                     let messages = sqlite_url_in(&data_dir, "messages");
-                    (rookery_messages::open_store(&messages, ids).await?.close)().await;
+                    (rookery_messages::open_store(&messages, ids.clone())
+                        .await?
+                        .close)()
+                    .await;
+                    let notifications = sqlite_url_in(&data_dir, "notifications");
+                    (rookery_notifications::open_store(&notifications, ids)
+                        .await?
+                        .close)()
+                    .await;
                 }
             }
             println!("databases migrated");

@@ -10,12 +10,13 @@ pub fn document() -> Doc {
     doc.merge(rookery_posts::PostsApi::openapi());
     doc.merge(rookery_votes::VotesApi::openapi());
     doc.merge(rookery_messages::MessagesApi::openapi());
+    doc.merge(rookery_notifications::NotificationsApi::openapi());
     doc.info = InfoBuilder::new()
         .title("Rookery")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
             "Social platform backend: users, follows, posts, timelines, votes, polls and \
-             direct messages. Errors are `{\"error\", \"code\", \"field\"?}`; lists are \
+             direct messages, notifications. Errors are `{\"error\", \"code\", \"field\"?}`; lists are \
              `{\"items\", \"next_cursor\"}` with a `Link: rel=\"next\"` header.",
         ))
         .build();

@@ -77,10 +77,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/messages/{id}", "messages"),
     ("/api/v1/messages/{id}/replies", "messages"),
     ("/api/v1/messages/{id}/favorite", "messages"),
+    ("/api/v1/notifications", "notifications"),
+    ("/api/v1/notifications/unread_count", "notifications"),
+    ("/api/v1/notifications/read", "notifications"),
 ];
 
 /// Every service the gateway routes to.
-pub const SERVICES: &[&str] = &["users", "posts", "votes", "messages"];
+pub const SERVICES: &[&str] = &["users", "posts", "votes", "messages", "notifications"];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: &[&str] = &[

@@ -103,7 +103,8 @@ pub(crate) mod postgres {
 
     /// Compared in the C collation (byte order, which the bounds assume),
     /// through the `tags_name_c` index.
-    pub(crate) const TAGS: &str = "SELECT name, post_count, CAST(0 AS BIGINT) AS recent_count FROM (
+    pub(crate) const TAGS: &str =
+        "SELECT name, post_count, CAST(0 AS BIGINT) AS recent_count FROM (
             SELECT name, CAST(post_count AS BIGINT) AS post_count FROM tags
             WHERE name COLLATE \"C\" >= $1 AND name COLLATE \"C\" < $2 AND post_count > 0
             ORDER BY name COLLATE \"C\" LIMIT 1000
