@@ -1181,6 +1181,19 @@ async fn tags_suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         [reply.id]
     );
     assert!(store.tag_posts("title", None, 10).await.unwrap().is_empty());
+    // Names order bytewise on both engines (whatever the database's collation).
+    store
+        .create_post(micro(2, "#ab #a_b #a1 #B"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        names_now(store.tags_by_name(None, 0, 10).await.unwrap()),
+        ["a1", "a_b", "ab", "b", "rust"]
+    );
+    assert_eq!(
+        names_now(store.tags_by_name(Some("a_b"), 0, 10).await.unwrap()),
+        ["ab", "b", "rust"]
+    );
 
     // The events carry the authors replied to and reposted, mentions and tags.
     let events = outbox.unpublished(1_000).await.unwrap();

@@ -9,7 +9,7 @@ ALTER TABLE posts ADD COLUMN repost_of_author_id BIGINT;
 
 -- The tag index: GET /tags/{tag}/posts is one range of the key, newest first.
 CREATE TABLE post_tags (
-    tag     TEXT    NOT NULL,
+    tag     TEXT    COLLATE "C" NOT NULL,
     post_id BIGINT NOT NULL,
     PRIMARY KEY (tag, post_id)
 );
@@ -19,8 +19,9 @@ CREATE INDEX post_tags_recent ON post_tags (post_id, tag);
 
 -- Posts per tag, kept in the transaction that adds or removes post_tags rows:
 -- counting the index at read time would cost every post ever tagged, per tag
--- listed. A tag whose last post goes is removed.
+-- listed. A tag whose last post goes is removed. Names compare bytewise
+-- (COLLATE "C"), as in SQLite, so name order and its cursor are the same.
 CREATE TABLE tags (
-    name       TEXT    PRIMARY KEY,
+    name       TEXT    COLLATE "C" PRIMARY KEY,
     post_count BIGINT NOT NULL
 );
