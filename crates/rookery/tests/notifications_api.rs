@@ -375,3 +375,43 @@ async fn concurrent_likes_notify_once_each() {
     assert_eq!(unread(&s, &star).await, 100);
     s.stop().await;
 }
+
+/// Blocks and mutes hide notifications at read time (list and count), and
+/// undoing them shows them again (creation-time filtering is in the store suite).
+#[tokio::test]
+async fn blocks_and_mutes_hide_notifications() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let carol = s.user("carol").await;
+    follow(&s, &bob, &alice).await;
+    follow(&s, &carol, &alice).await;
+    within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).len() == 2).await;
+    let relate = |user: &User, method: Method, path: String| {
+        let req = user.basic(s.req(method, &path));
+        async move {
+            let status = req.send().await.unwrap().status();
+            assert!(status.is_success(), "{path}: {status}");
+        }
+    };
+    // Alice mutes bob; carol blocks alice (which also ends carol's follow).
+    relate(&alice, Method::POST, "/api/v1/users/bob/mute".into()).await;
+    relate(&carol, Method::POST, "/api/v1/users/alice/block".into()).await;
+    let page = within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).is_empty()).await;
+    assert_eq!(page["next_cursor"], Value::Null);
+    assert_eq!(unread(&s, &alice).await, 0);
+    // Others still reach her meanwhile.
+    let dave = s.user("dave").await;
+    follow(&s, &dave, &alice).await;
+    within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).len() == 1).await;
+    relate(&alice, Method::DELETE, "/api/v1/users/bob/mute".into()).await;
+    relate(&carol, Method::DELETE, "/api/v1/users/alice/block".into()).await;
+    let page = within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).len() == 3).await;
+    let from: Vec<&str> = items(&page)
+        .iter()
+        .map(|n| n["account"]["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(from, ["dave", "carol", "bob"]);
+    assert_eq!(unread(&s, &alice).await, 3);
+    s.stop().await;
+}
