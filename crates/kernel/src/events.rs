@@ -237,6 +237,23 @@ pub async fn outbox_insert_many_sqlite(
     Ok(())
 }
 
+/// Writes several events into the outbox in one statement (PostgreSQL).
+pub async fn outbox_insert_many_pg(conn: &mut PgConnection, events: &[Event]) -> sqlx::Result<()> {
+    // PostgreSQL allows 65,535 bound values; 4 per row.
+    for chunk in events.chunks(1_000) {
+        let mut q =
+            sqlx::QueryBuilder::new("INSERT INTO outbox (event_id, topic, payload, created_at) ");
+        q.push_values(chunk, |mut row, event| {
+            row.push_bind(event.id)
+                .push_bind(&event.topic)
+                .push_bind(event.payload.to_string())
+                .push_bind(event.created_at);
+        });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Writes an event into the outbox inside the caller's PostgreSQL transaction.
 pub async fn outbox_insert_pg(conn: &mut PgConnection, event: &Event) -> sqlx::Result<()> {
     sqlx::query(

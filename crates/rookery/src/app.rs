@@ -14,12 +14,15 @@ use rookery_gateway::{
 use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::directory::{Account, AccountDirectory};
 use rookery_kernel::events::nats::{JetStreamBus, JetStreamConfig};
-use rookery_kernel::events::{EventBus, InProcessBus, run_relay};
+use rookery_kernel::events::{
+    DeliveryWait, EventBus, InProcessBus, RelayProgress, run_relay, run_relay_tracked,
+};
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
 use rookery_messages::MessagesService;
 use rookery_notifications::{AccountViews, NotificationsService, PostViews};
+use rookery_posts::search::UserSearch;
 use rookery_posts::store::CachedPostStore;
 use rookery_posts::timeline::RedisTimelines;
 use rookery_posts::{PostStore, PostsService, TimelineConfig};
@@ -130,7 +133,14 @@ pub async fn embedded_with_gateway(
         single_instance: true,
         ..AuthConfig::from_env()
     };
-    let users_service = UsersService::new(users_store.clone(), &secret, auth_config).await?;
+    // Blocks and mutes answer once every consumer applied them ("at once").
+    let users_progress = RelayProgress::default();
+    let users_service = UsersService::new(users_store.clone(), &secret, auth_config)
+        .await?
+        .with_delivery_wait(DeliveryWait {
+            signal: users.signal.clone(),
+            progress: users_progress.clone(),
+        });
     // Consumers subscribe before any relay publishes.
     let users_events = rookery_users::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_users::events::run_consumer(
@@ -179,8 +189,14 @@ pub async fn embedded_with_gateway(
         &shutdown,
     )
     .await?;
+    tasks.spawn(run_relay_tracked(
+        users.outbox.clone(),
+        bus.clone(),
+        users.signal.clone(),
+        users_progress,
+        shutdown.clone(),
+    ));
     for (outbox, signal) in [
-        (users.outbox.clone(), users.signal.clone()),
         (posts.outbox.clone(), posts.signal.clone()),
         (votes.outbox.clone(), votes.signal.clone()),
         (messages.outbox.clone(), messages.signal.clone()),
@@ -604,7 +620,7 @@ pub async fn posts_instance_on(
     let timelines = TimelineConfig::from_env();
     let redis = redis_timelines(&timelines).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let accounts: Option<Arc<dyn AccountDirectory>> = match users.is_empty() {
+    let accounts: Option<Arc<UsersDirectory>> = match users.is_empty() {
         true => None,
         false => {
             let users = HttpPool::new("users", users)?;
@@ -644,14 +660,15 @@ pub async fn posts_instance_on(
 
 /// The posts service and its background work: the event consumer (subscribed
 /// here, before any relay starts) and the timeline trimmer. `accounts` is
-/// asked about accounts the author replica does not know yet.
+/// asked about accounts the author replica does not know yet, and searches
+/// for users.
 #[allow(clippy::too_many_arguments)]
 async fn start_posts(
     store: Arc<dyn PostStore>,
     secret: &Secret,
     timelines: TimelineConfig,
     redis: Option<RedisTimelines>,
-    accounts: Option<Arc<dyn AccountDirectory>>,
+    accounts: Option<Arc<UsersDirectory>>,
     bus: &dyn EventBus,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
@@ -674,7 +691,8 @@ async fn start_posts(
         IdentityKeys::new(secret),
         timelines,
         redis,
-        accounts,
+        accounts.clone().map(|a| a as Arc<dyn AccountDirectory>),
+        accounts.map(|a| a as Arc<dyn UserSearch>),
     ))
 }
 
@@ -814,5 +832,35 @@ impl AccountDirectory for UsersDirectory {
             username: body["username"].as_str().unwrap_or(username).to_string(),
             active: body["active"].as_bool().unwrap_or(false),
         }))
+    }
+}
+
+#[async_trait::async_trait]
+impl UserSearch for UsersDirectory {
+    async fn search_users(
+        &self,
+        q: &str,
+        limit: usize,
+        viewer: Option<i64>,
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        // (The serializer is not Send: done with before any await.)
+        let path = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("q", q)
+                .append_pair("limit", &limit.to_string());
+            if let Some(viewer) = viewer {
+                query.append_pair("viewer", &viewer.to_string());
+            }
+            format!("/internal/v1/users/search?{}", query.finish())
+        };
+        // No such route (a users service without search): no users.
+        let Some(mut body) = ask(&self.users, &path).await? else {
+            return Ok(Vec::new());
+        };
+        match body.get_mut("items").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(items)) => Ok(items),
+            _ => anyhow::bail!("users search answer without items"),
+        }
     }
 }

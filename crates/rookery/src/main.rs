@@ -252,6 +252,14 @@ enum Workload {
     MessagesSend,
     /// Inboxes (20 newest messages) of random seeded users.
     Inbox,
+    /// Notifications (20 newest) of random seeded users.
+    Notifications,
+    /// `GET /search?q=<two common words of the seeded posts>&type=posts`.
+    SearchPosts,
+    /// `GET /search?q=user<digits>&type=users`: username prefix search.
+    SearchUsers,
+    /// Compose with a mention and two tags (compare with `compose`).
+    ComposeTagged,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -739,9 +747,54 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         seeded,
                     ),
                 ],
+                Workload::Notifications => vec![
+                    healthz,
+                    Target::get(
+                        "GET /notifications?limit=20",
+                        "/api/v1/notifications?limit=20",
+                        seeded,
+                    ),
+                ],
+                Workload::SearchPosts => vec![
+                    healthz,
+                    Target::get(
+                        "GET /search?q=coffee+morning&type=posts",
+                        "/api/v1/search?q=coffee+morning&type=posts",
+                        Auth::None,
+                    ),
+                ],
+                Workload::SearchUsers => vec![
+                    healthz,
+                    Target::get(
+                        "GET /search?q=user{other}&type=users",
+                        "/api/v1/search?q=user{other}&type=users",
+                        Auth::None,
+                    ),
+                ],
+                Workload::ComposeTagged => vec![
+                    healthz,
+                    Target {
+                        name: "POST /posts (a mention, two tags)".into(),
+                        method: http::Method::POST,
+                        path: "/api/v1/posts".into(),
+                        body: Some(
+                            r#"{"text": "bench post {n} by user{user} @user{other} #bench #rust"}"#
+                                .into(),
+                        ),
+                        auth: seeded,
+                        rate: None,
+                        picks: Vec::new(),
+                        mix: Vec::new(),
+                    },
+                ],
             };
             let mut results = bench::run(&url, &targets, connections, duration).await?;
-            if let Workload::Timeline | Workload::Hot | Workload::Inbox = workload {
+            if let Workload::Timeline
+            | Workload::Hot
+            | Workload::Inbox
+            | Workload::Notifications
+            | Workload::SearchUsers = workload
+            {
                 // The latency bound is checked at half the sustained rate, open loop.
                 let mut half = targets[1].clone();
                 half.rate = Some(results[1].rate / 2.0);

@@ -186,7 +186,8 @@ pub async fn seed_over_http(base_url: &str, password: &str) -> anyhow::Result<Se
 
 /// Posts `per_user` posts for each of `user0..user{users-1}` through a running
 /// gateway (the real write path, fan-out included), `concurrency` at a time.
-/// Every fifth post is a community post in one of a few communities.
+/// Every fifth post is a community post in one of a few communities; every
+/// post has eight common words, 20% two tags and 10% a mention.
 pub async fn seed_posts_over_http(
     base_url: &str,
     users: usize,
@@ -212,12 +213,13 @@ pub async fn seed_posts_over_http(
             let (client, base, bar) = (client.clone(), base.clone(), bar.clone());
             let auth = crate::bench::basic(&format!("user{u}"), password);
             async move {
+                let words = seeded_words(u, k);
                 let body = if k % 5 == 4 {
-                    serde_json::json!({"title": format!("Thread {k} by user{u}"),
+                    serde_json::json!({"title": format!("Thread {k} by user{u}: {words}"),
                         "community": COMMUNITIES[(u + k) % COMMUNITIES.len()],
                         "text": "Seeded community post."})
                 } else {
-                    serde_json::json!({"text": format!("Post {k} by user{u}")})
+                    serde_json::json!({"text": seeded_text(u, k, users, &words)})
                 };
                 let req = http::Request::post(format!("{base}/api/v1/posts"))
                     .header(http::header::AUTHORIZATION, auth)
@@ -245,6 +247,47 @@ pub async fn seed_posts_over_http(
         anyhow::bail!("{created} posts created, then: {e}");
     }
     Ok(created)
+}
+
+/// Words everyone uses, so that searches for two of them match many posts
+/// (as on a real site), drawn per post from a fixed pseudo-random sequence.
+const SEED_WORDS: &[&str] = &[
+    "coffee", "morning", "library", "exam", "music", "campus", "weekend", "party", "rain", "class",
+    "dinner", "friends", "game", "book", "movie", "project", "coding", "rust", "garden", "bike",
+    "concert", "lecture", "paper", "thesis", "pizza", "river", "sunny", "winter", "summer",
+    "travel", "photo", "dance",
+];
+
+/// Tags of seeded posts (every fifth micro-post carries two).
+const SEED_TAGS: &[&str] = &[
+    "rust", "music", "books", "campus", "news", "food", "games", "art",
+];
+
+fn seeded_words(user: usize, k: usize) -> String {
+    let mut x = (user as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64 + 1);
+    (0..8)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            SEED_WORDS[(x % SEED_WORDS.len() as u64) as usize]
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A seeded micro-post: 20% of posts carry two tags, 10% mention another
+/// seeded account.
+fn seeded_text(user: usize, k: usize, users: usize, words: &str) -> String {
+    let mut text = format!("Post {k} by user{user}: {words}");
+    if k.is_multiple_of(5) {
+        let tag = |i: usize| SEED_TAGS[(user + k + i) % SEED_TAGS.len()];
+        text.push_str(&format!(" #{} #{}", tag(0), tag(3)));
+    }
+    if k % 10 == 1 && users > 1 {
+        text.push_str(&format!(" @user{}", (user + 1 + k * 7) % users));
+    }
+    text
 }
 
 /// Seeds `count` messages between random pairs of `usernames` (accounts of

@@ -213,6 +213,7 @@ fn created(message: Message) -> Response {
         (status = 201, body = MessageView, headers(("Location" = String))),
         (status = 400, body = ErrorBody, description = "invalid, or `to` is the caller"),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`blocked`: one of you blocks the other"),
         (status = 404, body = ErrorBody, description = "`to` unknown or deactivated")))]
 pub async fn send_message(
     State(svc): State<Arc<MessagesService>>,
@@ -323,6 +324,7 @@ enum Answer {
         (status = 201, body = MessageView, headers(("Location" = String))),
         (status = 400, body = ErrorBody, description = "invalid, or a bad quick_reply index"),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`blocked`: one of you blocks the other"),
         (status = 404, body = ErrorBody, description = "no such message, or the other participant is deactivated")))]
 pub async fn reply(
     State(svc): State<Arc<MessagesService>>,

@@ -111,8 +111,10 @@ pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<Open
     rookery_kernel::db::open_store(
         url,
         (&store::sqlite::MIGRATOR, &store::postgres::MIGRATOR),
-        |db, _| Arc::new(SqliteMessageStore::new(db, ids)) as Arc<dyn MessageStore>,
-        |pool, _| Arc::new(PostgresMessageStore::new(pool, pg_ids)) as Arc<dyn MessageStore>,
+        |db, signal| Arc::new(SqliteMessageStore::new(db, ids, signal)) as Arc<dyn MessageStore>,
+        |pool, signal| {
+            Arc::new(PostgresMessageStore::new(pool, pg_ids, signal)) as Arc<dyn MessageStore>
+        },
     )
     .await
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
+use rookery_kernel::events::{OutboxSignal, OutboxSource, topics};
 use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::relations::{RelationChange, RelationKind};
 use rookery_messages::store::{
     Account, BoxQuery, Message, MessageBox, NewMessage, StoreError, postgres, sqlite,
 };
@@ -275,7 +277,74 @@ async fn suite(store: Arc<dyn MessageStore>) {
         .await
         .unwrap();
     assert_eq!(inbox.len(), 200);
+    blocks_stop_messages_both_ways(store.as_ref()).await;
     store.ping().await.unwrap();
+}
+
+fn block(event_id: i64, user_id: i64, target_id: i64, active: bool) -> (i64, RelationChange) {
+    let change = RelationChange {
+        kind: RelationKind::Block,
+        user_id,
+        target_id,
+        active,
+    };
+    (event_id, change)
+}
+
+async fn blocks_stop_messages_both_ways(store: &dyn MessageStore) {
+    store
+        .apply_relations(&[block(100, ALICE, CAROL, true)])
+        .await
+        .unwrap();
+    for (from, to) in [(ALICE, CAROL), (CAROL, ALICE)] {
+        assert!(matches!(
+            store.send(new(from, to, "hi")).await,
+            Err(StoreError::Blocked)
+        ));
+    }
+    // A replayed older event does not undo the newer unblock.
+    store
+        .apply_relations(&[
+            block(101, ALICE, CAROL, false),
+            block(100, ALICE, CAROL, true),
+        ])
+        .await
+        .unwrap();
+    store
+        .send(new(CAROL, ALICE, "friends again"))
+        .await
+        .unwrap();
+    // A mute changes nothing for messages.
+    let mute = RelationChange {
+        kind: RelationKind::Mute,
+        ..block(0, ALICE, BOB, true).1
+    };
+    store.apply_relations(&[(102, mute)]).await.unwrap();
+    store.send(new(BOB, ALICE, "still here")).await.unwrap();
+}
+
+/// Every message sent (not seeded by import) left one `message.sent` event.
+async fn outbox_holds_one_event_per_sent_message(outbox: &dyn OutboxSource) {
+    let events = outbox.unpublished(100_000).await.unwrap();
+    let sent: Vec<_> = events
+        .iter()
+        .filter(|(_, e)| e.topic == topics::MESSAGE_SENT)
+        .collect();
+    assert!(!sent.is_empty());
+    let (_, first) = sent[0];
+    for member in [
+        "message_id",
+        "sender_id",
+        "sender",
+        "recipient_id",
+        "recipient",
+    ] {
+        assert!(
+            !first.payload[member].is_null(),
+            "{member}: {}",
+            first.payload
+        );
+    }
 }
 
 #[tokio::test]
@@ -284,8 +353,13 @@ async fn sqlite_message_store_suite() {
     let db = SqliteDb::open(&sqlite_url_in(dir.path(), "messages"), &sqlite::MIGRATOR)
         .await
         .unwrap();
-    let store = SqliteMessageStore::new(db.clone(), Arc::new(IdGenerator::new(1)));
+    let store = SqliteMessageStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
     suite(Arc::new(store)).await;
+    outbox_holds_one_event_per_sent_message(&db).await;
     db.close().await;
 }
 
@@ -294,7 +368,12 @@ async fn postgres_message_store_suite() {
     let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
         return;
     };
-    let store = PostgresMessageStore::new(pg.pool.clone(), Arc::new(IdGenerator::new(1)));
+    let store = PostgresMessageStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
     suite(Arc::new(store)).await;
+    outbox_holds_one_event_per_sent_message(&pg.pool).await;
     pg.cleanup().await;
 }

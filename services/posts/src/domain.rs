@@ -177,6 +177,132 @@ pub fn controversy(upvotes: i64, downvotes: i64) -> f64 {
     ((upvotes + downvotes) as f64).powf(min / max)
 }
 
+/// Longest tag word (`#` + `[A-Za-z0-9_]{1,50}`).
+pub const TAG_MAX: usize = 50;
+/// Longest username (`@` + `[A-Za-z0-9_]{1,30}`).
+pub const MENTION_MAX: usize = 30;
+
+/// A character that continues a word: a `#`/`@` after one, or a run followed
+/// by one, is part of something else (`a@b.com`, `foo#bar`, `#café`).
+fn word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || unicode_normalization::char::is_combining_mark(c)
+}
+
+/// Every `sigil` + `[A-Za-z0-9_]{1,max}` of `text` that stands alone: not
+/// after a word character, not followed by one (nor by more of the run than
+/// `max`), and not inside a URL (tokens with `://` or starting with `www.`).
+/// As written, in order of appearance, duplicates included.
+fn sigil_words(text: &str, sigil: char, max: usize) -> Vec<&str> {
+    let mut found = Vec::new();
+    for token in text.split_whitespace() {
+        if token.contains("://")
+            || token
+                .get(..4)
+                .is_some_and(|head| head.eq_ignore_ascii_case("www."))
+        {
+            continue;
+        }
+        let mut prev: Option<char> = None;
+        let mut chars = token.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            let standalone = c == sigil && !prev.is_some_and(word_char);
+            prev = Some(c);
+            if !standalone {
+                continue;
+            }
+            // The run is ASCII, so byte offsets stay on char boundaries.
+            let start = at + c.len_utf8();
+            let mut end = start;
+            while let Some(&(i, n)) = chars.peek() {
+                if n.is_ascii_alphanumeric() || n == '_' {
+                    end = i + 1;
+                    prev = Some(n);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let next = chars.peek().map(|&(_, n)| n);
+            let len = end - start;
+            if (1..=max).contains(&len) && !next.is_some_and(word_char) {
+                found.push(&token[start..end]);
+            }
+        }
+    }
+    found
+}
+
+/// The hashtags of a post: each `#word` of `title` then `text`, lowercased,
+/// unique, in order of appearance.
+pub fn tags(body: &PostBody) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for part in [&body.title, &body.text].into_iter().flatten() {
+        for word in sigil_words(part, '#', TAG_MAX) {
+            let tag = word.to_ascii_lowercase();
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+    }
+    tags
+}
+
+/// The `@username`s of a post's text that may name accounts: as written,
+/// unique case-insensitively (the first spelling), in order of appearance.
+pub fn mention_candidates(body: &PostBody) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for word in body
+        .text
+        .as_deref()
+        .map(|t| sigil_words(t, '@', MENTION_MAX))
+        .unwrap_or_default()
+    {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(word)) {
+            names.push(word.to_string());
+        }
+    }
+    names
+}
+
+/// A tag named in a request (`[A-Za-z0-9_]{1,50}`), lowercased.
+pub fn parse_tag(raw: &str) -> Result<String, ApiError> {
+    let s = raw.trim();
+    let ok = (1..=TAG_MAX).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(ApiError::invalid(
+            "tag",
+            "tag must be 1 to 50 letters, digits or underscores",
+        ))
+    }
+}
+
+/// The smallest id made at or after `ms` (Unix milliseconds): ids are
+/// time-sortable, so "posts since t" is "ids >= this".
+pub fn first_id_at(ms: i64) -> i64 {
+    // The time sits above 22 bits of node and sequence (`rookery_kernel::ids`).
+    (ms - EPOCH_MS).max(0) << 22
+}
+
+/// How tags are listed: by posts in the last 24 h, or by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagSort {
+    Trending,
+    Name,
+}
+
+impl TagSort {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("trending") => Ok(TagSort::Trending),
+            Some("name") => Ok(TagSort::Name),
+            Some(_) => Err(ApiError::invalid("sort", "sort must be trending or name")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +386,91 @@ mod tests {
         assert_eq!(controversy(5, 0), 0.0);
         assert!((controversy(5, 5) - 10.0).abs() < 1e-9);
         assert!(controversy(5, 5) > controversy(9, 1));
+    }
+
+    fn text(t: &str) -> PostBody {
+        PostBody {
+            text: Some(t.into()),
+            title: None,
+            community: None,
+            url: None,
+        }
+    }
+
+    #[test]
+    fn tags_are_words_after_a_hash() {
+        let t = |s: &str| tags(&text(s));
+        assert_eq!(t("#rust is #fun"), ["rust", "fun"]);
+        assert_eq!(t("(#rust) and #Rust, #RUST #rust"), ["rust"]);
+        assert_eq!(t("#Go_1 #a1b2"), ["go_1", "a1b2"]);
+        assert_eq!(t("end#tag foo#bar a_#b 9#x"), Vec::<String>::new());
+        assert_eq!(t("#"), Vec::<String>::new());
+        assert_eq!(t("# rust ## #"), Vec::<String>::new());
+        assert_eq!(t("##double"), ["double"]);
+        // Length: 50 is a tag, 51 is not (nor its first 50).
+        let fifty = "a".repeat(50);
+        assert_eq!(t(&format!("#{fifty}")), [fifty.as_str()]);
+        assert_eq!(t(&format!("#{fifty}b")), Vec::<String>::new());
+        // Unicode after or before the run makes it something else.
+        assert_eq!(t("#café #naïve #日本"), Vec::<String>::new());
+        assert_eq!(t("#cafe\u{301} #ok"), ["ok"]); // e + combining acute
+        assert_eq!(t("é#rust e\u{301}#rust"), Vec::<String>::new());
+        // Emoji are not letters: they end a tag and may precede one.
+        assert_eq!(t("#rust🦀 🦀#crab #🦀"), ["rust", "crab"]);
+        assert_eq!(t("👩‍💻#dev"), ["dev"]);
+        // Not inside URLs.
+        assert_eq!(
+            t("https://x.com/#frag www.x.com/#a WWW.y.org/#b (https://z.io/#c) #real"),
+            ["real"]
+        );
+        // Title and text, title first.
+        let body = PostBody {
+            text: Some("#b #a".into()),
+            title: Some("#A title".into()),
+            community: Some("c".into()),
+            url: None,
+        };
+        assert_eq!(tags(&body), ["a", "b"]);
+    }
+
+    #[test]
+    fn mention_candidates_are_usernames_after_an_at() {
+        let m = |s: &str| mention_candidates(&text(s));
+        assert_eq!(m("hi @Alice and @bob_2, @alice!"), ["Alice", "bob_2"]);
+        assert_eq!(m("mail a@b.com or x_@y"), Vec::<String>::new());
+        assert_eq!(m("https://x.com/@bob www.x.com/@carol @dave"), ["dave"]);
+        assert_eq!(m(&format!("@{}", "u".repeat(30))), ["u".repeat(30)]);
+        assert_eq!(m(&format!("@{}", "u".repeat(31))), Vec::<String>::new());
+        assert_eq!(m("@josé @bob\u{301} (@eve) 🦀@crab"), ["eve", "crab"]);
+        // Titles mention nobody.
+        let body = PostBody {
+            text: None,
+            title: Some("@alice".into()),
+            community: Some("c".into()),
+            url: None,
+        };
+        assert!(mention_candidates(&body).is_empty());
+    }
+
+    #[test]
+    fn tag_names_and_sorts() {
+        assert_eq!(parse_tag(" Rust ").unwrap(), "rust");
+        for bad in ["", "a-b", "é", "#rust", &"a".repeat(51)] {
+            assert!(parse_tag(bad).is_err(), "{bad}");
+        }
+        assert_eq!(TagSort::parse(None).unwrap(), TagSort::Trending);
+        assert_eq!(TagSort::parse(Some("name")).unwrap(), TagSort::Name);
+        assert!(TagSort::parse(Some("hot")).is_err());
+    }
+
+    #[test]
+    fn id_bounds_of_times() {
+        let ids = rookery_kernel::ids::IdGenerator::new(1023);
+        let before = rookery_kernel::time::now_ms();
+        let id = ids.next();
+        assert!(id >= first_id_at(before));
+        assert!(id < first_id_at(rookery_kernel::ids::id_time_ms(id) + 1));
+        assert_eq!(rookery_kernel::ids::id_time_ms(first_id_at(before)), before);
+        assert_eq!(first_id_at(0), 0);
     }
 }

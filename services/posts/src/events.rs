@@ -21,7 +21,8 @@ fn event(ids: &IdGenerator, topic: &str, payload: Value, at: i64) -> Event {
     }
 }
 
-/// What other services keep of a post (votes: author, community, title, created_at).
+/// What other services keep of a post (votes: author, community, title,
+/// created_at; notifications: the authors replied to or reposted, mentions).
 pub fn post_facts(post: &Post) -> Value {
     json!({
         "post_id": post.id.to_string(),
@@ -32,6 +33,13 @@ pub fn post_facts(post: &Post) -> Value {
         "created_at": post.created_at,
         "in_reply_to": post.in_reply_to.map(|i| i.to_string()),
         "repost_of": post.repost_of.map(|i| i.to_string()),
+        "in_reply_to_author_id": post.in_reply_to_author_id.map(|i| i.to_string()),
+        "repost_of_author_id": post.repost_of_author_id.map(|i| i.to_string()),
+        "mentions": post.mentions.iter().map(|m| json!({
+            "user_id": m.user_id.to_string(),
+            "username": m.username,
+        })).collect::<Vec<_>>(),
+        "tags": post.tags.0,
     })
 }
 
@@ -85,6 +93,12 @@ impl TimelineConfig {
 /// The change an event asks of the posts store; `None` for topics it ignores.
 pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
     let p = &event.payload;
+    if let Some(relation) = rookery_kernel::relations::RelationChange::parse(event)? {
+        return Ok(Some(Applied {
+            event_id: event.id,
+            change: Change::Relation(relation),
+        }));
+    }
     let change = match event.topic.as_str() {
         topics::USER_REGISTERED => Change::UserRegistered {
             id: id_field(p, "user_id")?,
@@ -147,7 +161,8 @@ pub async fn run_timeline_trimmer(
 
 /// The topics the posts service consumes: the follow graph and accounts
 /// (replicas), its own `post.created` (fan-out, durable through the outbox)
-/// and `vote.changed` (score counters).
+/// and `vote.changed` (score counters), and blocks and mutes (the
+/// `relations` replica: replies, home timelines and search honour them).
 pub const CONSUMED: &[&str] = &[
     topics::USER_REGISTERED,
     topics::USER_DEACTIVATED,
@@ -156,6 +171,11 @@ pub const CONSUMED: &[&str] = &[
     POST_CREATED,
     POST_DELETED,
     VOTE_CHANGED,
+    // rookery_kernel::relations::TOPICS
+    topics::BLOCK_CREATED,
+    topics::BLOCK_REMOVED,
+    topics::MUTE_CREATED,
+    topics::MUTE_REMOVED,
 ];
 
 /// The posts service's durable consumer. Subscribe before any relay starts,
@@ -180,4 +200,16 @@ pub async fn run_consumer(
         }
     };
     events::run_consumer("posts", sub, parse, apply, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumes_every_relation_topic() {
+        for topic in rookery_kernel::relations::TOPICS {
+            assert!(CONSUMED.contains(topic), "{topic} is not consumed");
+        }
+    }
 }

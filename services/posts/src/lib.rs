@@ -18,6 +18,7 @@ use utoipa::OpenApi;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod search;
 pub mod store;
 pub mod timeline;
 
@@ -26,6 +27,9 @@ pub use store::{PostStore, PostgresPostStore, SqlitePostStore};
 
 use store::{Account, HomeMerge, Post, StoreError};
 use timeline::RedisTimelines;
+
+/// Users service lookups per post at most, for mentioned names the replica lacks.
+const MENTION_LOOKUPS: usize = 10;
 
 /// How often the set of high-follower authors is re-read.
 const CELEBRITY_REFRESH: Duration = Duration::from_secs(5);
@@ -41,7 +45,15 @@ pub struct PostsService {
     /// The users service, asked about accounts the author replica does not
     /// know yet; without it the replica alone answers.
     accounts: Option<Arc<dyn AccountDirectory>>,
+    /// The users service's account search, for `GET /search`; without it
+    /// searches find no users.
+    pub(crate) users: Option<Arc<dyn search::UserSearch>>,
 }
+
+/// Home timeline pages read at most to fill one page when the viewer has
+/// hidden accounts (blocks, mutes), and the rows each read asks for at least.
+const HIDDEN_ROUNDS: usize = 8;
+const HIDDEN_BATCH: usize = 50;
 
 impl PostsService {
     pub fn new(
@@ -50,6 +62,7 @@ impl PostsService {
         timelines: TimelineConfig,
         redis: Option<RedisTimelines>,
         accounts: Option<Arc<dyn AccountDirectory>>,
+        users: Option<Arc<dyn search::UserSearch>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -59,6 +72,7 @@ impl PostsService {
             celebrities: RwLock::new((None, Arc::new(Vec::new()))),
             known_authors: moka::sync::Cache::new(1_000_000),
             accounts,
+            users,
         })
     }
 
@@ -95,6 +109,37 @@ impl PostsService {
             .ok_or_else(|| ApiError::not_found("no such user"))
     }
 
+    /// Makes sure the author replica knows the accounts `body` mentions, as
+    /// the store resolves mentions from it (in the write's transaction):
+    /// names it lacks (their `user.registered` may still be on the way) are
+    /// asked of the users service, at most `MENTION_LOOKUPS` per post. One
+    /// the users service cannot confirm now is left out, not a failed post.
+    pub(crate) async fn learn_mentioned(&self, body: &domain::PostBody) -> ApiResult<()> {
+        let Some(directory) = &self.accounts else {
+            return Ok(());
+        };
+        let candidates = domain::mention_candidates(body);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let known = self.store.authors_by_usernames(&candidates).await?;
+        let missing = candidates
+            .iter()
+            .filter(|name| !known.iter().any(|k| k.username.eq_ignore_ascii_case(name)))
+            .take(MENTION_LOOKUPS);
+        let answers = futures::future::join_all(missing.map(|name| directory.account(name))).await;
+        for answer in answers {
+            match answer {
+                Ok(Some(account)) => self.store.remember_account(&account).await?,
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "asking the users service about a mention failed")
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure the author replica knows the caller (their registration
     /// event may still be on its way).
     pub(crate) async fn remember_author(&self, caller: &Identity) -> ApiResult<()> {
@@ -107,9 +152,63 @@ impl PostsService {
         Ok(())
     }
 
+    /// Up to `limit` home timeline posts below `before`, newest first,
+    /// without posts (and reposts of posts) by accounts hidden from `user`
+    /// (blocks either way, the user's mutes): pages are read on until
+    /// `limit` are kept or the timeline ends (at most `HIDDEN_ROUNDS` reads).
+    pub(crate) async fn home_posts(
+        &self,
+        user: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> ApiResult<Vec<Post>> {
+        let hidden = self.store.hidden_from(user).await?;
+        if hidden.is_empty() {
+            return self.home_page(user, before, limit).await;
+        }
+        let hidden: std::collections::HashSet<i64> = hidden.into_iter().collect();
+        let batch = limit.max(HIDDEN_BATCH);
+        let (mut kept, mut cursor) = (Vec::new(), before);
+        for _ in 0..HIDDEN_ROUNDS {
+            let page = self.home_page(user, cursor, batch).await?;
+            let ended = page.len() < batch;
+            cursor = page.last().map(|p| p.id);
+            kept.extend(self.visible(&hidden, page).await?);
+            if ended || kept.len() >= limit {
+                break;
+            }
+        }
+        kept.truncate(limit);
+        Ok(kept)
+    }
+
+    /// `posts` without those by `hidden` accounts or reposting theirs
+    /// (the originals' authors read in one batch).
+    async fn visible(
+        &self,
+        hidden: &std::collections::HashSet<i64>,
+        mut posts: Vec<Post>,
+    ) -> ApiResult<Vec<Post>> {
+        posts.retain(|p| !hidden.contains(&p.author_id));
+        let originals: Vec<i64> = posts.iter().filter_map(|p| p.repost_of).collect();
+        if originals.is_empty() {
+            return Ok(posts);
+        }
+        let hidden_originals: std::collections::HashSet<i64> = self
+            .store
+            .posts_by_ids(&originals)
+            .await?
+            .into_iter()
+            .filter(|o| hidden.contains(&o.author_id))
+            .map(|o| o.id)
+            .collect();
+        posts.retain(|p| p.repost_of.is_none_or(|o| !hidden_originals.contains(&o)));
+        Ok(posts)
+    }
+
     /// Up to `limit` home timeline posts below `before`, newest first, from
     /// the database or from Redis (ids there, posts hydrated from the database).
-    pub(crate) async fn home_posts(
+    async fn home_page(
         &self,
         user: i64,
         before: Option<i64>,
@@ -204,6 +303,9 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         .route("/api/v1/users/{username}/posts", get(l::user_posts))
         .route("/api/v1/timelines/public", get(l::public_timeline))
         .route("/api/v1/timelines/home", get(l::home_timeline))
+        .route("/api/v1/tags", get(http::tags::list_tags))
+        .route("/api/v1/tags/{tag}/posts", get(http::tags::tag_posts))
+        .route("/api/v1/search", get(http::search::search))
         .route("/internal/v1/posts", get(p::internal_posts_batch))
         .route("/internal/v1/posts/{id}", get(p::internal_post_facts))
         .layer(middleware::from_fn_with_state(
@@ -223,11 +325,15 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         http::posts::replies, http::posts::reply, http::listings::list_posts,
         http::listings::community_posts, http::listings::user_posts,
         http::listings::public_timeline, http::listings::home_timeline,
+        http::tags::tag_posts, http::tags::list_tags,
+        http::search::search,
     ),
     tags(
         (name = "posts", description = "Posts, edits, reposts and replies"),
         (name = "listings", description = "Ranked listings of posts and communities"),
         (name = "timelines", description = "User, public and home timelines"),
+        (name = "tags", description = "Hashtags: posts by tag, trending tags"),
+        (name = "search", description = "Search of users, posts and tags"),
     )
 )]
 pub struct PostsApi;

@@ -10,7 +10,7 @@ use rookery_posts::TimelineConfig;
 use rookery_posts::domain::{PostBody, Sort};
 use rookery_posts::store::{
     Account, Applied, Change, HomeMerge, IdempotencyKey, ListCursor, ListQuery, NewPost, PostStore,
-    StoreError, postgres, sqlite,
+    RelationChange, RelationKind, StoreError, postgres, sqlite,
 };
 
 /// Applies one consumed event with the default timeline settings (or a fan-out threshold).
@@ -1004,4 +1004,560 @@ async fn cached_user_timelines_and_authors_follow_writes() {
         7
     );
     db.close().await;
+}
+
+/// Tags and mentions: parsed from the body on create and edit, indexed and
+/// counted, listed by tag, by name and by trend, and carried by the events.
+async fn tags_suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
+    use rookery_posts::domain::first_id_at;
+    let ids = IdGenerator::new(9);
+    for (id, name) in [(1, "Alice"), (2, "bob"), (3, "carol"), (4, "dave")] {
+        let change = Change::UserRegistered {
+            id,
+            username: name.into(),
+        };
+        apply(store.as_ref(), ids.next(), change, None).await;
+    }
+    apply(
+        store.as_ref(),
+        ids.next(),
+        Change::UserDeactivated { id: 3 },
+        None,
+    )
+    .await;
+    let names = |post: &rookery_posts::store::Post| -> Vec<String> {
+        post.mentions.iter().map(|m| m.username.clone()).collect()
+    };
+    let text = |t: &str| PostBody {
+        text: Some(t.into()),
+        title: None,
+        community: None,
+        url: None,
+    };
+
+    // Mentions: active accounts only, spelled as the account spells itself,
+    // case-insensitive, unknown names ignored, in order, unique.
+    let (first, _) = store
+        .create_post(
+            micro(1, "hi @bob @ALICE @carol @nobody @Bob #Rust #fun #rust"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(*first.tags, ["rust", "fun"]);
+    assert_eq!(names(&first), ["bob", "Alice"]);
+    assert_eq!(first.mentions[0].user_id, 2);
+    assert_eq!(store.post(first.id).await.unwrap().unwrap(), first);
+    let found = store
+        .authors_by_usernames(&["ALICE".into(), "carol".into(), "nobody".into()])
+        .await
+        .unwrap();
+    let mut found: Vec<(i64, bool)> = found.iter().map(|a| (a.id, a.active)).collect();
+    found.sort_unstable();
+    assert_eq!(found, [(1, true), (3, false)]);
+    assert!(store.authors_by_usernames(&[]).await.unwrap().is_empty());
+
+    // Replies and community posts carry tags; reposts none of their own.
+    let mut reply = micro(2, "agreed #rust @alice");
+    reply.in_reply_to = Some(first.id);
+    let (reply, _) = store.create_post(reply, None).await.unwrap();
+    assert_eq!(reply.in_reply_to_author_id, Some(1));
+    assert_eq!(*reply.tags, ["rust"]);
+    assert_eq!(names(&reply), ["Alice"]);
+    let mut repost = micro(2, "hi @bob #rust");
+    repost.repost_of = Some(first.id);
+    let (repost, _) = store.create_post(repost, None).await.unwrap();
+    assert!(repost.tags.is_empty() && repost.mentions.is_empty());
+    assert_eq!(repost.repost_of_author_id, Some(1));
+    let mut again = micro(4, "");
+    again.repost_of = Some(repost.id);
+    let (again, _) = store.create_post(again, None).await.unwrap();
+    assert_eq!(
+        (again.repost_of, again.repost_of_author_id),
+        (Some(first.id), Some(1))
+    );
+    let mut board = community(4, "#Title of a #RUST thread", "rust");
+    board.body.text = Some("body #rust #zig".into());
+    let (board, _) = store.create_post(board, None).await.unwrap();
+    assert_eq!(*board.tags, ["title", "rust", "zig"]);
+
+    // By tag, newest first, keyset-paginated; unknown tags have no posts.
+    let rust = store.tag_posts("rust", None, 10).await.unwrap();
+    assert_eq!(ids_of(&rust), [board.id, reply.id, first.id]);
+    let page = store.tag_posts("rust", None, 2).await.unwrap();
+    assert_eq!(ids_of(&page), [board.id, reply.id]);
+    let rest = store.tag_posts("rust", Some(reply.id), 2).await.unwrap();
+    assert_eq!(ids_of(&rest), [first.id]);
+    assert!(
+        store
+            .tag_posts("nothing", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Counts: all time, and from a post id on (the trending window).
+    let counts = |tags: Vec<rookery_posts::store::TagCount>| -> Vec<(String, i64, i64)> {
+        tags.into_iter()
+            .map(|t| (t.name, t.post_count, t.recent_count))
+            .collect()
+    };
+    let row = |n: &str, all: i64, recent: i64| (n.to_string(), all, recent);
+    assert_eq!(
+        counts(store.trending_tags(0, 10).await.unwrap()),
+        [
+            row("rust", 3, 3),
+            row("fun", 1, 1),
+            row("title", 1, 1),
+            row("zig", 1, 1)
+        ]
+    );
+    assert_eq!(
+        counts(store.trending_tags(first.id + 1, 2).await.unwrap()),
+        [row("rust", 3, 2), row("title", 1, 1)]
+    );
+    assert!(
+        store
+            .trending_tags(first_id_at(rookery_kernel::time::now_ms() + 60_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        counts(store.tags_by_name(None, first.id + 1, 10).await.unwrap()),
+        [
+            row("fun", 1, 0),
+            row("rust", 3, 2),
+            row("title", 1, 1),
+            row("zig", 1, 1)
+        ]
+    );
+    assert_eq!(
+        counts(store.tags_by_name(Some("rust"), 0, 1).await.unwrap()),
+        [row("title", 1, 1)]
+    );
+
+    // An edit recomputes both: rust loses a post, fun keeps its one.
+    let edited = store
+        .edit_post(first.id, text("now #fun and #new with @carol @dave"))
+        .await
+        .unwrap();
+    assert_eq!(*edited.tags, ["fun", "new"]);
+    assert_eq!(names(&edited), ["dave"]);
+    assert_eq!(store.post(first.id).await.unwrap().unwrap(), edited);
+    assert_eq!(
+        ids_of(&store.tag_posts("rust", None, 10).await.unwrap()),
+        [board.id, reply.id]
+    );
+    assert_eq!(
+        counts(store.trending_tags(0, 10).await.unwrap()),
+        [
+            row("rust", 2, 2),
+            row("fun", 1, 1),
+            row("new", 1, 1),
+            row("title", 1, 1),
+            row("zig", 1, 1)
+        ]
+    );
+    // The last post of a tag going takes the tag with it.
+    store.edit_post(first.id, text("plain")).await.unwrap();
+    let names_now = |tags: Vec<rookery_posts::store::TagCount>| -> Vec<String> {
+        tags.into_iter().map(|t| t.name).collect()
+    };
+    assert_eq!(
+        names_now(store.tags_by_name(None, 0, 10).await.unwrap()),
+        ["rust", "title", "zig"]
+    );
+
+    // A delete removes its rows (the board post; the first with its reposts).
+    assert!(store.delete_post(board.id).await.unwrap());
+    assert!(store.delete_post(first.id).await.unwrap());
+    assert_eq!(
+        counts(store.trending_tags(0, 10).await.unwrap()),
+        [row("rust", 1, 1)]
+    );
+    assert_eq!(
+        ids_of(&store.tag_posts("rust", None, 10).await.unwrap()),
+        [reply.id]
+    );
+    assert!(store.tag_posts("title", None, 10).await.unwrap().is_empty());
+
+    // The events carry the authors replied to and reposted, mentions and tags.
+    let events = outbox.unpublished(1_000).await.unwrap();
+    let payload = |topic: &str, id: i64| {
+        events
+            .iter()
+            .map(|(_, e)| e)
+            .find(|e| e.topic == topic && e.payload["post_id"].as_str() == Some(&id.to_string()))
+            .unwrap_or_else(|| panic!("no {topic} of {id}"))
+            .payload
+            .clone()
+    };
+    let created = payload("post.created", first.id);
+    assert_eq!(created["tags"], serde_json::json!(["rust", "fun"]));
+    assert_eq!(
+        created["mentions"],
+        serde_json::json!([{"user_id": "2", "username": "bob"}, {"user_id": "1", "username": "Alice"}])
+    );
+    assert!(created["in_reply_to_author_id"].is_null() && created["repost_of_author_id"].is_null());
+    assert_eq!(
+        payload("post.created", reply.id)["in_reply_to_author_id"],
+        "1"
+    );
+    assert_eq!(
+        payload("post.created", again.id)["repost_of_author_id"],
+        "1"
+    );
+    assert_eq!(
+        payload("post.created", again.id)["tags"],
+        serde_json::json!([])
+    );
+    let edits: Vec<_> = events
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.topic == "post.edited")
+        .collect();
+    assert_eq!(edits[0].payload["tags"], serde_json::json!(["fun", "new"]));
+    assert_eq!(
+        edits[0].payload["mentions"],
+        serde_json::json!([{"user_id": "4", "username": "dave"}])
+    );
+}
+
+#[tokio::test]
+async fn sqlite_tags_and_mentions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    tags_suite(sqlite_store(&db), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_tags_and_mentions() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    let store = PostgresPostStore::new(
+        pg.pool.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    );
+    tags_suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    pg.cleanup().await;
+}
+
+/// The cached trending page follows every write that changes tags.
+#[tokio::test]
+async fn cached_tags_and_mentions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let cached = CachedPostStore::new(sqlite_store(&db));
+    tags_suite(Arc::new(cached), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+// ---- Search and the relations replica ----
+
+fn words(q: &str) -> Vec<String> {
+    rookery_posts::search::words(q)
+}
+
+async fn search(store: &dyn PostStore, q: &str, viewer: Option<i64>) -> Vec<i64> {
+    ids_of(&store.search_posts(&words(q), viewer, 20).await.unwrap())
+}
+
+fn relation(kind: RelationKind, user_id: i64, target_id: i64, active: bool) -> Change {
+    Change::Relation(RelationChange {
+        kind,
+        user_id,
+        target_id,
+        active,
+    })
+}
+
+/// Ranking, required words, re-indexing on edit and delete, hostile
+/// queries, blocks, and tags by prefix (the `tags` table holds `rust` 5,
+/// `rustacean` 9, `ruby` 3 and `rust_lang` 0).
+async fn search_suite(store: Arc<dyn PostStore>) {
+    let store = store.as_ref();
+    let once = store
+        .create_post(micro(1, "A rust compiler story"), None)
+        .await
+        .unwrap()
+        .0;
+    let twice = store
+        .create_post(micro(1, "Rust, rust and the compiler: compiler news"), None)
+        .await
+        .unwrap()
+        .0;
+    let one_word = store
+        .create_post(micro(1, "rust only here"), None)
+        .await
+        .unwrap()
+        .0;
+    let titled = store
+        .create_post(community(2, "Compiler internals of Rust", "dev"), None)
+        .await
+        .unwrap()
+        .0;
+    // A repost carries its original's text but is not a match of its own.
+    let mut repost = micro(2, "Rust, rust and the compiler: compiler news");
+    repost.repost_of = Some(twice.id);
+    let repost = store.create_post(repost, None).await.unwrap().0;
+
+    let found = search(store, "rust compiler", None).await;
+    assert_eq!(found.first(), Some(&twice.id), "{found:?}");
+    assert!(
+        found.contains(&once.id) && found.contains(&titled.id),
+        "{found:?}"
+    );
+    assert!(!found.contains(&one_word.id), "every word is required");
+    assert!(!found.contains(&repost.id), "reposts never match");
+    assert_eq!(found.len(), 3);
+    // Case, order and punctuation of the query do not matter; stems match.
+    assert_eq!(search(store, "COMPILERS, Rust!", None).await, found);
+    assert_eq!(
+        store
+            .search_posts(&words("rust compiler"), None, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Equal matches: newest first.
+    let old = store
+        .create_post(micro(3, "zebra crossing"), None)
+        .await
+        .unwrap()
+        .0;
+    let new = store
+        .create_post(micro(3, "zebra crossing"), None)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(
+        search(store, "zebra crossing", None).await,
+        [new.id, old.id]
+    );
+
+    // Edits re-index; deletes drop.
+    let body = PostBody {
+        text: Some("a giraffe instead".into()),
+        title: None,
+        community: None,
+        url: None,
+    };
+    store.edit_post(old.id, body).await.unwrap();
+    assert_eq!(search(store, "zebra", None).await, [new.id]);
+    assert_eq!(search(store, "giraffe", None).await, [old.id]);
+    assert!(store.delete_post(new.id).await.unwrap());
+    assert!(search(store, "zebra", None).await.is_empty());
+    // Deleting an original takes its reposts out too, and the index stays whole.
+    assert!(store.delete_post(twice.id).await.unwrap());
+    assert_eq!(search(store, "rust compiler", None).await.len(), 2);
+
+    // Blocks either way hide posts from search; mutes do not.
+    let apply_one = |change| async move { apply(store, next_event(), change, None).await };
+    apply_one(relation(RelationKind::Block, 7, 2, true)).await;
+    apply_one(relation(RelationKind::Block, 1, 8, true)).await;
+    apply_one(relation(RelationKind::Mute, 9, 1, true)).await;
+    let all = search(store, "rust compiler", None).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(search(store, "rust compiler", Some(7)).await, [once.id]);
+    assert_eq!(search(store, "rust compiler", Some(8)).await, [titled.id]);
+    assert_eq!(search(store, "rust compiler", Some(9)).await, all);
+
+    // Hostile queries (and posts) are words, never syntax.
+    let hostile = [
+        r#"""#,
+        r#""unbalanced"#,
+        "*",
+        "rust*",
+        "NEAR(rust compiler, 2)",
+        "rust NEAR compiler",
+        "-rust",
+        "text:rust",
+        "title:(rust OR compiler)",
+        "^rust",
+        "rust AND OR NOT",
+        "(((",
+        "{text title}: rust",
+        "'; DROP TABLE posts; --",
+        "\\",
+        "ॐ मणि पद्मे हूँ",
+        "東京 🦀 ﷽",
+        "\u{0301}\u{200d}\u{fe0f}",
+        "a:b:c-d+e|f&g!h<i>j~k",
+    ];
+    for q in hostile {
+        store
+            .create_post(micro(4, q), None)
+            .await
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    }
+    let long = "rust* \"near\" -(x) ^y: ".repeat(20);
+    for q in hostile.iter().copied().chain([long.as_str()]) {
+        store
+            .search_posts(&words(q), Some(9), 20)
+            .await
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    }
+    // The words of hostile text are found like any others.
+    assert_eq!(search(store, "NEAR(rust compiler, 2)", None).await.len(), 1);
+    assert_eq!(search(store, "rust NEAR compiler", None).await.len(), 2);
+    assert!(store.search_posts(&[], None, 20).await.unwrap().is_empty());
+    assert!(search(store, "\"*-:(^", None).await.is_empty());
+
+    // Tags by prefix, most used first; unused ones are left out.
+    let tags = |prefix: &'static str, limit| async move {
+        store
+            .search_tags(prefix, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.post_count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tags("rust", 20).await,
+        [("rustacean".to_string(), 9), ("rust".to_string(), 5)]
+    );
+    assert_eq!(tags("ru", 2).await.len(), 2);
+    assert_eq!(tags("ru", 20).await.len(), 3);
+    assert!(tags("zz", 20).await.is_empty());
+    assert!(tags("", 20).await.is_empty());
+}
+
+static NEXT_EVENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000_000);
+
+fn next_event() -> i64 {
+    NEXT_EVENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The relations replica: blocks hide both ways, mutes one way; a
+/// redelivered event changes nothing and an older one never wins.
+async fn relations_suite(store: Arc<dyn PostStore>) {
+    let store = store.as_ref();
+    let sorted = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        v
+    };
+    let hidden = |viewer| async move { sorted(store.hidden_from(viewer).await.unwrap()) };
+    assert!(hidden(21).await.is_empty());
+    assert!(!store.blocked_either_way(21, 22).await.unwrap());
+
+    apply(
+        store,
+        100,
+        relation(RelationKind::Block, 21, 22, true),
+        None,
+    )
+    .await;
+    apply(store, 101, relation(RelationKind::Mute, 21, 23, true), None).await;
+    assert_eq!(hidden(21).await, [22, 23]);
+    assert_eq!(hidden(22).await, [21], "a block hides both ways");
+    assert!(hidden(23).await.is_empty(), "a mute hides one way");
+    assert!(store.blocked_either_way(21, 22).await.unwrap());
+    assert!(store.blocked_either_way(22, 21).await.unwrap());
+    assert!(!store.blocked_either_way(21, 23).await.unwrap());
+
+    // Unblock, then the block's event again (redelivered), then an older
+    // block event: the newest change stays.
+    apply(
+        store,
+        102,
+        relation(RelationKind::Block, 21, 22, false),
+        None,
+    )
+    .await;
+    apply(
+        store,
+        100,
+        relation(RelationKind::Block, 21, 22, true),
+        None,
+    )
+    .await;
+    apply(store, 99, relation(RelationKind::Block, 21, 22, true), None).await;
+    assert_eq!(hidden(21).await, [23]);
+    assert!(hidden(22).await.is_empty());
+    assert!(!store.blocked_either_way(21, 22).await.unwrap());
+
+    // Blocked again, in a batch with an unmute.
+    let config = TimelineConfig::default();
+    store
+        .apply_events(
+            &[
+                Applied {
+                    event_id: 103,
+                    change: relation(RelationKind::Block, 22, 21, true),
+                },
+                Applied {
+                    event_id: 104,
+                    change: relation(RelationKind::Mute, 21, 23, false),
+                },
+            ],
+            &config,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hidden(21).await, [22]);
+    assert_eq!(hidden(22).await, [21]);
+    assert!(store.blocked_either_way(21, 22).await.unwrap());
+}
+
+const SEED_TAGS: &str = "INSERT INTO tags (name, post_count) VALUES
+    ('rust', 5), ('rustacean', 9), ('ruby', 3), ('rust_lang', 0)";
+
+#[tokio::test]
+async fn sqlite_search_and_relations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    sqlx::query(SEED_TAGS).execute(&db.writer).await.unwrap();
+    search_suite(sqlite_store(&db)).await;
+    relations_suite(sqlite_store(&db)).await;
+    // The index matches its content table.
+    sqlx::query("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    db.close().await;
+}
+
+#[tokio::test]
+async fn cached_search_and_relations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "posts"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    sqlx::query(SEED_TAGS).execute(&db.writer).await.unwrap();
+    search_suite(Arc::new(CachedPostStore::new(sqlite_store(&db)))).await;
+    // Cached hidden sets change at once with the relations applied.
+    relations_suite(Arc::new(CachedPostStore::new(sqlite_store(&db)))).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_search_and_relations() {
+    let Some(pg) = TestPostgres::from_env(&postgres::MIGRATOR).await else {
+        return;
+    };
+    sqlx::query(SEED_TAGS).execute(&pg.pool).await.unwrap();
+    let store = || -> Arc<dyn PostStore> {
+        Arc::new(PostgresPostStore::new(
+            pg.pool.clone(),
+            Arc::new(IdGenerator::new(1)),
+            OutboxSignal::default(),
+        ))
+    };
+    search_suite(store()).await;
+    relations_suite(store()).await;
+    pg.cleanup().await;
 }

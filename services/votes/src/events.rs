@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use rookery_kernel::events::topics::{
-    POST_CREATED, POST_DELETED, POST_EDITED, USER_DEACTIVATED, USER_REGISTERED, VOTE_CHANGED,
+    BLOCK_CREATED, BLOCK_REMOVED, MUTE_CREATED, MUTE_REMOVED, POST_CREATED, POST_DELETED,
+    POST_EDITED, USER_DEACTIVATED, USER_REGISTERED, VOTE_CHANGED,
 };
 use rookery_kernel::events::{self, Event, EventBus, Subscription, id_field};
 use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::relations::RelationChange;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Account, Applied, Change, PostFacts, VoteStore};
+use crate::store::{Account, Applied, Change, Direction, PostFacts, VoteStore};
 
 /// The topics the votes service consumes: its replicas of posts and accounts.
 pub const CONSUMED: &[&str] = &[
@@ -19,6 +21,10 @@ pub const CONSUMED: &[&str] = &[
     POST_DELETED,
     USER_REGISTERED,
     USER_DEACTIVATED,
+    BLOCK_CREATED,
+    BLOCK_REMOVED,
+    MUTE_CREATED,
+    MUTE_REMOVED,
 ];
 
 /// New tallies of a post. `seq` grows with every change of the post's
@@ -32,6 +38,11 @@ pub struct VoteChanged {
     pub upvotes: i64,
     pub downvotes: i64,
     pub seq: i64,
+    /// Who voted, their vote now (`None`: removed) and before: what the
+    /// notifications service needs to tell a new like from a changed one.
+    pub voter_id: i64,
+    pub direction: Option<Direction>,
+    pub previous: Option<Direction>,
 }
 
 pub fn vote_changed(ids: &IdGenerator, change: &VoteChanged) -> Event {
@@ -47,6 +58,9 @@ pub fn vote_changed(ids: &IdGenerator, change: &VoteChanged) -> Event {
             "downvotes": change.downvotes,
             "score": change.upvotes - change.downvotes,
             "seq": change.seq,
+            "voter_id": change.voter_id.to_string(),
+            "direction": change.direction,
+            "previous": change.previous,
         }),
         created_at: rookery_kernel::time::now_ms(),
     }
@@ -78,7 +92,10 @@ pub fn parse(event: &Event) -> anyhow::Result<Option<Applied>> {
                 .to_string(),
             active: event.topic == USER_REGISTERED,
         }),
-        _ => return Ok(None),
+        _ => match RelationChange::parse(event)? {
+            Some(relation) => Change::Relation(relation),
+            None => return Ok(None),
+        },
     };
     Ok(Some(Applied {
         event_id: event.id,

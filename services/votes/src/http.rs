@@ -210,7 +210,8 @@ async fn cast(
     params(("id" = String, Path)), request_body = VoteRequest,
     security(("basic" = []), ("bearer" = [])),
     responses((status = 200, body = TallyView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: one of you blocks the other", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_vote(
     State(svc): State<Arc<VotesService>>,
     caller: Identity,
@@ -247,6 +248,7 @@ pub async fn delete_vote(
 #[utoipa::path(post, path = "/api/v1/posts/{id}/upvote", tag = "votes",
     params(("id" = String, Path)), security(("basic" = []), ("bearer" = [])),
     responses((status = 200, body = TallyView), (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: one of you blocks the other", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn upvote(
     State(svc): State<Arc<VotesService>>,
@@ -260,6 +262,7 @@ pub async fn upvote(
 #[utoipa::path(post, path = "/api/v1/posts/{id}/downvote", tag = "votes",
     params(("id" = String, Path)), security(("basic" = []), ("bearer" = [])),
     responses((status = 200, body = TallyView), (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: one of you blocks the other", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn downvote(
     State(svc): State<Arc<VotesService>>,
@@ -273,6 +276,7 @@ pub async fn downvote(
 #[utoipa::path(post, path = "/api/v1/posts/{id}/like", tag = "votes",
     params(("id" = String, Path)), security(("basic" = []), ("bearer" = [])),
     responses((status = 200, body = TallyView), (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: one of you blocks the other", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn like(
     State(svc): State<Arc<VotesService>>,

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
 use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::relations::{RelationChange, RelationKind};
 use rookery_votes::store::{
     Account, Applied, Change, Direction, NewPoll, PostFacts, StoreError, postgres, sqlite,
 };
 use rookery_votes::{PostgresVoteStore, SqliteVoteStore, VoteStore};
+use serde_json::json;
 
 fn facts(id: i64, author_id: i64, community: Option<&str>, title: Option<&str>) -> PostFacts {
     PostFacts {
@@ -95,6 +97,25 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     assert_eq!(seqs, vec![1, 2, 3]);
     assert_eq!(changed[1].1.payload["downvotes"], 1);
     assert_eq!(changed[1].1.payload["author_id"], "1");
+    // Who voted and how, now and before (notifications tell new likes by it).
+    let moves: Vec<_> = changed
+        .iter()
+        .map(|(_, e)| {
+            (
+                e.payload["direction"].clone(),
+                e.payload["previous"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (json!("up"), json!(null)),
+            (json!("down"), json!("up")),
+            (json!(null), json!("down"))
+        ]
+    );
+    assert_eq!(changed[0].1.payload["voter_id"], "10");
 
     // Top lists: score, ties newer first, per community.
     store.vote(10, p2, Some(Direction::Up)).await.unwrap();
@@ -335,6 +356,58 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     assert_eq!(read.options[1].votes, 26);
     assert_eq!(read.total_votes, 51);
     assert_eq!(read.question, "tabs or spaces?");
+
+    blocks_refuse_votes(store.as_ref(), &ids).await;
+}
+
+fn block(user_id: i64, target_id: i64, active: bool) -> Change {
+    Change::Relation(RelationChange {
+        kind: RelationKind::Block,
+        user_id,
+        target_id,
+        active,
+    })
+}
+
+/// A vote between an author and an account one of them blocks is refused
+/// both ways (an existing vote may still be removed); unblocking allows it
+/// again, and an older block delivered late does not undo the unblock.
+async fn blocks_refuse_votes(store: &dyn VoteStore, ids: &IdGenerator) {
+    let post = 150;
+    apply(
+        store,
+        ids.next(),
+        Change::PostSeen(facts(post, 40, None, None)),
+    )
+    .await;
+    store.vote(41, post, Some(Direction::Up)).await.unwrap();
+    apply(store, ids.next(), block(40, 41, true)).await;
+    assert!(matches!(
+        store.vote(41, post, Some(Direction::Down)).await,
+        Err(StoreError::Blocked)
+    ));
+    assert_eq!(store.vote(41, post, None).await.unwrap().upvotes, 0);
+    apply(store, ids.next(), block(42, 40, true)).await;
+    assert!(matches!(
+        store.vote(42, post, Some(Direction::Up)).await,
+        Err(StoreError::Blocked)
+    ));
+    // A mute is no block.
+    let mute = Change::Relation(RelationChange {
+        kind: RelationKind::Mute,
+        user_id: 40,
+        target_id: 43,
+        active: true,
+    });
+    apply(store, ids.next(), mute).await;
+    store.vote(43, post, Some(Direction::Up)).await.unwrap();
+    // The author votes on their own post whatever they block.
+    store.vote(40, post, Some(Direction::Up)).await.unwrap();
+    // An older block arriving after a newer unblock does not undo it.
+    let (older, unblocked_at) = (ids.next(), ids.next());
+    apply(store, unblocked_at, block(40, 41, false)).await;
+    apply(store, older, block(40, 41, true)).await;
+    store.vote(41, post, Some(Direction::Up)).await.unwrap();
 }
 
 #[tokio::test]

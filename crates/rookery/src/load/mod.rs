@@ -129,6 +129,8 @@ pub(crate) struct Session {
     pub iteration: u64,
     /// This iteration's micro-post.
     pub micro: Option<String>,
+    /// The account this user blocks and mutes has been registered.
+    pub bystander: bool,
 }
 
 impl Session {
@@ -150,6 +152,7 @@ impl Session {
             polls_voted: HashSet::new(),
             iteration: 0,
             micro: None,
+            bystander: false,
         }
     }
 }
@@ -543,7 +546,25 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<Report> {
         .register_transaction(step!(shared, 8, scenario::poll, "poll"))
         .register_transaction(step!(shared, 9, scenario::message, "send a message"))
         .register_transaction(step!(shared, 10, scenario::inbox, "answer messages"))
-        .register_transaction(step!(shared, 11, scenario::logout, "log out"));
+        .register_transaction(step!(
+            shared,
+            11,
+            scenario::tag_and_mention,
+            "mention, tag and search"
+        ))
+        .register_transaction(step!(
+            shared,
+            12,
+            scenario::notifications,
+            "read notifications"
+        ))
+        .register_transaction(step!(
+            shared,
+            13,
+            scenario::block_and_mute,
+            "block and mute"
+        ))
+        .register_transaction(step!(shared, 14, scenario::logout, "log out"));
     let attack = GooseAttack::initialize_with_config(goose_config)
         .context("starting goose")?
         .set_scheduler(GooseScheduler::RoundRobin)

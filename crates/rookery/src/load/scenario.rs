@@ -1031,3 +1031,252 @@ pub async fn logout(user: &mut GooseUser, s: &mut Session) -> StepResult {
         || "401 without WWW-Authenticate or error code".into(),
     )
 }
+
+/// A post with a mention of another user and two tags: the post carries
+/// them, and the tag's listing and a search for its unique word find it.
+pub async fn tag_and_mention(user: &mut GooseUser, s: &mut Session) -> StepResult {
+    let Some(other) = pick_other_user(s) else {
+        return Ok(());
+    };
+    // A tag and a word of this user's alone, so the listings must show this post.
+    let own_tag = format!("t{}", s.name.to_lowercase());
+    let word = format!("w{}x{}", s.rng.random::<u32>(), s.iteration);
+    let text = format!("@{other} look at {word} #loadtest #{own_tag}");
+    let req = Req::new(Method::POST, "POST /api/v1/posts", "/api/v1/posts".into())
+        .auth(Auth::Bearer)
+        .json(json!({ "text": text }));
+    let mut r = send(user, s, req).await?;
+    let id = r.str("id").unwrap_or_default().to_string();
+    let ok = is_id(Some(&id))
+        && r.body["tags"] == json!(["loadtest", own_tag])
+        && r.body["mentions"] == json!([other]);
+    check(user, s, ok, &mut r, || {
+        "post tags or mentions differ".into()
+    })?;
+    push_post(s, &id);
+
+    let (found, mut r) = pages(
+        user,
+        s,
+        "GET /api/v1/tags/{tag}/posts",
+        &format!("/api/v1/tags/{own_tag}/posts?limit=20"),
+        Auth::None,
+        1,
+        |p| {
+            let tagged = p["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == own_tag.as_str()));
+            (!tagged).then(|| "tag listing shows an untagged post".into())
+        },
+        |_| false,
+    )
+    .await?;
+    let ok = found.first().is_some_and(|p| p["id"] == id.as_str()) && newest_first(&found);
+    check(user, s, ok, &mut r, || {
+        "new post not first in its tag's listing".into()
+    })?;
+
+    let req = Req::get(
+        "GET /api/v1/search",
+        format!("/api/v1/search?q={word}&type=posts"),
+    );
+    let mut r = send(user, s, req).await?;
+    let ok = r.body["posts"]
+        .as_array()
+        .is_some_and(|posts| posts.iter().any(|p| p["id"] == id.as_str()));
+    check(user, s, ok, &mut r, || {
+        "search by a post's word misses it".into()
+    })?;
+    let req = Req::get(
+        "GET /api/v1/search",
+        format!("/api/v1/search?q={}", enc(&s.name)),
+    )
+    .auth(Auth::Bearer);
+    let mut r = send(user, s, req).await?;
+    let me = s.name.as_str();
+    let ok = r.body["users"]
+        .as_array()
+        .is_some_and(|users| users.iter().any(|u| u["username"] == me))
+        && r.body["tags"]
+            .as_array()
+            .is_some_and(|tags| tags.iter().all(|t| t["name"].is_string()));
+    check(user, s, ok, &mut r, || {
+        "user search misses the user by name".into()
+    })
+}
+
+/// Reads notifications (all, by type, unread), then marks them read.
+pub async fn notifications(user: &mut GooseUser, s: &mut Session) -> StepResult {
+    const TYPES: [&str; 6] = ["follow", "reply", "mention", "repost", "like", "message"];
+    let shape = |n: &Value| -> Option<String> {
+        let ok = is_id(n.get("id").and_then(Value::as_str))
+            && n["type"].as_str().is_some_and(|t| TYPES.contains(&t))
+            && n["read"].is_boolean()
+            && n["account"]["username"].is_string()
+            && n["created_at"].is_string();
+        (!ok).then(|| format!("notification shape: {n}"))
+    };
+    let (all, mut r) = pages(
+        user,
+        s,
+        "GET /api/v1/notifications",
+        "/api/v1/notifications?limit=20",
+        Auth::Bearer,
+        2,
+        shape,
+        |_| false,
+    )
+    .await?;
+    check(user, s, newest_first(&all), &mut r, || {
+        "notifications not newest first".into()
+    })?;
+    let (some, mut r) = pages(
+        user,
+        s,
+        "GET /api/v1/notifications",
+        "/api/v1/notifications?types=follow,mention&unread=true&limit=20",
+        Auth::Basic,
+        1,
+        |n| {
+            let ok = matches!(n["type"].as_str(), Some("follow" | "mention")) && n["read"] == false;
+            (!ok).then(|| "filtered notifications include others".into())
+        },
+        |_| false,
+    )
+    .await?;
+    check(user, s, newest_first(&some), &mut r, || {
+        "filtered notifications not newest first".into()
+    })?;
+    let req = Req::get(
+        "GET /api/v1/notifications/unread_count",
+        "/api/v1/notifications/unread_count".into(),
+    )
+    .auth(Auth::Bearer);
+    let mut r = send(user, s, req).await?;
+    check(
+        user,
+        s,
+        r.int("count").is_some_and(|n| n >= 0),
+        &mut r,
+        || "unread count missing".into(),
+    )?;
+    // Read up to the newest seen: what is left unread is only what came since.
+    let mut body = json!({});
+    if let Some(newest) = all.first().and_then(|n| n["id"].as_str()) {
+        body = json!({ "up_to": newest });
+    }
+    let req = Req::new(
+        Method::POST,
+        "POST /api/v1/notifications/read",
+        "/api/v1/notifications/read".into(),
+    )
+    .auth(Auth::Bearer)
+    .expect(StatusCode::OK)
+    .json(body);
+    let mut r = send(user, s, req).await?;
+    check(
+        user,
+        s,
+        r.int("count").is_some_and(|n| n >= 0),
+        &mut r,
+        || "read answer without a count".into(),
+    )
+}
+
+/// Blocks and mutes this user's own bystander account (which nobody else
+/// uses, so no other simulated user meets a block): a block ends a follow
+/// and refuses a new one with 403 `blocked`, lists show both, undoing works.
+pub async fn block_and_mute(user: &mut GooseUser, s: &mut Session) -> StepResult {
+    let bystander = format!("{}b", s.name);
+    if !s.bystander {
+        let req =
+            Req::new(Method::POST, "POST /api/v1/users", "/api/v1/users".into()).json(json!({
+                "username": bystander, "email": format!("{bystander}@load.example.com"),
+                "password": s.password,
+            }));
+        send(user, s, req).await?;
+        s.bystander = true;
+    }
+    let path = |what: &str| format!("/api/v1/users/{bystander}/{what}");
+    let follow = |expect| {
+        Req::new(
+            Method::POST,
+            "POST /api/v1/users/{username}/follow",
+            path("follow"),
+        )
+        .auth(Auth::Bearer)
+        .expect(expect)
+    };
+    send(user, s, follow(StatusCode::CREATED)).await?;
+    for kind in ["block", "mute"] {
+        let (route, list_route, list) = match kind {
+            "block" => (
+                "POST /api/v1/users/{username}/block",
+                "GET /api/v1/blocks",
+                "/api/v1/blocks?limit=100",
+            ),
+            _ => (
+                "POST /api/v1/users/{username}/mute",
+                "GET /api/v1/mutes",
+                "/api/v1/mutes?limit=100",
+            ),
+        };
+        let req = Req::new(Method::POST, route, path(kind)).auth(Auth::Bearer);
+        let mut r = send(user, s, req).await?;
+        check(
+            user,
+            s,
+            r.str("username") == Some(&bystander),
+            &mut r,
+            || format!("{kind} answers another user"),
+        )?;
+        let req = Req::get(list_route, list.into()).auth(Auth::Basic);
+        let mut r = send(user, s, req).await?;
+        let listed = r
+            .items()
+            .iter()
+            .any(|u| u["username"] == bystander.as_str());
+        check(user, s, listed, &mut r, || {
+            format!("{kind} missing from the list")
+        })?;
+    }
+    // The block ended the follow, and refuses a new one.
+    let mut r = send(
+        user,
+        s,
+        Req::get(
+            "GET /api/v1/users/{username}",
+            format!("/api/v1/users/{bystander}"),
+        ),
+    )
+    .await?;
+    check(user, s, r.int("followers_count") == Some(0), &mut r, || {
+        "a block left the follow in place".into()
+    })?;
+    let mut r = send(user, s, follow(StatusCode::FORBIDDEN)).await?;
+    check(user, s, r.str("code") == Some("blocked"), &mut r, || {
+        "follow of a blocked account not refused as blocked".into()
+    })?;
+    for (kind, route) in [
+        ("block", "DELETE /api/v1/users/{username}/block"),
+        ("mute", "DELETE /api/v1/users/{username}/mute"),
+    ] {
+        let req = Req::new(Method::DELETE, route, path(kind))
+            .auth(Auth::Bearer)
+            .expect(StatusCode::NO_CONTENT);
+        send(user, s, req).await?;
+    }
+    let mut r = send(
+        user,
+        s,
+        Req::get("GET /api/v1/blocks", "/api/v1/blocks?limit=100".into()).auth(Auth::Bearer),
+    )
+    .await?;
+    let gone = !r
+        .items()
+        .iter()
+        .any(|u| u["username"] == bystander.as_str());
+    check(user, s, gone, &mut r, || {
+        "unblocked account still listed".into()
+    })
+}

@@ -8,6 +8,7 @@ pub mod sqlite;
 
 pub use postgres::PostgresMessageStore;
 pub use rookery_kernel::directory::Account;
+pub use rookery_kernel::relations::RelationChange;
 pub use sqlite::SqliteMessageStore;
 
 /// Which of a participant's messages a listing shows.
@@ -78,6 +79,9 @@ pub enum StoreError {
     /// No such message in the viewer's mailbox (never sent to them, or deleted by them).
     #[error("no such message")]
     NotFound,
+    /// Sender and recipient: one blocks the other.
+    #[error("blocked")]
+    Blocked,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -86,6 +90,7 @@ impl From<StoreError> for rookery_kernel::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => rookery_kernel::ApiError::not_found("no such message"),
+            StoreError::Blocked => rookery_kernel::relations::blocked(),
             StoreError::Database(e) => e.into(),
         }
     }
@@ -99,11 +104,15 @@ pub trait MessageStore: Send + Sync + 'static {
     /// service after a miss). Deactivation is for good: a deactivated account
     /// stays so whatever arrives later, which also makes replays harmless.
     async fn remember_accounts(&self, accounts: &[Account]) -> StoreResult<()>;
+    /// Applies block and mute changes (from the users service's events) to
+    /// the replica; a change older than the one applied is ignored.
+    async fn apply_relations(&self, changes: &[(i64, RelationChange)]) -> StoreResult<()>;
     /// The account named `username` (case-insensitively), if known.
     async fn account(&self, username: &str) -> StoreResult<Option<Account>>;
 
-    /// Stores a message in the sender's sent box and the recipient's inbox.
-    /// `NotFound` for a reply to a message the sender does not have.
+    /// Stores a message in the sender's sent box and the recipient's inbox,
+    /// with its `message.sent` event. `NotFound` for a reply to a message the
+    /// sender does not have; `Blocked` when one of the two blocks the other.
     async fn send(&self, message: NewMessage) -> StoreResult<Message>;
     /// Bulk load (seeding): like [`MessageStore::send`] for each, in one
     /// transaction; gives how many were stored.

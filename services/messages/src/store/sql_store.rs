@@ -92,7 +92,7 @@ pub(crate) const REPLIES_SQL: &str = concat!(
 );
 
 macro_rules! sql_message_store {
-    ($store:ty, $conn:ty, $listing_index:path) => {
+    ($store:ty, $conn:ty, $listing_index:path, $emit_many:path) => {
         impl $store {
             async fn message_in(conn: &mut $conn, viewer: i64, id: i64) -> sqlx::Result<Option<Message>> {
                 let row: Option<MessageRow> = sqlx::query_as(concat!(
@@ -122,7 +122,8 @@ macro_rules! sql_message_store {
             /// statement per table (SQLite's writer pays a round trip per
             /// statement); a reply to a message its sender does not have is
             /// refused without undoing the others.
-            async fn commit_sends(&self, conn: &mut $conn, sends: &[NewMessage]) -> sqlx::Result<Vec<StoreResult<Message>>> {
+            /// `notify`: write their `message.sent` events (not for seeded history).
+            async fn commit_sends(&self, conn: &mut $conn, sends: &[NewMessage], notify: bool) -> sqlx::Result<Vec<StoreResult<Message>>> {
                 let now = now_ms();
                 let mut outcomes = Vec::with_capacity(sends.len());
                 for new in sends {
@@ -130,6 +131,16 @@ macro_rules! sql_message_store {
                         && !Self::has_message(&mut *conn, new.sender_id, parent).await?
                     {
                         outcomes.push(Err(StoreError::NotFound));
+                        continue;
+                    }
+                    let blocked: Option<(i32,)> =
+                        sqlx::query_as(rookery_kernel::relations::replica_sql::BLOCKED_EITHER_WAY)
+                            .bind(new.sender_id)
+                            .bind(new.recipient_id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if blocked.is_some() {
+                        outcomes.push(Err(StoreError::Blocked));
                         continue;
                     }
                     outcomes.push(Ok(Message {
@@ -173,6 +184,10 @@ macro_rules! sql_message_store {
                         row.push_bind(owner).push_bind(id).push_bind(sent);
                     });
                     q.build().persistent(false).execute(&mut *conn).await?;
+                    if notify {
+                        let events: Vec<_> = chunk.iter().map(|m| crate::events::message_sent(&self.ids, m)).collect();
+                        $emit_many(&mut *conn, &events).await?;
+                    }
                 }
                 Ok(outcomes)
             }
@@ -200,6 +215,22 @@ macro_rules! sql_message_store {
                 Ok(())
             }
 
+            async fn apply_relations(&self, changes: &[(i64, RelationChange)]) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                for (event_id, r) in changes {
+                    sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
+                        .bind(r.user_id)
+                        .bind(r.target_id)
+                        .bind(r.kind.as_i16())
+                        .bind(r.active)
+                        .bind(event_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn account(&self, username: &str) -> StoreResult<Option<Account>> {
                 let row: Option<(i64, String, bool)> =
                     sqlx::query_as("SELECT id, username, active FROM accounts WHERE username_key = $1")
@@ -210,12 +241,16 @@ macro_rules! sql_message_store {
             }
 
             async fn send(&self, message: NewMessage) -> StoreResult<Message> {
-                self.send_committed(message).await
+                let sent = self.send_committed(message).await;
+                if sent.is_ok() {
+                    self.outbox.notify_one();
+                }
+                sent
             }
 
             async fn import(&self, messages: &[NewMessage]) -> StoreResult<usize> {
                 let mut tx = self.begin_write().await?;
-                let outcomes = self.commit_sends(&mut tx, messages).await?;
+                let outcomes = self.commit_sends(&mut tx, messages, false).await?;
                 tx.commit().await?;
                 Ok(outcomes.iter().filter(|o| o.is_ok()).count())
             }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rookery_kernel::db::SqliteDb;
+use rookery_kernel::events::{OutboxSignal, outbox_insert_many_sqlite};
 use rookery_kernel::group_commit::{GroupCommit, GroupWriter};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
@@ -13,7 +14,8 @@ use super::sql_store::{
     MessageRow, REPLIES_SQL, from_row, list_sql, message_columns, sql_message_store,
 };
 use super::{
-    Account, BoxQuery, Message, MessageBox, MessageStore, NewMessage, StoreError, StoreResult,
+    Account, BoxQuery, Message, MessageBox, MessageStore, NewMessage, RelationChange, StoreError,
+    StoreResult,
 };
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -21,6 +23,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 pub struct SqliteMessageStore {
     db: SqliteDb,
     ids: Arc<IdGenerator>,
+    outbox: OutboxSignal,
     /// Sends go through one writer task that commits them in groups.
     sends: Option<GroupCommit<SqliteMessageStore>>,
 }
@@ -33,15 +36,17 @@ const GROUP_COMMIT: usize = 256;
 impl SqliteMessageStore {
     /// Starts the group-commit writer task (on the current Tokio runtime); it
     /// ends when the store is dropped.
-    pub fn new(db: SqliteDb, ids: Arc<IdGenerator>) -> Self {
+    pub fn new(db: SqliteDb, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
         let writer = Self {
             db: db.clone(),
             ids: ids.clone(),
+            outbox: outbox.clone(),
             sends: None,
         };
         Self {
             db,
             ids,
+            outbox,
             sends: Some(GroupCommit::start(writer, SEND_QUEUE, GROUP_COMMIT)),
         }
     }
@@ -72,7 +77,7 @@ impl GroupWriter for SqliteMessageStore {
 
     async fn commit_group(&self, jobs: &[NewMessage]) -> sqlx::Result<Vec<StoreResult<Message>>> {
         let mut tx = self.begin_write().await?;
-        let outcomes = self.commit_sends(&mut tx, jobs).await?;
+        let outcomes = self.commit_sends(&mut tx, jobs, true).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -89,7 +94,12 @@ fn listing_index(mailbox: MessageBox, favorites_only: bool) -> &'static str {
     }
 }
 
-sql_message_store!(SqliteMessageStore, SqliteConnection, listing_index);
+sql_message_store!(
+    SqliteMessageStore,
+    SqliteConnection,
+    listing_index,
+    outbox_insert_many_sqlite
+);
 
 #[cfg(test)]
 mod tests {

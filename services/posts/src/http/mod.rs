@@ -2,6 +2,8 @@
 
 pub mod listings;
 pub mod posts;
+pub mod search;
+pub mod tags;
 
 use rookery_kernel::time::rfc3339;
 use serde::Serialize;
@@ -40,6 +42,12 @@ pub struct PostView {
     pub upvotes: i64,
     pub downvotes: i64,
     pub score: i64,
+    /// Each `#word` of the title and text, lowercased, in order of appearance.
+    #[schema(example = json!(["rust"]))]
+    pub tags: Vec<String>,
+    /// The existing accounts the text `@mentions`, as each spells its name.
+    #[schema(example = json!(["alice"]))]
+    pub mentions: Vec<String>,
 }
 
 impl PostView {
@@ -63,6 +71,8 @@ impl PostView {
             upvotes: post.upvotes,
             downvotes: post.downvotes,
             score: post.score,
+            tags: post.tags.0,
+            mentions: post.mentions.0.into_iter().map(|m| m.username).collect(),
         }
     }
 

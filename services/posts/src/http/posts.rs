@@ -183,7 +183,21 @@ async fn create(
     repost_of: Option<i64>,
     key: Option<IdempotencyKey>,
 ) -> ApiResult<Response> {
+    // No replies between accounts where one blocks the other (an unknown
+    // parent is the store's 404).
+    if let Some(parent) = in_reply_to
+        && let Some(parent) = svc.store.post(parent).await?
+        && svc
+            .store
+            .blocked_either_way(caller.user_id, parent.author_id)
+            .await?
+    {
+        return Err(rookery_kernel::relations::blocked());
+    }
     svc.remember_author(caller).await?;
+    if repost_of.is_none() {
+        svc.learn_mentioned(&body).await?;
+    }
     let (post, _replayed) = svc
         .store
         .create_post(
@@ -210,6 +224,7 @@ async fn create(
     responses(
         (status = 201, body = PostView, headers(("Location" = String))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: the replied post's author blocks you or you block them", body = ErrorBody),
         (status = 404, description = "`in_reply_to` unknown", body = ErrorBody),
     ))]
 pub async fn create_post(
@@ -286,6 +301,7 @@ pub async fn edit_post(
         community: req.community,
         url: req.url,
     })?;
+    svc.learn_mentioned(&body).await?;
     Ok(Json(PostView::full(
         svc.store.edit_post(post.id, body).await?,
     )))
@@ -389,7 +405,9 @@ pub async fn replies(
     security(("basic" = []), ("bearer" = [])),
     responses(
         (status = 201, body = PostView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: the post's author blocks you or you block them", body = ErrorBody),
+        (status = 404, body = ErrorBody),
     ))]
 pub async fn reply(
     State(svc): State<Arc<PostsService>>,

@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 
 use super::{
     Account, Applied, Author, Change, HistoryEntry, HomeMerge, IdempotencyKey, ListQuery, NewPost,
-    Post, PostStore, StoreResult, TimelineEffect, TimelineSink,
+    Post, PostStore, StoreResult, TagCount, TimelineEffect, TimelineSink,
 };
 use crate::domain::PostBody;
 use crate::events::TimelineConfig;
@@ -220,6 +220,62 @@ impl Authors {
     }
 }
 
+/// How far the trending window may have slid past a cached page's.
+const TRENDING_FOR_MS: i64 = 5_000;
+
+/// Trending tags by page size. Like the listings, a page is served only
+/// while its version is current: every write that can change a post's tags
+/// bumps it, so no page outlives a change; and only while the window it was
+/// read for is at most `TRENDING_FOR_MS` older than the one asked for (the
+/// window slides with time, not with writes).
+#[derive(Default)]
+struct Trending {
+    version: Mutex<u64>,
+    pages: Mutex<std::collections::HashMap<usize, Arc<TrendingPage>>>,
+}
+
+struct TrendingPage {
+    version: u64,
+    since_id: i64,
+    tags: Vec<TagCount>,
+}
+
+impl Trending {
+    fn version(&self) -> u64 {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, since_id: i64, limit: usize) -> Option<Vec<TagCount>> {
+        let version = self.version();
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let page = pages.get(&limit)?;
+        let slid = rookery_kernel::ids::id_time_ms(since_id)
+            - rookery_kernel::ids::id_time_ms(page.since_id);
+        (page.version == version && since_id >= page.since_id && slid < TRENDING_FOR_MS)
+            .then(|| page.tags.clone())
+    }
+
+    /// Stores a loaded page unless a write came in since `version` was read.
+    fn fill(&self, version: u64, since_id: i64, limit: usize, tags: &[TagCount]) {
+        let current = self.version.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == version {
+            let page = TrendingPage {
+                version,
+                since_id,
+                tags: tags.to_vec(),
+            };
+            self.pages
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(limit, Arc::new(page));
+        }
+    }
+
+    fn bump(&self) {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+}
+
 pub struct CachedPostStore {
     inner: Arc<dyn PostStore>,
     posts: CoherentCache<Post>,
@@ -228,6 +284,10 @@ pub struct CachedPostStore {
     authored: CoherentCache<NewestIds>,
     authors: Authors,
     listings: Listings,
+    trending: Trending,
+    /// Each viewer's hidden accounts (blocks either way, mutes); dropped for
+    /// both accounts of every relation change applied.
+    hidden: CoherentCache<Vec<i64>>,
     /// Bumped (under the write lock) when everything is dropped at once.
     generation: RwLock<u64>,
 }
@@ -246,6 +306,8 @@ impl CachedPostStore {
                 pages: quick_cache::sync::Cache::new(10_000),
                 versions: Mutex::default(),
             },
+            trending: Trending::default(),
+            hidden: CoherentCache::new(100_000),
             generation: RwLock::new(0),
         }
     }
@@ -422,6 +484,9 @@ impl PostStore for CachedPostStore {
         if listed {
             self.listings.bump(community.as_deref());
         }
+        if !created.0.tags.is_empty() {
+            self.trending.bump();
+        }
         Ok(created)
     }
 
@@ -444,6 +509,7 @@ impl PostStore for CachedPostStore {
     async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
         let edited = self.inner.edit_post(id, body).await;
         self.posts.change(id, |_| None);
+        self.trending.bump();
         edited
     }
 
@@ -452,11 +518,45 @@ impl PostStore for CachedPostStore {
         // Reposts, counters of the parent or original, and timelines all
         // change: rare enough to start over.
         self.drop_all(true);
+        self.trending.bump();
         deleted
     }
 
     async fn history(&self, id: i64) -> StoreResult<Vec<HistoryEntry>> {
         self.inner.history(id).await
+    }
+
+    async fn tag_posts(
+        &self,
+        tag: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>> {
+        self.inner.tag_posts(tag, before, limit).await
+    }
+
+    async fn tags_by_name(
+        &self,
+        after: Option<&str>,
+        since_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<TagCount>> {
+        self.inner.tags_by_name(after, since_id, limit).await
+    }
+
+    async fn trending_tags(&self, since_id: i64, limit: usize) -> StoreResult<Vec<TagCount>> {
+        if let Some(tags) = self.trending.get(since_id, limit) {
+            return Ok(tags);
+        }
+        // Read before the database, so a write racing the load outdates it.
+        let version = self.trending.version();
+        let tags = self.inner.trending_tags(since_id, limit).await?;
+        self.trending.fill(version, since_id, limit, &tags);
+        Ok(tags)
+    }
+
+    async fn authors_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<Author>> {
+        self.inner.authors_by_usernames(usernames).await
     }
 
     async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
@@ -606,6 +706,13 @@ impl PostStore for CachedPostStore {
             }
         }
         self.forget_authors(changes);
+        // After the commit: a load that raced it stores nothing.
+        for applied in changes {
+            if let Change::Relation(rel) = &applied.change {
+                self.hidden.change(rel.user_id, |_| None);
+                self.hidden.change(rel.target_id, |_| None);
+            }
+        }
         // On failure, whatever was collected never committed.
         outcome?;
         let effects = collected
@@ -645,6 +752,34 @@ impl PostStore for CachedPostStore {
 
     async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>> {
         self.inner.followed_among(user, candidates).await
+    }
+
+    async fn search_posts(
+        &self,
+        words: &[String],
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>> {
+        self.inner.search_posts(words, viewer, limit).await
+    }
+
+    async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<TagCount>> {
+        self.inner.search_tags(prefix, limit).await
+    }
+
+    /// Asked on every home timeline read: kept per viewer.
+    async fn hidden_from(&self, viewer: i64) -> StoreResult<Vec<i64>> {
+        if let Some(hidden) = self.hidden.entries.get(&viewer) {
+            return Ok((*hidden).clone());
+        }
+        let ticket = self.ticket(&self.hidden, viewer);
+        let hidden = self.inner.hidden_from(viewer).await?;
+        self.fill(&self.hidden, viewer, &ticket, Arc::new(hidden.clone()));
+        Ok(hidden)
+    }
+
+    async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool> {
+        self.inner.blocked_either_way(a, b).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

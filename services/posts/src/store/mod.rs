@@ -7,9 +7,11 @@ use crate::domain::{PostBody, Sort};
 use crate::events::TimelineConfig;
 
 pub use rookery_kernel::directory::Account;
+pub use rookery_kernel::relations::{RelationChange, RelationKind};
 
 pub mod cached;
 pub mod postgres;
+mod search;
 mod sql_store;
 pub mod sqlite;
 
@@ -38,6 +40,64 @@ pub struct Post {
     pub score: i64,
     pub hot: f64,
     pub controversy: f64,
+    /// The `#words` of the title and text (none for reposts).
+    #[sqlx(try_from = "String")]
+    #[serde(default)]
+    pub tags: JsonList<String>,
+    /// The accounts the text `@mentions` (none for reposts).
+    #[sqlx(try_from = "String")]
+    #[serde(default)]
+    pub mentions: JsonList<Mention>,
+    /// Who wrote the post replied to / reposted (for the post.* events).
+    pub in_reply_to_author_id: Option<i64>,
+    pub repost_of_author_id: Option<i64>,
+}
+
+/// A list kept as JSON text in one column (the same on both engines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonList<T>(pub Vec<T>);
+
+impl<T> Default for JsonList<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> std::ops::Deref for JsonList<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> TryFrom<String> for JsonList<T> {
+    type Error = serde_json::Error;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&text).map(JsonList)
+    }
+}
+
+impl<T: Serialize> JsonList<T> {
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// An account a post mentions, spelled as the account spells its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    pub user_id: i64,
+    pub username: String,
+}
+
+/// A tag with its number of posts, all time and in the trending window
+/// (search by prefix leaves `recent_count` at 0).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TagCount {
+    pub name: String,
+    pub post_count: i64,
+    pub recent_count: i64,
 }
 
 /// A post to create: a fresh one, a reply, or a repost of `repost_of`.
@@ -169,6 +229,8 @@ pub enum Change {
         downvotes: i64,
         seq: i64,
     },
+    /// A block or mute made or undone (replica; newest event wins).
+    Relation(RelationChange),
 }
 
 /// What applying events does to home timelines, for timelines kept outside
@@ -230,6 +292,27 @@ pub trait PostStore: Send + Sync + 'static {
     /// Deletes a post, its history and its reposts; false when it did not exist.
     async fn delete_post(&self, id: i64) -> StoreResult<bool>;
     async fn history(&self, id: i64) -> StoreResult<Vec<HistoryEntry>>;
+    /// Posts carrying `tag` (lowercase), newest first, ids below `before`.
+    async fn tag_posts(
+        &self,
+        tag: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>>;
+    /// Tags by name ascending, names above `after`; `recent_count` counts
+    /// the posts with ids from `since_id` on.
+    async fn tags_by_name(
+        &self,
+        after: Option<&str>,
+        since_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<TagCount>>;
+    /// The tags of posts with ids from `since_id` on (the trending window),
+    /// most such posts first, ties by name.
+    async fn trending_tags(&self, since_id: i64, limit: usize) -> StoreResult<Vec<TagCount>>;
+    /// Replica rows of these usernames (case-insensitively, deactivated
+    /// ones included), in one query.
+    async fn authors_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<Author>>;
     /// Direct replies, oldest first, ids above `after`.
     async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>>;
     async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Post>>;
@@ -295,6 +378,26 @@ pub trait PostStore: Send + Sync + 'static {
     async fn celebrities(&self, threshold: i64) -> StoreResult<Vec<i64>>;
     /// Which of `candidates` `user` follows.
     async fn followed_among(&self, user: i64, candidates: &[i64]) -> StoreResult<Vec<i64>>;
+
+    /// Up to `limit` posts with every one of `words` (see
+    /// [`crate::search::words`]) in their text or title, best match first
+    /// (among the newest matches), ties newest first. Reposts never match,
+    /// nor posts of accounts that block `viewer` or that `viewer` blocks.
+    /// No words: no posts.
+    async fn search_posts(
+        &self,
+        words: &[String],
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Post>>;
+    /// Up to `limit` tags starting with `prefix` (a lowercase tag word),
+    /// most used first.
+    async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<TagCount>>;
+    /// The accounts whose posts `viewer`'s home timeline leaves out: those
+    /// the viewer blocks or mutes, and those who block the viewer.
+    async fn hidden_from(&self, viewer: i64) -> StoreResult<Vec<i64>>;
+    /// Whether either account blocks the other.
+    async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool>;
 
     async fn ping(&self) -> StoreResult<()>;
 }

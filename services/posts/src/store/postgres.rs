@@ -10,10 +10,11 @@ use sqlx::{PgConnection, PgPool};
 
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
-    Applied, Author, Change, EffectLog, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor,
-    ListQuery, NewPost, Post, PostStore, StoreError, StoreResult, TimelineEffect, TimelineSink,
+    Applied, Author, Change, EffectLog, HistoryEntry, HomeMerge, IdempotencyKey, JsonList,
+    ListCursor, ListQuery, Mention, NewPost, Post, PostStore, StoreError, StoreResult, TagCount,
+    TimelineEffect, TimelineSink,
 };
-use crate::domain::{PostBody, Sort, controversy, hot_rank};
+use crate::domain::{PostBody, Sort, controversy, hot_rank, mention_candidates, tags as tags_of};
 use crate::events::{self, TimelineConfig};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -53,7 +54,7 @@ impl PostgresPostStore {
     }
 }
 
-sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg);
+sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg, postgres);
 
 impl PostgresPostStore {
     async fn create_committed(

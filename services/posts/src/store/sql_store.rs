@@ -4,7 +4,8 @@
 
 pub(crate) const POST_COLUMNS: &str = "id, author_id, author, text, title, community, url, \
      created_at, edited_at, in_reply_to, repost_of, reply_count, repost_count, upvotes, \
-     downvotes, score, hot, controversy";
+     downvotes, score, hot, controversy, tags, mentions, in_reply_to_author_id, \
+     repost_of_author_id";
 
 /// Whether a database error is a uniqueness violation whose text mentions `needle`.
 pub(crate) fn unique_violation(err: &sqlx::Error, needle: &str) -> bool {
@@ -17,7 +18,7 @@ pub(crate) fn unique_violation(err: &sqlx::Error, needle: &str) -> bool {
 }
 
 macro_rules! sql_post_store {
-    ($store:ty, $conn:ty, $emit:path) => {
+    ($store:ty, $conn:ty, $emit:path, $search:ident) => {
         impl $store {
             async fn post_in(conn: &mut $conn, id: i64) -> sqlx::Result<Option<Post>> {
                 sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
@@ -68,34 +69,43 @@ macro_rules! sql_post_store {
             }
 
             async fn insert_post(&self, conn: &mut $conn, new: &NewPost, now: i64) -> StoreResult<Post> {
-                if let Some(parent) = new.in_reply_to {
-                    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM posts WHERE id = $1")
-                        .bind(parent)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    if exists.is_none() {
-                        return Err(StoreError::ParentNotFound);
-                    }
-                }
-                // A repost of a repost reposts the original.
-                let repost_of = match new.repost_of {
-                    Some(id) => {
-                        let row: Option<(i64, Option<i64>)> =
-                            sqlx::query_as("SELECT id, repost_of FROM posts WHERE id = $1")
-                                .bind(id)
-                                .fetch_optional(&mut *conn)
-                                .await?;
-                        let (id, root) = row.ok_or(StoreError::NotFound)?;
-                        Some(root.unwrap_or(id))
+                let in_reply_to_author = match new.in_reply_to {
+                    Some(parent) => {
+                        let row: Option<(i64,)> = sqlx::query_as("SELECT author_id FROM posts WHERE id = $1")
+                            .bind(parent)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        Some(row.ok_or(StoreError::ParentNotFound)?.0)
                     }
                     None => None,
+                };
+                // A repost of a repost reposts the original.
+                let (repost_of, repost_of_author) = match new.repost_of {
+                    Some(id) => {
+                        let row: Option<(i64, i64)> = sqlx::query_as(
+                            "SELECT COALESCE(o.id, p.id), COALESCE(o.author_id, p.author_id)
+                             FROM posts p LEFT JOIN posts o ON o.id = p.repost_of WHERE p.id = $1",
+                        )
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        let (root, author) = row.ok_or(StoreError::NotFound)?;
+                        (Some(root), Some(author))
+                    }
+                    None => (None, None),
+                };
+                // Reposts carry the original's text, not tags or mentions of their own.
+                let (tags, mentions) = match repost_of {
+                    Some(_) => (Vec::new(), Vec::new()),
+                    None => (tags_of(&new.body), Self::mentions_in(&mut *conn, &new.body).await?),
                 };
                 let id = self.ids.next();
                 let listed = new.in_reply_to.is_none() && repost_of.is_none();
                 let post: Post = sqlx::query_as(&format!(
                     "INSERT INTO posts (id, author_id, author, text, title, community, url,
-                     created_at, in_reply_to, repost_of, hot, listed)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     created_at, in_reply_to, repost_of, hot, listed, tags, mentions,
+                     in_reply_to_author_id, repost_of_author_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                      RETURNING {POST_COLUMNS}"
                 ))
                 .bind(id)
@@ -110,6 +120,10 @@ macro_rules! sql_post_store {
                 .bind(repost_of)
                 .bind(hot_rank(0, now))
                 .bind(listed)
+                .bind(JsonList(tags).to_json())
+                .bind(JsonList(mentions).to_json())
+                .bind(in_reply_to_author)
+                .bind(repost_of_author)
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| {
@@ -131,8 +145,90 @@ macro_rules! sql_post_store {
                         .execute(&mut *conn)
                         .await?;
                 }
+                Self::add_tags_in(&mut *conn, post.id, &post.tags).await?;
                 $emit(&mut *conn, &events::post_created(&self.ids, &post)).await?;
                 Ok(post)
+            }
+
+            /// The active accounts `body` mentions (one query for all), in
+            /// order of appearance, spelled as each account spells its name.
+            async fn mentions_in(conn: &mut $conn, body: &PostBody) -> sqlx::Result<Vec<Mention>> {
+                let candidates = mention_candidates(body);
+                if candidates.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id, username, username_key FROM users WHERE active AND username_key IN (",
+                );
+                let mut list = q.separated(", ");
+                for name in &candidates {
+                    list.push_bind(name.to_lowercase());
+                }
+                q.push(")");
+                let found: Vec<(i64, String, String)> =
+                    q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
+                Ok(candidates
+                    .iter()
+                    .filter_map(|name| {
+                        let key = name.to_lowercase();
+                        found.iter().find(|f| f.2 == key).map(|(id, username, _)| Mention {
+                            user_id: *id,
+                            username: username.clone(),
+                        })
+                    })
+                    .collect())
+            }
+
+            /// Indexes `post_id` under `tags` and counts it for each.
+            async fn add_tags_in(conn: &mut $conn, post_id: i64, tags: &[String]) -> sqlx::Result<()> {
+                // Counters in name order, so concurrent writers lock rows in one order.
+                let mut sorted = tags.to_vec();
+                sorted.sort_unstable();
+                for chunk in sorted.chunks(1_000) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO post_tags (tag, post_id) ");
+                    q.push_values(chunk, |mut row, tag| {
+                        row.push_bind(tag.clone()).push_bind(post_id);
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().persistent(false).execute(&mut *conn).await?;
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO tags (name, post_count) ");
+                    q.push_values(chunk, |mut row, tag| {
+                        row.push_bind(tag.clone()).push("1");
+                    });
+                    q.push(" ON CONFLICT (name) DO UPDATE SET post_count = tags.post_count + 1");
+                    q.build().persistent(false).execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// Takes `post_id` out of the index of `tags` and their counts
+            /// (a tag without posts goes).
+            async fn remove_tags_in(conn: &mut $conn, post_id: i64, tags: &[String]) -> sqlx::Result<()> {
+                let mut sorted = tags.to_vec();
+                sorted.sort_unstable();
+                for chunk in sorted.chunks(1_000) {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM post_tags WHERE post_id = ");
+                    q.push_bind(post_id).push(" AND tag IN (");
+                    let mut list = q.separated(", ");
+                    for tag in chunk {
+                        list.push_bind(tag.clone());
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *conn).await?;
+                    for sql in [
+                        "UPDATE tags SET post_count = post_count - 1 WHERE name IN (",
+                        "DELETE FROM tags WHERE post_count <= 0 AND name IN (",
+                    ] {
+                        let mut q = sqlx::QueryBuilder::new(sql);
+                        let mut list = q.separated(", ");
+                        for tag in chunk {
+                            list.push_bind(tag.clone());
+                        }
+                        q.push(")");
+                        q.build().persistent(false).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
             }
 
             async fn user_registered_in(conn: &mut $conn, id: i64, username: &str) -> sqlx::Result<()> {
@@ -439,14 +535,28 @@ macro_rules! sql_post_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE posts SET text = $1, title = $2, url = $3, edited_at = $4 WHERE id = $5")
-                    .bind(&body.text)
-                    .bind(&body.title)
-                    .bind(&body.url)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                // Tags and mentions follow the new text (a repost has none).
+                let (tags, mentions) = match old.repost_of {
+                    Some(_) => (Vec::new(), Vec::new()),
+                    None => (tags_of(&body), Self::mentions_in(&mut tx, &body).await?),
+                };
+                let gone: Vec<String> = old.tags.iter().filter(|t| !tags.contains(t)).cloned().collect();
+                let added: Vec<String> = tags.iter().filter(|t| !old.tags.contains(t)).cloned().collect();
+                Self::remove_tags_in(&mut tx, id, &gone).await?;
+                Self::add_tags_in(&mut tx, id, &added).await?;
+                sqlx::query(
+                    "UPDATE posts SET text = $1, title = $2, url = $3, edited_at = $4, tags = $5,
+                     mentions = $6 WHERE id = $7",
+                )
+                .bind(&body.text)
+                .bind(&body.title)
+                .bind(&body.url)
+                .bind(now)
+                .bind(JsonList(tags).to_json())
+                .bind(JsonList(mentions).to_json())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 let post = Self::post_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 $emit(&mut tx, &events::post_edited(&self.ids, &post, now)).await?;
                 tx.commit().await?;
@@ -476,6 +586,7 @@ macro_rules! sql_post_store {
                         .bind(victim.id)
                         .execute(&mut *tx)
                         .await?;
+                    Self::remove_tags_in(&mut tx, victim.id, &victim.tags).await?;
                     $emit(&mut tx, &events::post_deleted(&self.ids, victim, now)).await?;
                 }
                 if let Some(parent) = post.in_reply_to {
@@ -502,6 +613,63 @@ macro_rules! sql_post_store {
                 .bind(id)
                 .fetch_all(self.reader())
                 .await?)
+            }
+
+            async fn tag_posts(&self, tag: &str, before: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
+                let columns: Vec<String> = POST_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect();
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {} FROM post_tags t JOIN posts p ON p.id = t.post_id
+                     WHERE t.tag = $1 AND t.post_id < $2 ORDER BY t.post_id DESC LIMIT $3",
+                    columns.join(", ")
+                ))
+                .bind(tag)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn tags_by_name(&self, after: Option<&str>, since_id: i64, limit: usize) -> StoreResult<Vec<TagCount>> {
+                // The recent count of each listed tag is one range of the key.
+                Ok(sqlx::query_as(
+                    "SELECT g.name, g.post_count,
+                       (SELECT COUNT(*) FROM post_tags t WHERE t.tag = g.name AND t.post_id >= $1) AS recent_count
+                     FROM tags g WHERE g.name > $2 ORDER BY g.name LIMIT $3",
+                )
+                .bind(since_id)
+                .bind(after.unwrap_or(""))
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn trending_tags(&self, since_id: i64, limit: usize) -> StoreResult<Vec<TagCount>> {
+                // Only the window's rows of the (post_id, tag) index are read.
+                Ok(sqlx::query_as(
+                    "SELECT r.tag AS name, g.post_count, r.recent_count FROM
+                       (SELECT tag, COUNT(*) AS recent_count FROM post_tags WHERE post_id >= $1 GROUP BY tag) r
+                     JOIN tags g ON g.name = r.tag
+                     ORDER BY r.recent_count DESC, r.tag LIMIT $2",
+                )
+                .bind(since_id)
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn authors_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<Author>> {
+                if usernames.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id, username, active, followers_count FROM users WHERE username_key IN (",
+                );
+                let mut list = q.separated(", ");
+                for name in usernames {
+                    list.push_bind(name.trim().to_lowercase());
+                }
+                q.push(")");
+                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
             }
 
             async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
@@ -708,6 +876,7 @@ macro_rules! sql_post_store {
                         Change::UserRegistered { .. } | Change::UserDeactivated { .. } => Some("users"),
                         Change::Follow { .. } | Change::Unfollow { .. } => Some("graph"),
                         Change::PostCreated { .. } | Change::PostDeleted { .. } | Change::VoteChanged { .. } => None,
+                        Change::Relation(_) => Some("relations"),
                     };
                     if let Some(consumer) = consumer
                         && !Self::first_time(&mut tx, consumer, applied.event_id).await?
@@ -741,6 +910,17 @@ macro_rules! sql_post_store {
                         }
                         Change::VoteChanged { post_id, upvotes, downvotes, seq, .. } => {
                             Self::vote_change_in(&mut tx, *post_id, *upvotes, *downvotes, *seq).await?
+                        }
+                        Change::Relation(rel) => {
+                            // Newest event wins: a redelivered older one changes nothing.
+                            sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
+                                .bind(rel.user_id)
+                                .bind(rel.target_id)
+                                .bind(rel.kind.as_i16())
+                                .bind(rel.active)
+                                .bind(applied.event_id)
+                                .execute(&mut *tx)
+                                .await?;
                         }
                     }
                 }
@@ -851,6 +1031,53 @@ macro_rules! sql_post_store {
                 q.push(")");
                 let rows: Vec<(i64,)> = q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn search_posts(
+                &self,
+                words: &[String],
+                viewer: Option<i64>,
+                limit: usize,
+            ) -> StoreResult<Vec<Post>> {
+                if words.is_empty() || limit == 0 {
+                    return Ok(Vec::new());
+                }
+                Ok(sqlx::query_as(&super::search::$search::POSTS)
+                    .persistent(super::search::$search::PERSISTENT)
+                    .bind(super::search::$search::query(words))
+                    .bind(viewer)
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<$crate::store::TagCount>> {
+                if prefix.is_empty() || limit == 0 {
+                    return Ok(Vec::new());
+                }
+                Ok(sqlx::query_as(super::search::$search::TAGS)
+                    .bind(prefix)
+                    .bind(super::search::tag_upper_bound(prefix))
+                    .bind(limit as i64)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn hidden_from(&self, viewer: i64) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(rookery_kernel::relations::replica_sql::HIDDEN_FROM)
+                    .bind(viewer)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool> {
+                Ok(sqlx::query(rookery_kernel::relations::replica_sql::BLOCKED_EITHER_WAY)
+                    .bind(a)
+                    .bind(b)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .is_some())
             }
 
             async fn ping(&self) -> StoreResult<()> {

@@ -12,10 +12,11 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
 use super::{
-    Applied, Author, Change, EffectLog, HistoryEntry, HomeMerge, IdempotencyKey, ListCursor,
-    ListQuery, NewPost, Post, PostStore, StoreError, StoreResult, TimelineEffect, TimelineSink,
+    Applied, Author, Change, EffectLog, HistoryEntry, HomeMerge, IdempotencyKey, JsonList,
+    ListCursor, ListQuery, Mention, NewPost, Post, PostStore, StoreError, StoreResult, TagCount,
+    TimelineEffect, TimelineSink,
 };
-use crate::domain::{PostBody, Sort, controversy, hot_rank};
+use crate::domain::{PostBody, Sort, controversy, hot_rank, mention_candidates, tags as tags_of};
 use crate::events::{self, TimelineConfig};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -104,12 +105,17 @@ impl GroupWriter for SqlitePostStore {
         let mut tx = self.db.begin_write().await?;
         let mut outcomes: Vec<Option<StoreResult<(Post, bool)>>> =
             jobs.iter().map(|_| None).collect();
-        // Plain posts (no parent, no original, no key) cannot be refused:
+        // Plain posts (no parent, no original, no key, no tags or mentions
+        // to index or resolve) cannot be refused:
         // they go in with one statement for all, and one for their events.
         let plain: Vec<usize> = (0..jobs.len())
             .filter(|&i| {
                 let job = &jobs[i];
-                job.key.is_none() && job.new.in_reply_to.is_none() && job.new.repost_of.is_none()
+                job.key.is_none()
+                    && job.new.in_reply_to.is_none()
+                    && job.new.repost_of.is_none()
+                    && tags_of(&job.new.body).is_empty()
+                    && mention_candidates(&job.new.body).is_empty()
             })
             .collect();
         if !plain.is_empty() {
@@ -175,6 +181,10 @@ fn plain_post(id: i64, new: &NewPost, now: i64) -> Post {
         score: 0,
         hot: hot_rank(0, now),
         controversy: 0.0,
+        tags: JsonList::default(),
+        mentions: JsonList::default(),
+        in_reply_to_author_id: None,
+        repost_of_author_id: None,
     }
 }
 
@@ -219,4 +229,9 @@ impl SqlitePostStore {
     }
 }
 
-sql_post_store!(SqlitePostStore, SqliteConnection, outbox_insert_sqlite);
+sql_post_store!(
+    SqlitePostStore,
+    SqliteConnection,
+    outbox_insert_sqlite,
+    sqlite
+);

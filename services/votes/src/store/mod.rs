@@ -116,6 +116,9 @@ pub enum StoreError {
     AlreadyVoted,
     #[error("choice out of range")]
     ChoiceOutOfRange,
+    /// The voter and the post's author: one blocks the other.
+    #[error("blocked")]
+    Blocked,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -131,6 +134,7 @@ impl From<StoreError> for rookery_kernel::ApiError {
             StoreError::ChoiceOutOfRange => {
                 ApiError::invalid("choice", "choice is not one of the poll's options")
             }
+            StoreError::Blocked => rookery_kernel::relations::blocked(),
             StoreError::Database(e) => e.into(),
         }
     }
@@ -147,6 +151,8 @@ pub enum Change {
     PostDeleted(PostFacts),
     /// `user.registered` (active) / `user.deactivated` (not active).
     Account(Account),
+    /// A block or mute made or undone (only blocks matter to votes).
+    Relation(rookery_kernel::relations::RelationChange),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,7 +178,8 @@ pub trait VoteStore: Send + Sync + 'static {
 
     /// Sets (`Some`) or removes (`None`) `user`'s vote on `post`, with its
     /// `vote.changed` event when the tallies move. `NotFound` for an unknown
-    /// or deleted post.
+    /// or deleted post; `Blocked` for a vote (not a removal) between accounts
+    /// of which one blocks the other.
     async fn vote(
         &self,
         user_id: i64,

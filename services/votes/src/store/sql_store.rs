@@ -95,6 +95,17 @@ macro_rules! sql_vote_store {
                     Some((a, name, c, u, d, false)) => (a, name, c, u, d),
                     _ => return Err(StoreError::NotFound),
                 };
+                if direction.is_some() && author_id != user_id {
+                    let blocked: Option<(i32,)> =
+                        sqlx::query_as(rookery_kernel::relations::replica_sql::BLOCKED_EITHER_WAY)
+                            .bind(user_id)
+                            .bind(author_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if blocked.is_some() {
+                        return Err(StoreError::Blocked);
+                    }
+                }
                 let before = Self::my_vote_in(&mut *tx, user_id, post_id).await?;
                 if before == direction {
                     // Voting the same way twice changes nothing.
@@ -149,6 +160,9 @@ macro_rules! sql_vote_store {
                         upvotes,
                         downvotes,
                         seq,
+                        voter_id: user_id,
+                        direction,
+                        previous: before,
                     },
                 );
                 $emit(&mut *tx, &event).await?;
@@ -196,6 +210,16 @@ macro_rules! sql_vote_store {
                         Change::PostSeen(post) => Self::upsert_post_in(&mut tx, post, false).await?,
                         Change::PostDeleted(post) => Self::upsert_post_in(&mut tx, post, true).await?,
                         Change::Account(account) => Self::upsert_account_in(&mut tx, account).await?,
+                        Change::Relation(r) => {
+                            sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
+                                .bind(r.user_id)
+                                .bind(r.target_id)
+                                .bind(r.kind.as_i16())
+                                .bind(r.active)
+                                .bind(applied.event_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
                 }
                 tx.commit().await?;
