@@ -276,12 +276,9 @@ async fn concurrent_follows_notify_once_each() {
     s.stop().await;
 }
 
-/// Likes, replies, reposts and messages through their own routes. Needs
-/// the enriched events of the contract (`vote.changed` with `voter_id`,
-/// `direction`, `previous`; `post.created` with `in_reply_to_author_id`,
-/// `repost_of_author_id`; `message.sent`).
+/// Likes, replies, reposts and messages through their own routes (the
+/// enriched `vote.changed`, `post.created` and `message.sent` of the contract).
 #[tokio::test]
-#[ignore = "needs the enriched vote.changed, post.created and message.sent of main and h-posts-tags"]
 async fn likes_replies_reposts_and_messages_notify() {
     let s = Server::embedded().await;
     let alice = s.user("alice").await;
@@ -347,7 +344,6 @@ async fn likes_replies_reposts_and_messages_notify() {
 
 /// 100 accounts liking one post at once: exactly 100 like notifications.
 #[tokio::test]
-#[ignore = "needs vote.changed with voter_id, direction and previous (main)"]
 async fn concurrent_likes_notify_once_each() {
     let s = Server::embedded().await;
     let star = s.user("star").await;
@@ -413,5 +409,29 @@ async fn blocks_and_mutes_hide_notifications() {
         .collect();
     assert_eq!(from, ["dave", "carol", "bob"]);
     assert_eq!(unread(&s, &alice).await, 3);
+    s.stop().await;
+}
+
+/// A post mentioning accounts notifies each of them (not its author).
+#[tokio::test]
+async fn mentions_notify_the_mentioned() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let carol = s.user("carol").await;
+    let id = post(
+        &s,
+        &bob,
+        "/api/v1/posts",
+        json!({"text": "hi @alice and @Carol, says @bob"}),
+    )
+    .await;
+    for user in [&alice, &carol] {
+        let page = within_2s(&s, user, "/api/v1/notifications", |p| !items(p).is_empty()).await;
+        assert_eq!(types(&page), ["mention"], "{page}");
+        assert_eq!(items(&page)[0]["post"]["id"], id.as_str());
+        assert_eq!(items(&page)[0]["account"]["username"], "bob");
+    }
+    assert!(items(&get(&s, &bob, "/api/v1/notifications").await).is_empty());
     s.stop().await;
 }
