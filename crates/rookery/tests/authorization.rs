@@ -125,6 +125,24 @@ fn protected(ids: &Ids) -> Vec<Op> {
         Op::new(M::GET, "/api/v1/blocks", "/api/v1/blocks".into(), None),
         Op::new(M::GET, "/api/v1/mutes", "/api/v1/mutes".into(), None),
         Op::new(
+            M::GET,
+            "/api/v1/notifications",
+            "/api/v1/notifications".into(),
+            None,
+        ),
+        Op::new(
+            M::GET,
+            "/api/v1/notifications/unread_count",
+            "/api/v1/notifications/unread_count".into(),
+            None,
+        ),
+        Op::new(
+            M::POST,
+            "/api/v1/notifications/read",
+            "/api/v1/notifications/read".into(),
+            Some(json!({})),
+        ),
+        Op::new(
             M::POST,
             "/api/v1/posts",
             "/api/v1/posts".into(),

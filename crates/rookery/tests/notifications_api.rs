@@ -276,12 +276,9 @@ async fn concurrent_follows_notify_once_each() {
     s.stop().await;
 }
 
-/// Likes, replies, reposts and messages through their own routes. Needs
-/// the enriched events of the contract (`vote.changed` with `voter_id`,
-/// `direction`, `previous`; `post.created` with `in_reply_to_author_id`,
-/// `repost_of_author_id`; `message.sent`).
+/// Likes, replies, reposts and messages through their own routes (the
+/// enriched `vote.changed`, `post.created` and `message.sent` of the contract).
 #[tokio::test]
-#[ignore = "needs the enriched vote.changed, post.created and message.sent of main and h-posts-tags"]
 async fn likes_replies_reposts_and_messages_notify() {
     let s = Server::embedded().await;
     let alice = s.user("alice").await;
@@ -347,7 +344,6 @@ async fn likes_replies_reposts_and_messages_notify() {
 
 /// 100 accounts liking one post at once: exactly 100 like notifications.
 #[tokio::test]
-#[ignore = "needs vote.changed with voter_id, direction and previous (main)"]
 async fn concurrent_likes_notify_once_each() {
     let s = Server::embedded().await;
     let star = s.user("star").await;
@@ -373,5 +369,69 @@ async fn concurrent_likes_notify_once_each() {
     assert!(items(&page).iter().all(|n| n["post"]["id"] == id.as_str()));
     assert_eq!(page["next_cursor"], Value::Null, "no 101st");
     assert_eq!(unread(&s, &star).await, 100);
+    s.stop().await;
+}
+
+/// Blocks and mutes hide notifications at read time (list and count), and
+/// undoing them shows them again (creation-time filtering is in the store suite).
+#[tokio::test]
+async fn blocks_and_mutes_hide_notifications() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let carol = s.user("carol").await;
+    follow(&s, &bob, &alice).await;
+    follow(&s, &carol, &alice).await;
+    within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).len() == 2).await;
+    let relate = |user: &User, method: Method, path: String| {
+        let req = user.basic(s.req(method, &path));
+        async move {
+            let status = req.send().await.unwrap().status();
+            assert!(status.is_success(), "{path}: {status}");
+        }
+    };
+    // Alice mutes bob; carol blocks alice (which also ends carol's follow).
+    relate(&alice, Method::POST, "/api/v1/users/bob/mute".into()).await;
+    relate(&carol, Method::POST, "/api/v1/users/alice/block".into()).await;
+    let page = within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).is_empty()).await;
+    assert_eq!(page["next_cursor"], Value::Null);
+    assert_eq!(unread(&s, &alice).await, 0);
+    // Others still reach her meanwhile.
+    let dave = s.user("dave").await;
+    follow(&s, &dave, &alice).await;
+    within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).len() == 1).await;
+    relate(&alice, Method::DELETE, "/api/v1/users/bob/mute".into()).await;
+    relate(&carol, Method::DELETE, "/api/v1/users/alice/block".into()).await;
+    let page = within_2s(&s, &alice, "/api/v1/notifications", |p| items(p).len() == 3).await;
+    let from: Vec<&str> = items(&page)
+        .iter()
+        .map(|n| n["account"]["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(from, ["dave", "carol", "bob"]);
+    assert_eq!(unread(&s, &alice).await, 3);
+    s.stop().await;
+}
+
+/// A post mentioning accounts notifies each of them (not its author).
+#[tokio::test]
+async fn mentions_notify_the_mentioned() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let carol = s.user("carol").await;
+    let id = post(
+        &s,
+        &bob,
+        "/api/v1/posts",
+        json!({"text": "hi @alice and @Carol, says @bob"}),
+    )
+    .await;
+    for user in [&alice, &carol] {
+        let page = within_2s(&s, user, "/api/v1/notifications", |p| !items(p).is_empty()).await;
+        assert_eq!(types(&page), ["mention"], "{page}");
+        assert_eq!(items(&page)[0]["post"]["id"], id.as_str());
+        assert_eq!(items(&page)[0]["account"]["username"], "bob");
+    }
+    assert!(items(&get(&s, &bob, "/api/v1/notifications").await).is_empty());
     s.stop().await;
 }
