@@ -370,25 +370,28 @@ impl OutboxSource for PgPool {
 /// How long the relay waits after a commit signal to gather more events.
 const RELAY_LINGER: Duration = Duration::from_millis(5);
 
-/// Counts the relay rounds that finished, so that a writer can wait until
-/// what it committed has been delivered: on the in-process bus a round ends
-/// only after every consumer applied its events.
+/// Numbers the relay's rounds as they start and tells the newest that
+/// succeeded, so that a writer can wait until what it committed has been
+/// delivered: on the in-process bus a round ends only after every consumer
+/// applied its events.
 #[derive(Clone)]
 pub struct RelayProgress {
-    rounds: Arc<tokio::sync::watch::Sender<u64>>,
+    started: Arc<std::sync::atomic::AtomicU64>,
+    succeeded: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for RelayProgress {
     fn default() -> Self {
         Self {
-            rounds: Arc::new(tokio::sync::watch::Sender::new(0)),
+            started: Arc::default(),
+            succeeded: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 }
 
 /// Waits, for a writer that just committed outbox rows, until a relay round
-/// that started after the commit has finished (the embedded mode's "at once":
-/// a block is applied by every consumer before its response).
+/// that started after the commit has succeeded (the embedded mode's "at
+/// once": a block is applied by every consumer before its response).
 #[derive(Clone)]
 pub struct DeliveryWait {
     pub signal: OutboxSignal,
@@ -397,14 +400,16 @@ pub struct DeliveryWait {
 
 impl DeliveryWait {
     /// Returns once the rows committed before the call were relayed, or after
-    /// `limit` (the events still travel; this only bounds the wait).
+    /// `limit` (the events still travel; this only bounds the wait). A
+    /// backlog of more than one batch can take more rounds than waited for.
     pub async fn wait(&self, limit: Duration) -> bool {
-        let mut rounds = self.progress.rounds.subscribe();
-        // The round running now may have read the outbox before the commit;
-        // the one after it cannot have.
-        let target = *rounds.borrow_and_update() + 2;
+        use std::sync::atomic::Ordering;
+        let mut succeeded = self.progress.succeeded.subscribe();
+        // Rounds up to this one may have read the outbox before the commit;
+        // the next one cannot have.
+        let target = self.progress.started.load(Ordering::SeqCst) + 1;
         self.signal.notify_one();
-        tokio::time::timeout(limit, rounds.wait_for(|r| *r >= target))
+        tokio::time::timeout(limit, succeeded.wait_for(|r| *r >= target))
             .await
             .is_ok_and(|r| r.is_ok())
     }
@@ -420,7 +425,7 @@ pub async fn run_relay(
     run_relay_tracked(source, bus, signal, RelayProgress::default(), shutdown).await
 }
 
-/// [`run_relay`], counting its finished rounds in `progress`.
+/// [`run_relay`], numbering its rounds in `progress`.
 pub async fn run_relay_tracked(
     source: Arc<dyn OutboxSource>,
     bus: Arc<dyn EventBus>,
@@ -431,9 +436,13 @@ pub async fn run_relay_tracked(
     const BATCH: i64 = 256;
     let mut backoff = Duration::from_millis(100);
     loop {
+        let round = progress
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let result = relay_once(source.as_ref(), bus.as_ref(), BATCH).await;
         if result.is_ok() {
-            progress.rounds.send_modify(|r| *r += 1);
+            progress.succeeded.send_modify(|r| *r = round);
         }
         let wait = match result {
             Ok(n) if n as i64 == BATCH => Duration::ZERO,

@@ -23,7 +23,7 @@ async fn one_hundred_users_run_every_route_without_a_failure() {
         url: server.base.clone(),
         users: 100,
         ramp_up: Duration::from_secs(2),
-        duration: Duration::from_secs(6),
+        duration: Duration::from_secs(10),
         seed: 7,
         think_time: Duration::from_millis(20),
         spread_sources: true,
@@ -38,7 +38,7 @@ async fn one_hundred_users_run_every_route_without_a_failure() {
     let services: BTreeSet<&str> = report.routes.iter().map(|r| r.service.as_str()).collect();
     assert_eq!(
         services,
-        BTreeSet::from(["messages", "posts", "users", "votes"])
+        BTreeSet::from(["messages", "notifications", "posts", "users", "votes"])
     );
     for route in [
         "POST /api/v1/users",
@@ -78,6 +78,17 @@ async fn one_hundred_users_run_every_route_without_a_failure() {
         "POST /api/v1/polls/{id}/votes",
         "POST /api/v1/messages",
         "GET /api/v1/messages",
+        "GET /api/v1/tags/{tag}/posts",
+        "GET /api/v1/search",
+        "GET /api/v1/notifications",
+        "GET /api/v1/notifications/unread_count",
+        "POST /api/v1/notifications/read",
+        "POST /api/v1/users/{username}/block",
+        "DELETE /api/v1/users/{username}/block",
+        "POST /api/v1/users/{username}/mute",
+        "DELETE /api/v1/users/{username}/mute",
+        "GET /api/v1/blocks",
+        "GET /api/v1/mutes",
         "GET /api/v1/messages/{id}",
         "POST /api/v1/messages/{id}/replies",
         "GET /api/v1/messages/{id}/replies",

@@ -526,6 +526,7 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
     let (posts_url, _, posts_schema) = pg_schema_url(&base).await;
     let (votes_url, _, votes_schema) = pg_schema_url(&base).await;
     let (messages_url, _, messages_schema) = pg_schema_url(&base).await;
+    let (notifications_url, _, notifications_schema) = pg_schema_url(&base).await;
     let secret = Secret::from_bytes(b"a test secret that is long enough!!");
     let serve = |app| async { Server::serve(app, tempfile::tempdir().unwrap()).await };
     let users = serve(
@@ -570,11 +571,29 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
         .unwrap(),
     )
     .await;
+    // Two notifications instances on one database share its consumer.
+    let mut notifications = Vec::new();
+    for _ in 0..2 {
+        let app = rookery::app::notifications_instance_on(
+            &notifications_url,
+            &secret,
+            std::slice::from_ref(&users.base),
+            &posts_bases,
+            bus().await,
+        )
+        .await
+        .unwrap();
+        notifications.push(serve(app).await);
+    }
     let upstreams = HashMap::from([
         ("users".to_string(), vec![users.base.clone()]),
         ("posts".to_string(), posts_bases.clone()),
         ("votes".to_string(), vec![votes.base.clone()]),
         ("messages".to_string(), vec![messages.base.clone()]),
+        (
+            "notifications".to_string(),
+            notifications.iter().map(|n| n.base.clone()).collect(),
+        ),
     ]);
     let gw = serve(rookery::app::gateway_only(&upstreams).unwrap()).await;
 
@@ -634,6 +653,48 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
     .await;
     within_2s(&gw, None, "/api/v1/users/bob", |u| u["karma"] == 1).await;
 
+    // The follow and the like reach bob's notifications, each once although
+    // two instances share the events.
+    let notes = within_2s(&gw, Some(&bob), "/api/v1/notifications", |n| {
+        n["items"].as_array().unwrap().len() >= 2
+    })
+    .await;
+    let kinds: Vec<&str> = notes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["like", "follow"], "{notes}");
+    assert_eq!(notes["items"][0]["account"]["username"], "alice");
+    assert_eq!(notes["items"][0]["post"]["id"], ids[0]);
+    // A block made on the users instance reaches votes over JetStream.
+    let resp = bob
+        .basic(gw.req(Method::POST, "/api/v1/users/alice/block"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let started = std::time::Instant::now();
+    loop {
+        let resp = alice
+            .basic(gw.req(Method::POST, &format!("/api/v1/posts/{id}/upvote")))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(started.elapsed().as_secs() < 2, "block not within 2 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // ... and hides alice from bob's notifications.
+    within_2s(&gw, Some(&bob), "/api/v1/notifications", |n| {
+        n["items"].as_array().unwrap().is_empty()
+    })
+    .await;
+
     // A deactivation made on the users instance reaches the messages
     // instance's replica of accounts (it would not ask again about carol).
     let carol = gw.user("carol").await;
@@ -681,11 +742,20 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
     assert_eq!(state.delivered, state.last_stream_sequence, "{state:?}");
 
     gw.stop().await;
+    for s in notifications {
+        s.stop().await;
+    }
     for s in [messages, votes, posts_a, posts_b, users] {
         s.stop().await;
     }
     inspect.delete_stream().await.unwrap();
-    for schema in [users_schema, posts_schema, votes_schema, messages_schema] {
+    for schema in [
+        users_schema,
+        posts_schema,
+        votes_schema,
+        messages_schema,
+        notifications_schema,
+    ] {
         let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&admin)
             .await;

@@ -102,28 +102,13 @@ impl Report {
     }
 }
 
-/// The service answering `route` (by API.md's tables).
+/// The service answering `route` (a route template, as the gateway routes it).
 pub fn service_of(route: &str) -> &'static str {
     let path = route.split_once(' ').map_or(route, |(_, p)| p);
-    let votes_suffixes = ["/vote", "/upvote", "/downvote", "/like", "/votes", "/likes"];
-    if path.starts_with("/api/v1/messages") {
-        "messages"
-    } else if path.starts_with("/api/v1/votes")
-        || path.starts_with("/api/v1/polls")
-        || votes_suffixes.iter().any(|s| path.ends_with(s))
-    {
-        "votes"
-    } else if path.starts_with("/api/v1/users/{username}/posts")
-        || path.starts_with("/api/v1/posts")
-        || path.starts_with("/api/v1/timelines")
-        || path.starts_with("/api/v1/communities")
-    {
-        "posts"
-    } else if path.starts_with("/api/v1/users") || path.starts_with("/api/v1/auth") {
-        "users"
-    } else {
-        "other"
-    }
+    rookery_gateway::ROUTES
+        .iter()
+        .find(|(template, _)| *template == path)
+        .map_or("other", |(_, service)| service)
 }
 
 /// The smallest recorded time with at least `q` of the requests at or below it.
@@ -229,6 +214,11 @@ mod tests {
         assert_eq!(service_of("GET /api/v1/posts/{id}/replies"), "posts");
         assert_eq!(service_of("POST /api/v1/polls/{id}/votes"), "votes");
         assert_eq!(service_of("GET /api/v1/messages/{id}"), "messages");
+        assert_eq!(service_of("GET /api/v1/notifications"), "notifications");
+        assert_eq!(service_of("GET /api/v1/tags/{tag}/posts"), "posts");
+        assert_eq!(service_of("GET /api/v1/search"), "posts");
+        assert_eq!(service_of("POST /api/v1/users/{username}/block"), "users");
+        assert_eq!(service_of("GET /api/v1/nowhere"), "other");
     }
 
     #[test]
