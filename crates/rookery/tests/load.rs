@@ -107,8 +107,14 @@ async fn one_hundred_users_run_every_route_without_a_failure() {
         .route("POST /api/v1/users/{username}/block")
         .unwrap()
         .requests;
-    assert!(registrations > 100 && registrations <= 200, "{registrations}");
-    assert!(registrations - 100 <= blockers, "{registrations} {blockers}");
+    assert!(
+        registrations > 100 && registrations <= 200,
+        "{registrations}"
+    );
+    assert!(
+        registrations - 100 <= blockers,
+        "{registrations} {blockers}"
+    );
     assert!(report.spread_sources);
 
     // The JSON report carries the same figures.

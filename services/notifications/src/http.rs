@@ -13,7 +13,6 @@ use bytes::Bytes;
 use rookery_kernel::error::ErrorBody;
 use rookery_kernel::extract::{Query, parse_body};
 use rookery_kernel::identity::Identity;
-use rookery_kernel::ids::parse_id;
 use rookery_kernel::pagination::{Page, PageRequest};
 use rookery_kernel::schema;
 use rookery_kernel::time::rfc3339;
@@ -206,8 +205,19 @@ fn parse_up_to(raw: Option<&Value>) -> ApiResult<Option<i64>> {
     let invalid = || ApiError::invalid("up_to", "up_to must be a notification id");
     match raw {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_id(s.trim()).map(Some).ok_or_else(invalid),
-        Some(Value::Number(n)) => n.as_i64().filter(|v| *v > 0).map(Some).ok_or_else(invalid),
+        // Any 1..=19 digits (the schema's rule): 0 is below every id, and
+        // a number past the largest id marks everything read.
+        Some(Value::String(s)) => {
+            let digits = s.trim();
+            let valid =
+                (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+            valid
+                .then(|| digits.parse::<u64>().ok())
+                .flatten()
+                .map(|v| Some(v.min(i64::MAX as u64) as i64))
+                .ok_or_else(invalid)
+        }
+        Some(Value::Number(n)) => n.as_i64().filter(|v| *v >= 0).map(Some).ok_or_else(invalid),
         Some(_) => Err(invalid()),
     }
 }
@@ -256,6 +266,11 @@ mod tests {
         assert_eq!(parse_up_to(Some(&json!(null))).unwrap(), None);
         assert_eq!(parse_up_to(Some(&json!(" 42 "))).unwrap(), Some(42));
         assert_eq!(parse_up_to(Some(&json!(42))).unwrap(), Some(42));
+        assert_eq!(parse_up_to(Some(&json!("0"))).unwrap(), Some(0));
+        assert_eq!(
+            parse_up_to(Some(&json!("9999999999999999999"))).unwrap(),
+            Some(i64::MAX)
+        );
         for bad in [
             json!("x"),
             json!(""),

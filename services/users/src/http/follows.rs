@@ -23,7 +23,9 @@ use crate::store::FollowEntry;
     responses(
         (status = 201, description = "Now following", body = UserView),
         (status = 200, description = "Already following", body = UserView),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`blocked`: one of you blocks the other", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "`self_follow`", body = ErrorBody),
     ))]
 pub async fn follow(

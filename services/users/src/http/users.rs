@@ -30,10 +30,10 @@ pub struct RegisterRequest {
     #[schema(value_type = String, max_length = 254, example = "alice@example.com",
         pattern = r"^[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")]
     pub email: Option<String>,
-    /// 8..=256 characters.
-    #[schema(value_type = String, min_length = 8, max_length = 256,
-        example = "correct horse battery staple",
-        pattern = r"^[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[\s\S]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$")]
+    /// 8..=256 characters once trimmed (the pattern says so: surrounding
+    /// whitespace is trimmed, as from every string).
+    #[schema(value_type = String, example = "correct horse battery staple",
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{6,254}[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
     pub password: Option<String>,
     /// At most 500 characters.
     #[schema(max_length = 500)]
@@ -50,11 +50,9 @@ pub struct UpdateRequest {
     /// At most 500 characters.
     #[schema(max_length = 500)]
     pub bio: Option<String>,
-    /// 8..=256 characters; revokes every token of the account.
+    /// 8..=256 characters once trimmed; revokes every token of the account.
     #[schema(
-        min_length = 8,
-        max_length = 256,
-        pattern = r"^[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[\s\S]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{6,254}[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub password: Option<String>,
 }
