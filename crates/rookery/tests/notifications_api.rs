@@ -338,7 +338,11 @@ async fn likes_replies_reposts_and_messages_notify() {
         !types(p).contains(&"reply")
     })
     .await;
-    assert_eq!(types(&page), ["message", "repost", "like"]);
+    // The message and the posts' events travel through different relays, so
+    // which of them was applied first (and so is newer) is not fixed.
+    let mut left = types(&page);
+    left.sort_unstable();
+    assert_eq!(left, ["like", "message", "repost"]);
     s.stop().await;
 }
 
