@@ -93,6 +93,26 @@ impl RelationChange {
         }
     }
 
+    /// The replica write of this change, told by event `event_id`
+    /// ([`replica_sql::APPLY`]), bound and ready for any engine's connection.
+    pub fn apply_query<'q, DB>(
+        &self,
+        event_id: i64,
+    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+    where
+        DB: sqlx::Database,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i16: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        sqlx::query(replica_sql::APPLY)
+            .bind(self.user_id)
+            .bind(self.target_id)
+            .bind(self.kind.as_i16())
+            .bind(self.active)
+            .bind(event_id)
+    }
+
     /// The change an event tells of; `None` for other topics.
     pub fn parse(event: &Event) -> anyhow::Result<Option<Self>> {
         let (kind, active) = match event.topic.as_str() {

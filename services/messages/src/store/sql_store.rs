@@ -218,12 +218,7 @@ macro_rules! sql_message_store {
             async fn apply_relations(&self, changes: &[(i64, RelationChange)]) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 for (event_id, r) in changes {
-                    sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
-                        .bind(r.user_id)
-                        .bind(r.target_id)
-                        .bind(r.kind.as_i16())
-                        .bind(r.active)
-                        .bind(event_id)
+                    r.apply_query(*event_id)
                         .execute(&mut *tx)
                         .await?;
                 }

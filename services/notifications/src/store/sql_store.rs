@@ -213,12 +213,8 @@ macro_rules! sql_notification_store {
                         }
                         Change::Relation(change) => {
                             Self::flush(&mut tx, &mut pending).await?;
-                            sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
-                                .bind(change.user_id)
-                                .bind(change.target_id)
-                                .bind(change.kind.as_i16())
-                                .bind(change.active)
-                                .bind(applied.event_id)
+                            change
+                                .apply_query(applied.event_id)
                                 .execute(&mut *tx)
                                 .await?;
                         }

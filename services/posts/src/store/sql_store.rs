@@ -913,12 +913,7 @@ macro_rules! sql_post_store {
                         }
                         Change::Relation(rel) => {
                             // Newest event wins: a redelivered older one changes nothing.
-                            sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
-                                .bind(rel.user_id)
-                                .bind(rel.target_id)
-                                .bind(rel.kind.as_i16())
-                                .bind(rel.active)
-                                .bind(applied.event_id)
+                            rel.apply_query(applied.event_id)
                                 .execute(&mut *tx)
                                 .await?;
                         }

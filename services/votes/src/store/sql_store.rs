@@ -211,12 +211,7 @@ macro_rules! sql_vote_store {
                         Change::PostDeleted(post) => Self::upsert_post_in(&mut tx, post, true).await?,
                         Change::Account(account) => Self::upsert_account_in(&mut tx, account).await?,
                         Change::Relation(r) => {
-                            sqlx::query(rookery_kernel::relations::replica_sql::APPLY)
-                                .bind(r.user_id)
-                                .bind(r.target_id)
-                                .bind(r.kind.as_i16())
-                                .bind(r.active)
-                                .bind(applied.event_id)
+                            r.apply_query(applied.event_id)
                                 .execute(&mut *tx)
                                 .await?;
                         }
