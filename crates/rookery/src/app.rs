@@ -21,11 +21,14 @@ use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::secret::Secret;
 use rookery_messages::MessagesService;
-use rookery_notifications::{AccountViews, NotificationsService, PostViews};
+use rookery_notifications::store::CachedNotificationStore;
+use rookery_notifications::{AccountViews, NotificationStore, NotificationsService, PostViews};
+use rookery_posts::http::PostView;
 use rookery_posts::search::UserSearch;
 use rookery_posts::store::CachedPostStore;
 use rookery_posts::timeline::RedisTimelines;
 use rookery_posts::{PostStore, PostsService, TimelineConfig};
+use rookery_users::http::UserView;
 use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
 use rookery_votes::store::PostFacts;
@@ -144,7 +147,7 @@ pub async fn embedded_with_gateway(
     // Consumers subscribe before any relay publishes.
     let users_events = rookery_users::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_users::events::run_consumer(
-        users_store,
+        users_store.clone(),
         users_events,
         shutdown.clone(),
     ));
@@ -170,14 +173,18 @@ pub async fn embedded_with_gateway(
     let notifications =
         rookery_notifications::open_store(&sqlite_url_in(data_dir, "notifications"), ids.clone())
             .await?;
+    // The only writer of its store: pages and unread counts are kept exactly.
+    let notifications_store: Arc<dyn NotificationStore> = Arc::new(CachedNotificationStore::new(
+        notifications.store.clone(),
+    ));
     let notifications_events = rookery_notifications::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_notifications::events::run_consumer(
-        notifications.store.clone(),
+        notifications_store.clone(),
         notifications_events,
         shutdown.clone(),
     ));
     let posts_service = start_posts(
-        posts_store,
+        posts_store.clone(),
         &secret,
         timelines,
         redis,
@@ -225,14 +232,12 @@ pub async fn embedded_with_gateway(
     );
 
     let notifications_service = NotificationsService::new(
-        notifications.store.clone(),
+        notifications_store,
         IdentityKeys::new(&secret),
-        Arc::new(UsersViews {
-            users: Upstream::InProcess(users_router.clone()),
-        }),
-        Arc::new(PostsViews {
-            posts: Upstream::InProcess(posts_router.clone()),
-        }),
+        // One process: the stores' caches answer directly (no request, no
+        // JSON encoded and parsed again per page).
+        Arc::new(LocalAccountViews { store: users_store }),
+        Arc::new(LocalPostViews { store: posts_store }),
     );
 
     let upstreams = HashMap::from([
@@ -758,21 +763,32 @@ async fn batch(
     Ok(out)
 }
 
-/// `items` keyed by their id member `key`.
-fn by_id(
-    items: Vec<serde_json::Value>,
-    key: &str,
-) -> std::collections::HashMap<i64, serde_json::Value> {
-    items
-        .into_iter()
-        .filter_map(|item| Some((rookery_kernel::events::id_field(&item, key).ok()?, item)))
-        .collect()
-}
-
 /// Public views of accounts for notifications, from the users service's
 /// batch lookup (`GET /internal/v1/users?ids=`), in-process or over HTTP.
 struct UsersViews {
     users: Upstream,
+}
+
+/// `items` keyed by their id member `key`, written as JSON again without
+/// the members in `drop` (ids other services address accounts by).
+fn raw_by_id(
+    items: Vec<serde_json::Value>,
+    key: &str,
+    drop: &[&str],
+) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+    let mut out = HashMap::with_capacity(items.len());
+    for mut item in items {
+        let Ok(id) = rookery_kernel::events::id_field(&item, key) else {
+            continue;
+        };
+        if let Some(object) = item.as_object_mut() {
+            for member in drop {
+                object.remove(*member);
+            }
+        }
+        out.insert(id, serde_json::value::to_raw_value(&item)?);
+    }
+    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -780,11 +796,13 @@ impl AccountViews for UsersViews {
     async fn accounts(
         &self,
         ids: &[i64],
-    ) -> anyhow::Result<std::collections::HashMap<i64, serde_json::Value>> {
-        Ok(by_id(
+    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+        // The public view is addressed by username.
+        raw_by_id(
             batch(&self.users, "/internal/v1/users", ids).await?,
             "user_id",
-        ))
+            &["user_id"],
+        )
     }
 }
 
@@ -799,11 +817,53 @@ impl PostViews for PostsViews {
     async fn posts(
         &self,
         ids: &[i64],
-    ) -> anyhow::Result<std::collections::HashMap<i64, serde_json::Value>> {
-        Ok(by_id(
-            batch(&self.posts, "/internal/v1/posts", ids).await?,
-            "id",
-        ))
+    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+        raw_by_id(batch(&self.posts, "/internal/v1/posts", ids).await?, "id", &[])
+    }
+}
+
+/// Public views of accounts for notifications in `rookery serve`, from the
+/// users store in the same process (its cache is exact there): no request,
+/// no JSON parsed again.
+struct LocalAccountViews {
+    store: Arc<dyn UserStore>,
+}
+
+#[async_trait::async_trait]
+impl AccountViews for LocalAccountViews {
+    async fn accounts(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+        let users = self.store.users_by_ids(ids).await?;
+        users
+            .iter()
+            .filter(|u| u.active)
+            .map(|u| Ok((u.id, serde_json::value::to_raw_value(&UserView::public(u))?)))
+            .collect()
+    }
+}
+
+/// Post list items for notifications in `rookery serve`, from the posts
+/// store in the same process.
+struct LocalPostViews {
+    store: Arc<dyn PostStore>,
+}
+
+#[async_trait::async_trait]
+impl PostViews for LocalPostViews {
+    async fn posts(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+        let posts = self.store.posts_by_ids(ids).await?;
+        posts
+            .into_iter()
+            .map(|p| {
+                let id = p.id;
+                Ok((id, serde_json::value::to_raw_value(&PostView::list_item(p))?))
+            })
+            .collect()
     }
 }
 

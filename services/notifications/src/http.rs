@@ -19,6 +19,7 @@ use rookery_kernel::time::rfc3339;
 use rookery_kernel::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 
@@ -35,9 +36,9 @@ pub struct NotificationView {
     pub created_at: String,
     pub read: bool,
     /// The public view of who caused it.
-    pub account: Value,
+    pub account: Box<RawValue>,
     /// The post concerned (list item), or null.
-    pub post: Option<Value>,
+    pub post: Option<Box<RawValue>>,
     /// Type `message` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
@@ -128,11 +129,7 @@ impl NotificationsService {
             .items
             .into_iter()
             .filter_map(|n| {
-                let mut account = accounts.get(&n.actor_id)?.clone();
-                // The public view, addressed by username.
-                if let Some(object) = account.as_object_mut() {
-                    object.remove("user_id");
-                }
+                let account = accounts.get(&n.actor_id)?.clone();
                 let post = match n.post_id {
                     Some(id) => Some(post_views.get(&id)?.clone()),
                     None => None,

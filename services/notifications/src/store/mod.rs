@@ -6,10 +6,12 @@ use rookery_kernel::relations::RelationChange;
 
 use crate::domain::Kind;
 
+mod cached;
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+pub use cached::CachedNotificationStore;
 pub use postgres::PostgresNotificationStore;
 pub use sqlite::SqliteNotificationStore;
 
@@ -69,7 +71,7 @@ pub struct Notification {
 
 /// A page of one user's notifications, newest first, without those from
 /// accounts hidden from the user (blocks either way, and mutes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListQuery {
     pub user_id: i64,
     /// Only these kinds; empty: every kind.

@@ -290,6 +290,30 @@ pub struct CachedPostStore {
     hidden: CoherentCache<Vec<i64>>,
     /// Bumped (under the write lock) when everything is dropped at once.
     generation: RwLock<u64>,
+    searches: Searches,
+}
+
+/// Ranked search results (post ids) by query. Any create, edit or delete
+/// of a post, and any block, mute or deactivation, moves the one version;
+/// results are served only while the version they were ranked at holds, so
+/// they are never stale (the posts themselves come from the posts cache,
+/// with their current counts). Moved after the change, read before the load.
+struct Searches {
+    ranked: quick_cache::sync::Cache<SearchKey, Arc<(u64, Vec<i64>)>>,
+    version: std::sync::atomic::AtomicU64,
+}
+
+type SearchKey = (Vec<String>, Option<i64>, usize);
+
+impl Searches {
+    fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl CachedPostStore {
@@ -309,6 +333,11 @@ impl CachedPostStore {
             trending: Trending::default(),
             hidden: CoherentCache::new(100_000),
             generation: RwLock::new(0),
+            // Lists of at most 100 ids: at most ~10 MB.
+            searches: Searches {
+                ranked: quick_cache::sync::Cache::new(10_000),
+                version: Default::default(),
+            },
         }
     }
 
@@ -473,7 +502,10 @@ impl PostStore for CachedPostStore {
         let counted = [new.in_reply_to, new.repost_of];
         let listed = counted.iter().all(Option::is_none);
         let community = new.body.community.clone();
-        let created = self.inner.create_post(new, idempotency).await?;
+        let created = self.inner.create_post(new, idempotency).await;
+        // After the commit (or the failure: part of a group may have committed).
+        self.searches.bump();
+        let created = created?;
         let id = created.0.id;
         self.authored
             .edit(created.0.author_id, |newest| newest.add(&[id]));
@@ -509,6 +541,7 @@ impl PostStore for CachedPostStore {
     async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
         let edited = self.inner.edit_post(id, body).await;
         self.posts.change(id, |_| None);
+        self.searches.bump();
         self.trending.bump();
         edited
     }
@@ -519,6 +552,7 @@ impl PostStore for CachedPostStore {
         // change: rare enough to start over.
         self.drop_all(true);
         self.trending.bump();
+        self.searches.bump();
         deleted
     }
 
@@ -713,6 +747,18 @@ impl PostStore for CachedPostStore {
                 self.hidden.change(rel.target_id, |_| None);
             }
         }
+        // What searches show moves with blocks, deactivations and posts.
+        if changes.iter().any(|a| {
+            matches!(
+                a.change,
+                Change::Relation(_)
+                    | Change::UserDeactivated { .. }
+                    | Change::PostCreated { .. }
+                    | Change::PostDeleted { .. }
+            )
+        }) {
+            self.searches.bump();
+        }
         // On failure, whatever was collected never committed.
         outcome?;
         let effects = collected
@@ -760,7 +806,17 @@ impl PostStore for CachedPostStore {
         viewer: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<Post>> {
-        self.inner.search_posts(words, viewer, limit).await
+        let key: SearchKey = (words.to_vec(), viewer, limit);
+        let version = self.searches.version();
+        if let Some(ranked) = self.searches.ranked.get(&key)
+            && ranked.0 == version
+        {
+            return self.posts_in_order(&ranked.1).await;
+        }
+        let posts = self.inner.search_posts(words, viewer, limit).await?;
+        let ids = posts.iter().map(|p| p.id).collect();
+        self.searches.ranked.insert(key, Arc::new((version, ids)));
+        Ok(posts)
     }
 
     async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<TagCount>> {

@@ -46,27 +46,68 @@ pub(crate) mod sqlite {
             .join(" ")
     }
 
-    /// `$1` the FTS5 query, `$2` viewer (or NULL), `$3` limit. bm25 is lower
-    /// for better matches; ties go to the newest.
-    pub(crate) static POSTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    /// The newest [`super::CANDIDATES`] posts holding every word of the FTS5
+    /// query `$1`, from authors not blocked either way by the viewer `$2`
+    /// (the probes only when there is a viewer), as one JSON array of
+    /// `[id, text, title]`: one row, where hundreds would each cross from
+    /// SQLite's thread to the caller's.
+    fn candidates_sql(viewer: bool) -> String {
         format!(
-            "WITH c AS MATERIALIZED (
-                SELECT rowid AS id, bm25(posts_fts) AS r FROM posts_fts
-                WHERE posts_fts MATCH $1 ORDER BY rowid DESC LIMIT {}
-            )
-            SELECT {} FROM c JOIN posts p ON p.id = c.id
-            WHERE p.repost_of IS NULL AND {}
-            ORDER BY c.r, c.id DESC LIMIT $3",
+            "SELECT json_group_array(json_array(p.id, p.text, p.title)) FROM (
+                SELECT rowid AS id FROM posts_fts WHERE posts_fts MATCH $1
+                ORDER BY rowid DESC LIMIT {}
+            ) c JOIN posts p ON p.id = c.id
+            WHERE p.repost_of IS NULL{}",
             super::CANDIDATES,
-            super::columns("p"),
-            super::NOT_BLOCKED,
+            if viewer {
+                format!(" AND {}", super::NOT_BLOCKED)
+            } else {
+                String::new()
+            },
         )
-    });
+    }
+
+    static CANDIDATES_SQL: std::sync::LazyLock<[String; 2]> =
+        std::sync::LazyLock::new(|| [candidates_sql(false), candidates_sql(true)]);
+
+    /// The best `limit` matches, best first: candidates from the index,
+    /// ranked in Rust ([`crate::search::Ranker`]); FTS5's own bm25 first
+    /// counts every post holding each word, a pass over the words' whole
+    /// index per query.
+    pub(crate) async fn search_posts(
+        pool: &sqlx::SqlitePool,
+        words: &[String],
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> sqlx::Result<Vec<crate::store::Post>> {
+        let sql = &CANDIDATES_SQL[usize::from(viewer.is_some())];
+        let mut q = sqlx::query_as(sql).bind(query(words));
+        if let Some(viewer) = viewer {
+            q = q.bind(viewer);
+        }
+        let (json,): (String,) = q.fetch_one(pool).await?;
+        let candidates: Vec<(i64, String, Option<String>)> =
+            serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let best = crate::search::Ranker::new(words).best(&candidates, limit);
+        if best.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::new(format!(
+            "SELECT {} FROM posts WHERE id IN (",
+            super::super::sql_store::POST_COLUMNS
+        ));
+        let mut list = q.separated(", ");
+        for id in &best {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let mut posts: Vec<crate::store::Post> =
+            q.build_query_as().persistent(false).fetch_all(pool).await?;
+        posts.sort_by_key(|p| best.iter().position(|id| *id == p.id));
+        Ok(posts)
+    }
 
     pub(crate) const TAGS: &str = super::TAGS;
-
-    /// A prepared statement: the plan does not depend on the words.
-    pub(crate) const PERSISTENT: bool = true;
 }
 
 pub(crate) mod postgres {
@@ -81,7 +122,7 @@ pub(crate) mod postgres {
     /// the primary key that stops at the cap (common words): the planner
     /// picks by the words' frequencies, so the query is planned for its
     /// words each time (see [`PERSISTENT`]).
-    pub(crate) static POSTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static POSTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "WITH c AS MATERIALIZED (
                 SELECT p.id, p.search FROM posts p
@@ -99,7 +140,20 @@ pub(crate) mod postgres {
 
     /// Not a cached prepared statement: a generic plan would guess the
     /// words' frequency (and, for common words, sort every match).
-    pub(crate) const PERSISTENT: bool = false;
+    pub(crate) async fn search_posts(
+        pool: &sqlx::PgPool,
+        words: &[String],
+        viewer: Option<i64>,
+        limit: usize,
+    ) -> sqlx::Result<Vec<crate::store::Post>> {
+        sqlx::query_as(&POSTS)
+            .persistent(false)
+            .bind(query(words))
+            .bind(viewer)
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await
+    }
 
     /// Compared in the C collation (byte order, which the bounds assume),
     /// through the `tags_name_c` index.

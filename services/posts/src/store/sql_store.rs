@@ -1037,13 +1037,7 @@ macro_rules! sql_post_store {
                 if words.is_empty() || limit == 0 {
                     return Ok(Vec::new());
                 }
-                Ok(sqlx::query_as(&super::search::$search::POSTS)
-                    .persistent(super::search::$search::PERSISTENT)
-                    .bind(super::search::$search::query(words))
-                    .bind(viewer)
-                    .bind(limit as i64)
-                    .fetch_all(self.reader())
-                    .await?)
+                Ok(super::search::$search::search_posts(self.reader(), words, viewer, limit).await?)
             }
 
             async fn search_tags(&self, prefix: &str, limit: usize) -> StoreResult<Vec<$crate::store::TagCount>> {
