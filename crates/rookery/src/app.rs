@@ -174,9 +174,8 @@ pub async fn embedded_with_gateway(
         rookery_notifications::open_store(&sqlite_url_in(data_dir, "notifications"), ids.clone())
             .await?;
     // The only writer of its store: pages and unread counts are kept exactly.
-    let notifications_store: Arc<dyn NotificationStore> = Arc::new(CachedNotificationStore::new(
-        notifications.store.clone(),
-    ));
+    let notifications_store: Arc<dyn NotificationStore> =
+        Arc::new(CachedNotificationStore::new(notifications.store.clone()));
     let notifications_events = rookery_notifications::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_notifications::events::run_consumer(
         notifications_store.clone(),
@@ -818,7 +817,11 @@ impl PostViews for PostsViews {
         &self,
         ids: &[i64],
     ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
-        raw_by_id(batch(&self.posts, "/internal/v1/posts", ids).await?, "id", &[])
+        raw_by_id(
+            batch(&self.posts, "/internal/v1/posts", ids).await?,
+            "id",
+            &[],
+        )
     }
 }
 
@@ -861,7 +864,10 @@ impl PostViews for LocalPostViews {
             .into_iter()
             .map(|p| {
                 let id = p.id;
-                Ok((id, serde_json::value::to_raw_value(&PostView::list_item(p))?))
+                Ok((
+                    id,
+                    serde_json::value::to_raw_value(&PostView::list_item(p))?,
+                ))
             })
             .collect()
     }

@@ -12,7 +12,9 @@ use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::relations::{RelationChange, RelationKind};
 use rookery_notifications::domain::Kind;
 use rookery_notifications::events::parse;
-use rookery_notifications::store::{ListQuery, Notification, postgres, sqlite};
+use rookery_notifications::store::{
+    CachedNotificationStore, ListQuery, Notification, postgres, sqlite,
+};
 use rookery_notifications::{
     NotificationStore, PostgresNotificationStore, SqliteNotificationStore,
 };
@@ -523,4 +525,72 @@ async fn postgres_notification_store_suite() {
     let store = PostgresNotificationStore::new(pg.pool.clone(), Arc::new(IdGenerator::new(1)));
     suite(Arc::new(store)).await;
     pg.cleanup().await;
+}
+
+/// The cache of `rookery serve` in front of SQLite: the same suite reads
+/// every page again after each change, so a page or count kept past a
+/// change that concerns it fails it.
+#[tokio::test]
+async fn cached_notification_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(
+        &sqlite_url_in(dir.path(), "notifications"),
+        &sqlite::MIGRATOR,
+    )
+    .await
+    .unwrap();
+    let inner = SqliteNotificationStore::new(db.clone(), Arc::new(IdGenerator::new(1)));
+    suite(Arc::new(CachedNotificationStore::new(Arc::new(inner)))).await;
+    db.close().await;
+}
+
+/// A page read once is served again from memory, and the recipient's next
+/// notification, a mark read and a deleted post each show at once.
+#[tokio::test]
+async fn cached_pages_follow_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(
+        &sqlite_url_in(dir.path(), "notifications"),
+        &sqlite::MIGRATOR,
+    )
+    .await
+    .unwrap();
+    let inner = SqliteNotificationStore::new(db.clone(), Arc::new(IdGenerator::new(1)));
+    let store = CachedNotificationStore::new(Arc::new(inner));
+    let ev = Events(AtomicI64::new(1));
+    apply(&store, &[ev.follow(BOB, ALICE)]).await;
+    let first = all(&store, ALICE).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(all(&store, ALICE).await, first);
+    assert_eq!(store.unread_count(ALICE).await.unwrap(), 1);
+
+    apply(&store, &[ev.follow(CAROL, ALICE)]).await;
+    assert_eq!(all(&store, ALICE).await.len(), 2);
+    assert_eq!(store.unread_count(ALICE).await.unwrap(), 2);
+
+    assert_eq!(store.mark_read(ALICE, None).await.unwrap(), 0);
+    assert!(all(&store, ALICE).await.iter().all(|n| n.read));
+    assert_eq!(store.unread_count(ALICE).await.unwrap(), 0);
+
+    // Another recipient's change (a deleted post) reaches every page.
+    apply(&store, &[ev.post(100, DAVE, None, None, &[ALICE])]).await;
+    assert_eq!(all(&store, ALICE).await.len(), 3);
+    assert_eq!(store.unread_count(ALICE).await.unwrap(), 1);
+    apply(&store, &[ev.deleted(100, DAVE)]).await;
+    assert_eq!(all(&store, ALICE).await.len(), 2);
+    assert_eq!(store.unread_count(ALICE).await.unwrap(), 0);
+
+    // A block hides the blocked account's notifications from both pages.
+    apply(
+        &store,
+        &[ev.relation(RelationKind::Block, ALICE, BOB, true)],
+    )
+    .await;
+    let shown: Vec<i64> = all(&store, ALICE)
+        .await
+        .iter()
+        .map(|n| n.actor_id)
+        .collect();
+    assert_eq!(shown, [CAROL]);
+    db.close().await;
 }

@@ -69,7 +69,11 @@ impl Ranker {
     /// inverse document frequencies only scale each word's part; the words
     /// are weighed equally (computing them costs a pass over each word's
     /// whole index, which is what made ranking slow).
-    pub fn best(&self, candidates: &[(i64, String, Option<String>)], limit: usize) -> Vec<i64> {
+    pub fn best(
+        &self,
+        candidates: &[(i64, Option<String>, Option<String>)],
+        limit: usize,
+    ) -> Vec<i64> {
         if candidates.is_empty() || limit == 0 {
             return Vec::new();
         }
@@ -80,8 +84,9 @@ impl Ranker {
             .map(|(id, text, title)| {
                 let mut tf = vec![0u32; self.stems.len()];
                 let mut length = 0;
-                for token in [text.as_str(), title.as_deref().unwrap_or_default()]
+                for token in [text.as_deref(), title.as_deref()]
                     .into_iter()
+                    .flatten()
                     .flat_map(|field| field.split(|c: char| !c.is_alphanumeric()))
                     .filter(|t| !t.is_empty())
                 {
@@ -131,7 +136,11 @@ impl Ranker {
         } else {
             token.into()
         };
-        if !self.heads.iter().any(|head| folded.starts_with(head.as_str())) {
+        if !self
+            .heads
+            .iter()
+            .any(|head| folded.starts_with(head.as_str()))
+        {
             return;
         }
         let stem = self.stemmer.stem(&folded);
@@ -185,15 +194,18 @@ mod tests {
         assert_eq!(tag_prefix("#"), None);
     }
 
-    fn doc(id: i64, text: &str) -> (i64, String, Option<String>) {
-        (id, text.to_string(), None)
+    fn doc(id: i64, text: &str) -> (i64, Option<String>, Option<String>) {
+        (id, Some(text.to_string()), None)
     }
 
     #[test]
     fn ranking_prefers_more_occurrences_then_shorter_then_newer() {
         let ranker = Ranker::new(&words("coffee morning"));
         let docs = [
-            doc(1, "coffee in the morning with friends and a long long walk after"),
+            doc(
+                1,
+                "coffee in the morning with friends and a long long walk after",
+            ),
             doc(2, "Coffee, COFFEE morning"),
             doc(3, "morning coffee"),
             doc(4, "morning coffee"),

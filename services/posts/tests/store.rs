@@ -1235,6 +1235,50 @@ async fn tags_suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>) {
         edits[0].payload["mentions"],
         serde_json::json!([{"user_id": "4", "username": "dave"}])
     );
+
+    // Many at once (on SQLite they commit together, in one batch): every
+    // post keeps its own tags and mentions, and the counters add up exactly.
+    let before = |name: &str| {
+        let store = store.clone();
+        let name = name.to_string();
+        async move {
+            store
+                .tags_by_name(None, 0, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.name == name)
+                .map_or(0, |t| t.post_count)
+        }
+    };
+    let (batch_before, odd_before) = (before("batch").await, before("odd").await);
+    let creates = (0..60).map(|i| {
+        let store = store.clone();
+        async move {
+            let text = if i % 2 == 0 {
+                format!("post {i} #batch #odd @bob @nobody{i}")
+            } else {
+                format!("post {i} #batch @ALICE @dave #batch")
+            };
+            let (post, _) = store.create_post(micro(4, &text), None).await.unwrap();
+            (i, post)
+        }
+    });
+    let created = futures::future::join_all(creates).await;
+    for (i, post) in &created {
+        if i % 2 == 0 {
+            assert_eq!(*post.tags, ["batch", "odd"], "{i}");
+            assert_eq!(names(post), ["bob"], "{i}");
+        } else {
+            assert_eq!(*post.tags, ["batch"], "{i}");
+            assert_eq!(names(post), ["Alice", "dave"], "{i}");
+        }
+        assert_eq!(&store.post(post.id).await.unwrap().unwrap(), post);
+    }
+    assert_eq!(before("batch").await, batch_before + 60);
+    assert_eq!(before("odd").await, odd_before + 30);
+    let tagged = store.tag_posts("odd", None, 100).await.unwrap();
+    assert_eq!(tagged.len(), 30);
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ pub(crate) mod sqlite {
             q = q.bind(viewer);
         }
         let (json,): (String,) = q.fetch_one(pool).await?;
-        let candidates: Vec<(i64, String, Option<String>)> =
+        let candidates: Vec<(i64, Option<String>, Option<String>)> =
             serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let best = crate::search::Ranker::new(words).best(&candidates, limit);
         if best.is_empty() {

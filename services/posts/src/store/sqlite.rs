@@ -105,31 +105,37 @@ impl GroupWriter for SqlitePostStore {
         let mut tx = self.db.begin_write().await?;
         let mut outcomes: Vec<Option<StoreResult<(Post, bool)>>> =
             jobs.iter().map(|_| None).collect();
-        // Plain posts (no parent, no original, no key, no tags or mentions
-        // to index or resolve) cannot be refused:
-        // they go in with one statement for all, and one for their events.
-        let plain: Vec<usize> = (0..jobs.len())
+        // Top-level posts (no parent, no original, no key) cannot be
+        // refused: they go in with one statement for all, their tags with
+        // one more and their mentions resolved with one query, and one
+        // statement for their events.
+        let top: Vec<usize> = (0..jobs.len())
             .filter(|&i| {
                 let job = &jobs[i];
-                job.key.is_none()
-                    && job.new.in_reply_to.is_none()
-                    && job.new.repost_of.is_none()
-                    && tags_of(&job.new.body).is_empty()
-                    && mention_candidates(&job.new.body).is_empty()
+                job.key.is_none() && job.new.in_reply_to.is_none() && job.new.repost_of.is_none()
             })
             .collect();
-        if !plain.is_empty() {
-            let posts: Vec<Post> = plain
+        if !top.is_empty() {
+            let bodies: Vec<&PostBody> = top.iter().map(|&i| &jobs[i].new.body).collect();
+            let mentions = mentions_of_many(&mut tx, &bodies).await?;
+            let posts: Vec<Post> = top
                 .iter()
-                .map(|&i| plain_post(self.ids.next(), &jobs[i].new, now))
+                .zip(mentions)
+                .map(|(&i, mentions)| {
+                    let mut post = plain_post(self.ids.next(), &jobs[i].new, now);
+                    post.tags = JsonList(tags_of(&jobs[i].new.body));
+                    post.mentions = JsonList(mentions);
+                    post
+                })
                 .collect();
-            insert_plain_posts(&mut tx, &posts).await?;
+            insert_top_level_posts(&mut tx, &posts).await?;
+            add_tags_of_many(&mut tx, &posts).await?;
             let created: Vec<_> = posts
                 .iter()
                 .map(|p| events::post_created(&self.ids, p))
                 .collect();
             outbox_insert_many_sqlite(&mut tx, &created).await?;
-            for (i, post) in plain.into_iter().zip(posts) {
+            for (i, post) in top.into_iter().zip(posts) {
                 outcomes[i] = Some(Ok((post, false)));
             }
         }
@@ -188,12 +194,12 @@ fn plain_post(id: i64, new: &NewPost, now: i64) -> Post {
     }
 }
 
-async fn insert_plain_posts(conn: &mut SqliteConnection, posts: &[Post]) -> sqlx::Result<()> {
-    // 9 bound values per row, well under SQLite's 32,766.
+async fn insert_top_level_posts(conn: &mut SqliteConnection, posts: &[Post]) -> sqlx::Result<()> {
+    // 11 bound values per row, well under SQLite's 32,766.
     for chunk in posts.chunks(1_000) {
         let mut q = sqlx::QueryBuilder::new(
             "INSERT INTO posts (id, author_id, author, text, title, community, url, \
-             created_at, hot, listed) ",
+             created_at, hot, listed, tags, mentions) ",
         );
         q.push_values(chunk, |mut row, post| {
             row.push_bind(post.id)
@@ -205,8 +211,97 @@ async fn insert_plain_posts(conn: &mut SqliteConnection, posts: &[Post]) -> sqlx
                 .push_bind(&post.url)
                 .push_bind(post.created_at)
                 .push_bind(post.hot)
-                .push("TRUE");
+                .push("TRUE")
+                .push_bind(post.tags.to_json())
+                .push_bind(post.mentions.to_json());
         });
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The active accounts each of `bodies` mentions, in order of appearance,
+/// as each account spells its name: one query for all of them.
+async fn mentions_of_many(
+    conn: &mut SqliteConnection,
+    bodies: &[&PostBody],
+) -> sqlx::Result<Vec<Vec<Mention>>> {
+    let candidates: Vec<Vec<String>> = bodies.iter().map(|b| mention_candidates(b)).collect();
+    let mut keys: Vec<String> = candidates
+        .iter()
+        .flatten()
+        .map(|name| name.to_lowercase())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut found: std::collections::HashMap<String, (i64, String)> = Default::default();
+    // One bound value per name (at most 10 a post).
+    for chunk in keys.chunks(10_000) {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT id, username, username_key FROM users WHERE active AND username_key IN (",
+        );
+        let mut list = q.separated(", ");
+        for key in chunk {
+            list.push_bind(key);
+        }
+        q.push(")");
+        let rows: Vec<(i64, String, String)> = q
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
+        found.extend(rows.into_iter().map(|(id, name, key)| (key, (id, name))));
+    }
+    Ok(candidates
+        .iter()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| {
+                    found
+                        .get(&name.to_lowercase())
+                        .map(|(user_id, username)| Mention {
+                            user_id: *user_id,
+                            username: username.clone(),
+                        })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Indexes `posts` under their tags and counts them per tag: one statement
+/// for the index rows and one for the counters (added up per tag, in name
+/// order like every writer of them).
+async fn add_tags_of_many(conn: &mut SqliteConnection, posts: &[Post]) -> sqlx::Result<()> {
+    let rows: Vec<(&str, i64)> = posts
+        .iter()
+        .flat_map(|p| p.tags.iter().map(move |t| (t.as_str(), p.id)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut counts: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (tag, _) in &rows {
+        *counts.entry(tag).or_default() += 1;
+    }
+    for chunk in rows.chunks(10_000) {
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO post_tags (tag, post_id) ");
+        q.push_values(chunk, |mut row, (tag, post_id)| {
+            row.push_bind(*tag).push_bind(*post_id);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    let counts: Vec<(&str, i64)> = counts.into_iter().collect();
+    for chunk in counts.chunks(10_000) {
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO tags (name, post_count) ");
+        q.push_values(chunk, |mut row, (tag, count)| {
+            row.push_bind(*tag).push_bind(*count);
+        });
+        q.push(
+            " ON CONFLICT (name) DO UPDATE SET post_count = tags.post_count + excluded.post_count",
+        );
         q.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
