@@ -189,6 +189,7 @@ pub async fn embedded_with_gateway(
         redis,
         Some(Arc::new(UsersDirectory {
             users: Upstream::InProcess(users_router.clone()),
+            store: Some(users_store.clone()),
         })),
         bus.as_ref(),
         &tasks,
@@ -219,6 +220,7 @@ pub async fn embedded_with_gateway(
         }),
         Arc::new(UsersDirectory {
             users: Upstream::InProcess(users_router.clone()),
+            store: None,
         }),
     );
 
@@ -227,6 +229,7 @@ pub async fn embedded_with_gateway(
         IdentityKeys::new(&secret),
         Arc::new(UsersDirectory {
             users: Upstream::InProcess(users_router.clone()),
+            store: None,
         }),
     );
 
@@ -387,6 +390,7 @@ pub async fn votes_instance_on(
         }),
         Arc::new(UsersDirectory {
             users: Upstream::Http(users),
+            store: None,
         }),
     );
     Ok(App {
@@ -447,6 +451,7 @@ pub async fn messages_instance_on(
         IdentityKeys::new(secret),
         Arc::new(UsersDirectory {
             users: Upstream::Http(users),
+            store: None,
         }),
     );
     Ok(App {
@@ -631,6 +636,7 @@ pub async fn posts_instance_on(
             tasks.spawn(users.clone().run_health_checks(shutdown.clone()));
             Some(Arc::new(UsersDirectory {
                 users: Upstream::Http(users),
+                store: None,
             }))
         }
     };
@@ -877,6 +883,9 @@ impl PostViews for LocalPostViews {
 /// (`GET /internal/v1/users/{username}`), in-process or over HTTP.
 pub struct UsersDirectory {
     users: Upstream,
+    /// In `rookery serve`: the users store itself, which searches answer
+    /// from without a request and its JSON parsed again.
+    store: Option<Arc<dyn UserStore>>,
 }
 
 #[async_trait::async_trait]
@@ -909,6 +918,17 @@ impl UserSearch for UsersDirectory {
         limit: usize,
         viewer: Option<i64>,
     ) -> anyhow::Result<Vec<serde_json::Value>> {
+        if let Some(store) = &self.store {
+            let q = q.trim();
+            if q.is_empty() {
+                return Ok(Vec::new());
+            }
+            let users = store.search_users(q, viewer, limit).await?;
+            return users
+                .iter()
+                .map(|u| Ok(serde_json::to_value(UserView::public(u))?))
+                .collect();
+        }
         // (The serializer is not Send: done with before any await.)
         let path = {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
