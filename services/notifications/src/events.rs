@@ -33,8 +33,13 @@ pub fn consumed() -> Vec<&'static str> {
 }
 
 /// An optional id member: `None` when absent, null or not an id.
+/// (No error built for the usual absent member: this runs several times per post.)
 fn optional_id(payload: &Value, name: &str) -> Option<i64> {
-    id_field(payload, name).ok().filter(|id| *id > 0)
+    let v = &payload[name];
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_i64())
+        .filter(|id| *id > 0)
 }
 
 fn at(event: &Event) -> i64 {

@@ -589,8 +589,27 @@ impl PostStore for CachedPostStore {
         Ok(tags)
     }
 
+    /// Asked for every post that mentions someone: from the authors cache,
+    /// the misses in one query.
     async fn authors_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<Author>> {
-        self.inner.authors_by_usernames(usernames).await
+        let mut found = Vec::with_capacity(usernames.len());
+        let mut missing = Vec::new();
+        for name in usernames {
+            let key = name.trim().to_lowercase();
+            match self.authors.get(&key) {
+                Some(author) => found.push(author),
+                None => missing.push(key),
+            }
+        }
+        if !missing.is_empty() {
+            let version = self.authors.version();
+            for author in self.inner.authors_by_usernames(&missing).await? {
+                self.authors
+                    .fill(author.username.to_lowercase(), &author, version);
+                found.push(author);
+            }
+        }
+        Ok(found)
     }
 
     async fn replies(&self, id: i64, after: Option<i64>, limit: usize) -> StoreResult<Vec<Post>> {
