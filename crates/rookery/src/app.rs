@@ -281,7 +281,10 @@ async fn web_pages(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Router, Closer)> {
     let web = rookery_web::open_store(&sqlite_url_in(data_dir, "web")).await?;
-    tasks.spawn(rookery_web::sweep_sessions(web.store.clone(), shutdown.clone()));
+    tasks.spawn(rookery_web::sweep_sessions(
+        web.store.clone(),
+        shutdown.clone(),
+    ));
     let service = rookery_web::WebService::new(Upstream::InProcess(api), web.store.clone());
     Ok((rookery_web::router(service), web.close))
 }
@@ -293,7 +296,10 @@ pub async fn web_instance(database_url: &str, gateways: &[String]) -> anyhow::Re
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let gateway = HttpPool::new("gateway", gateways)?;
     tasks.spawn(gateway.clone().run_health_checks(shutdown.clone()));
-    tasks.spawn(rookery_web::sweep_sessions(web.store.clone(), shutdown.clone()));
+    tasks.spawn(rookery_web::sweep_sessions(
+        web.store.clone(),
+        shutdown.clone(),
+    ));
     let service = rookery_web::WebService::new(Upstream::Http(gateway), web.store.clone());
     Ok(App {
         router: rookery_web::instance_router(service),

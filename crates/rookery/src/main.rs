@@ -778,8 +778,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     let html = bench::page_weight(&url, "/", Some(&cookies[0]), "identity").await?;
                     let gzip = bench::page_weight(&url, "/", Some(&cookies[0]), "gzip").await?;
                     let brotli = bench::page_weight(&url, "/", Some(&cookies[0]), "br").await?;
-                    let css = bench::page_weight(&url, rookery_web::assets::css_url(), None, "identity").await?;
-                    let js = bench::page_weight(&url, rookery_web::assets::js_url(), None, "identity").await?;
+                    let css =
+                        bench::page_weight(&url, rookery_web::assets::css_url(), None, "identity")
+                            .await?;
+                    let js =
+                        bench::page_weight(&url, rookery_web::assets::js_url(), None, "identity")
+                            .await?;
                     println!(
                         "page weight of / (logged in as user0): HTML {html} B (gzip {gzip} B, br {brotli} B) + CSS {css} B + JS {js} B = {} B uncompressed",
                         html + css + js

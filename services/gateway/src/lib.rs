@@ -83,7 +83,14 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// Every service the gateway routes to (`web`: every path that is not the API's).
-pub const SERVICES: &[&str] = &["users", "posts", "votes", "messages", "notifications", "web"];
+pub const SERVICES: &[&str] = &[
+    "users",
+    "posts",
+    "votes",
+    "messages",
+    "notifications",
+    "web",
+];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -331,8 +338,14 @@ async fn forward_page(pages: &Upstream, req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string());
     let (mut parts, body) = req.into_parts();
-    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await else {
-        return page_unavailable(http::StatusCode::PAYLOAD_TOO_LARGE, "That was too much to send at once.");
+    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    else {
+        return page_unavailable(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "That was too much to send at once.",
+        );
     };
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(IDENTITY_HEADER);
@@ -340,7 +353,10 @@ async fn forward_page(pages: &Upstream, req: Request) -> Response {
         append_forwarded_for(&mut parts.headers, ip);
     }
     parts.extensions = http::Extensions::new();
-    match pages.send(http::Request::from_parts(parts, body.to_bytes())).await {
+    match pages
+        .send(http::Request::from_parts(parts, body.to_bytes()))
+        .await
+    {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);

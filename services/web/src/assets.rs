@@ -44,7 +44,10 @@ pub async fn static_file(Path(name): Path<String>) -> Response {
 }
 
 pub async fn avatar(Path(file): Path<String>) -> Response {
-    let Some(name) = file.strip_suffix(".svg").filter(|n| !n.is_empty() && n.len() <= 64) else {
+    let Some(name) = file
+        .strip_suffix(".svg")
+        .filter(|n| !n.is_empty() && n.len() <= 64)
+    else {
         return crate::pages::not_found_page().into_response();
     };
     (

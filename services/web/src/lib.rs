@@ -24,7 +24,6 @@ pub mod views;
 
 pub use store::{PostgresSessionStore, SessionStore, SqliteSessionStore};
 
-
 pub struct WebService {
     pub api: api::Api,
     pub sessions: Arc<dyn SessionStore>,
@@ -86,7 +85,10 @@ pub fn router(svc: Arc<WebService>) -> Router {
         .route("/messages/{id}", get(inbox::thread))
         .route("/messages/{id}/reply", post(inbox::reply))
         .route("/notifications", get(inbox::notifications))
-        .route("/settings", get(people::settings_page).post(people::save_settings))
+        .route(
+            "/settings",
+            get(people::settings_page).post(people::save_settings),
+        )
         .route(
             "/settings/deactivate",
             get(people::deactivate_page).post(people::deactivate),
@@ -123,7 +125,10 @@ pub fn instance_router(svc: Arc<WebService>) -> Router {
 /// Forgets expired sessions every hour until `shutdown`.
 pub async fn sweep_sessions(sessions: Arc<dyn SessionStore>, shutdown: CancellationToken) {
     loop {
-        match sessions.delete_expired(rookery_kernel::time::now_ms()).await {
+        match sessions
+            .delete_expired(rookery_kernel::time::now_ms())
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(expired = n, "web sessions swept"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot sweep web sessions"),

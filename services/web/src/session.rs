@@ -112,7 +112,12 @@ impl Ctx {
     /// Cookies this response must set (the pre-login CSRF token).
     pub fn cookies(&self) -> Vec<HeaderValue> {
         if self.new_anon_csrf {
-            vec![set_cookie(ANON_CSRF_COOKIE, &self.csrf, 60 * 60 * 24, self.https)]
+            vec![set_cookie(
+                ANON_CSRF_COOKIE,
+                &self.csrf,
+                60 * 60 * 24,
+                self.https,
+            )]
         } else {
             Vec::new()
         }

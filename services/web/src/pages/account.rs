@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::{Form, PageError, PageResult, checked_form, redirect, safe_next};
 use crate::api::{ApiFailure, Token, enc};
-use crate::session::{ANON_CSRF_COOKIE, Ctx, SESSION_COOKIE, hash_session_id, random_token, set_cookie};
+use crate::session::{
+    ANON_CSRF_COOKIE, Ctx, SESSION_COOKIE, hash_session_id, random_token, set_cookie,
+};
 use crate::store::Session;
 use crate::views::{csrf_field, next_field};
 
@@ -61,7 +63,12 @@ pub async fn login_page(ctx: Ctx, Query(q): Query<LoginQuery>) -> PageResult {
     } else {
         None
     };
-    Ok(ctx.page("Log in", "/login", 0, login_form(&ctx, &next, &Entered::default(), notice)))
+    Ok(ctx.form_page(
+        StatusCode::OK,
+        "Log in",
+        "/login",
+        login_form(&ctx, &next, &Entered::default(), notice),
+    ))
 }
 
 /// A new session for the token: its cookie on a redirect to `next`.
@@ -87,7 +94,10 @@ async fn start_session(ctx: &Ctx, token: Token, next: &str) -> PageResult {
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, &id, token.expires_in, ctx.https),
     );
-    headers.append(header::SET_COOKIE, set_cookie(ANON_CSRF_COOKIE, "", 0, ctx.https));
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(ANON_CSRF_COOKIE, "", 0, ctx.https),
+    );
     Ok(response)
 }
 
@@ -118,11 +128,10 @@ pub async fn login(ctx: Ctx, body: Bytes) -> PageResult {
                 }),
                 ..Entered::default()
             };
-            Ok(ctx.page_with_status(
+            Ok(ctx.form_page(
                 f.status,
                 "Log in",
                 "/login",
-                0,
                 login_form(&ctx, &next, &entered, None),
             ))
         }
@@ -172,7 +181,12 @@ pub async fn signup_page(ctx: Ctx) -> PageResult {
     if ctx.session.is_some() {
         return Ok(redirect("/"));
     }
-    Ok(ctx.page("Sign up", "/signup", 0, signup_form(&ctx, &Entered::default())))
+    Ok(ctx.form_page(
+        StatusCode::OK,
+        "Sign up",
+        "/signup",
+        signup_form(&ctx, &Entered::default()),
+    ))
 }
 
 pub async fn signup(ctx: Ctx, body: Bytes) -> PageResult {
@@ -204,12 +218,14 @@ pub async fn signup(ctx: Ctx, body: Bytes) -> PageResult {
         Err(f) => f,
     };
     let (error, field) = match (failure.status, failure.code.as_str()) {
-        (StatusCode::CONFLICT, "username_taken") => {
-            ("That username is taken. Choose another one.".to_string(), Some("username"))
-        }
-        (StatusCode::CONFLICT, "email_taken") => {
-            ("An account with that email exists already.".to_string(), Some("email"))
-        }
+        (StatusCode::CONFLICT, "username_taken") => (
+            "That username is taken. Choose another one.".to_string(),
+            Some("username"),
+        ),
+        (StatusCode::CONFLICT, "email_taken") => (
+            "An account with that email exists already.".to_string(),
+            Some("email"),
+        ),
         (StatusCode::BAD_REQUEST, _) => {
             let field = match failure.field.as_deref() {
                 Some("username") => Some("username"),
@@ -230,7 +246,7 @@ pub async fn signup(ctx: Ctx, body: Bytes) -> PageResult {
         field,
     };
     let status = failure.status;
-    Ok(ctx.page_with_status(status, "Sign up", "/signup", 0, signup_form(&ctx, &entered)))
+    Ok(ctx.form_page(status, "Sign up", "/signup", signup_form(&ctx, &entered)))
 }
 
 pub async fn logout(ctx: Ctx, body: Bytes) -> PageResult {
@@ -256,4 +272,3 @@ pub async fn logout(ctx: Ctx, body: Bytes) -> PageResult {
 pub fn login_url(next: &str) -> String {
     format!("/login?next={}", enc(next))
 }
-

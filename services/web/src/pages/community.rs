@@ -7,15 +7,20 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response, here, now, redirect};
-use crate::api::{Post, Page, enc};
+use super::{
+    PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response, here, now,
+    redirect,
+};
+use crate::api::{Page, Post, enc};
 use crate::session::Ctx;
 use crate::views::{PostControls, csrf_field, empty, post_list};
 
 pub fn valid_community(name: &str) -> Result<&str, PageError> {
     if !name.is_empty()
         && name.len() <= 50
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
         Ok(name)
     } else {
@@ -23,7 +28,12 @@ pub fn valid_community(name: &str) -> Result<&str, PageError> {
     }
 }
 
-const SORTS: [(&str, &str); 4] = [("hot", "Hot"), ("new", "New"), ("top", "Top"), ("controversial", "Controversial")];
+const SORTS: [(&str, &str); 4] = [
+    ("hot", "Hot"),
+    ("new", "New"),
+    ("top", "Top"),
+    ("controversial", "Controversial"),
+];
 
 #[derive(Deserialize, Default)]
 pub struct CommunityQuery {
@@ -31,7 +41,12 @@ pub struct CommunityQuery {
     cursor: Option<String>,
 }
 
-pub async fn show(ctx: Ctx, Path(name): Path<String>, uri: Uri, Query(q): Query<CommunityQuery>) -> PageResult {
+pub async fn show(
+    ctx: Ctx,
+    Path(name): Path<String>,
+    uri: Uri,
+    Query(q): Query<CommunityQuery>,
+) -> PageResult {
     let name = valid_community(&name)?.to_string();
     let sort = SORTS
         .iter()
@@ -43,10 +58,18 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, uri: Uri, Query(q): Query<
         "/api/v1/communities/{name}/posts?sort={sort}&limit={PAGE_SIZE}{}",
         cursor_param(&q.cursor)
     );
-    let (page, unread) = tokio::join!(ctx.svc.api.get::<Page<Post>>(&ctx.caller, &path), ctx.unread());
+    let (page, unread) = tokio::join!(
+        ctx.svc.api.get::<Page<Post>>(&ctx.caller, &path),
+        ctx.unread()
+    );
     let page = ctx.ok(page).await?;
     let unread = unread?;
-    let controls = PostControls { me: ctx.username(), csrf: &ctx.csrf, here: &here, my_vote: None };
+    let controls = PostControls {
+        me: ctx.username(),
+        csrf: &ctx.csrf,
+        here: &here,
+        my_vote: None,
+    };
     let more = page
         .next_cursor
         .map(|c| format!("/c/{name}?sort={sort}&cursor={}", enc(&c)));
@@ -100,7 +123,11 @@ pub async fn submit(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> PageResu
         post["text"] = json!(text);
     }
     let created: Post = ctx
-        .ok(ctx.svc.api.send_json(&ctx.caller, Method::POST, "/api/v1/posts", Some(post)).await)
+        .ok(ctx
+            .svc
+            .api
+            .send_json(&ctx.caller, Method::POST, "/api/v1/posts", Some(post))
+            .await)
         .await?;
     Ok(redirect(&format!("/p/{}", created.id)))
 }

@@ -7,7 +7,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response, here, now, redirect};
+use super::{
+    PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response, here, now,
+    redirect,
+};
 use crate::api::{Count, Message, Notification, Page, enc};
 use crate::pages::posts::valid_id;
 use crate::session::Ctx;
@@ -39,12 +42,20 @@ pub async fn list(ctx: Ctx, uri: Uri, Query(q): Query<MessagesQuery>) -> PageRes
     let sent = q.mailbox.as_deref() == Some("sent");
     let mailbox = if sent { "sent" } else { "inbox" };
     let here = here(&uri);
-    let path = format!("/api/v1/messages?box={mailbox}&limit={PAGE_SIZE}{}", cursor_param(&q.cursor));
-    let (page, unread) = tokio::join!(ctx.svc.api.get::<Page<Message>>(&ctx.caller, &path), ctx.unread());
+    let path = format!(
+        "/api/v1/messages?box={mailbox}&limit={PAGE_SIZE}{}",
+        cursor_param(&q.cursor)
+    );
+    let (page, unread) = tokio::join!(
+        ctx.svc.api.get::<Page<Message>>(&ctx.caller, &path),
+        ctx.unread()
+    );
     let page = ctx.ok(page).await?;
     let unread = unread?;
     let now = now();
-    let more = page.next_cursor.map(|c| format!("/messages?box={mailbox}&cursor={}", enc(&c)));
+    let more = page
+        .next_cursor
+        .map(|c| format!("/messages?box={mailbox}&cursor={}", enc(&c)));
     let list = html! {
         ul.plain id="messages" { @for m in &page.items { (message_item(m, now)) } }
         (more_link("messages", more))
@@ -91,12 +102,17 @@ pub async fn send(ctx: Ctx, body: Bytes) -> PageResult {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let mut message = json!({"to": form.get("to").unwrap_or("").trim(), "text": form.get("text").unwrap_or("")});
+    let mut message =
+        json!({"to": form.get("to").unwrap_or("").trim(), "text": form.get("text").unwrap_or("")});
     if !quick.is_empty() {
         message["quick_replies"] = json!(quick);
     }
     let sent: Message = ctx
-        .ok(ctx.svc.api.send_json(&ctx.caller, Method::POST, "/api/v1/messages", Some(message)).await)
+        .ok(ctx
+            .svc
+            .api
+            .send_json(&ctx.caller, Method::POST, "/api/v1/messages", Some(message))
+            .await)
         .await?;
     Ok(redirect(&format!("/messages/{}", sent.id)))
 }
@@ -118,8 +134,13 @@ pub async fn thread(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let replies = ctx.ok(replies).await?;
     let unread = unread?;
     let now = now();
-    let other = if message.from.eq_ignore_ascii_case(&session.username) { &message.to } else { &message.from };
-    let offered = message.to.eq_ignore_ascii_case(&session.username) && !message.quick_replies.is_empty();
+    let other = if message.from.eq_ignore_ascii_case(&session.username) {
+        &message.to
+    } else {
+        &message.from
+    };
+    let offered =
+        message.to.eq_ignore_ascii_case(&session.username) && !message.quick_replies.is_empty();
     let content = html! {
         h1 { "Conversation with " (other) }
         @if let Some(parent) = &message.in_reply_to {
@@ -149,7 +170,12 @@ pub async fn thread(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         }
         p { a href="/messages" { "Back to your messages" } }
     };
-    Ok(ctx.page(&format!("Conversation with {other}"), &format!("/messages/{id}"), unread, content))
+    Ok(ctx.page(
+        &format!("Conversation with {other}"),
+        &format!("/messages/{id}"),
+        unread,
+        content,
+    ))
 }
 
 pub async fn reply(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult {
@@ -157,16 +183,22 @@ pub async fn reply(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult 
     let id = valid_id(&id)?.to_string();
     let form = checked_form(&ctx, &body)?;
     let reply = match form.get("quick_reply") {
-        Some(i) => json!({"quick_reply": i.trim().parse::<u32>().map_err(|_| PageError::BadRequest("No such quick reply.".into()))?}),
+        Some(i) => {
+            json!({"quick_reply": i.trim().parse::<u32>().map_err(|_| PageError::BadRequest("No such quick reply.".into()))?})
+        }
         None => json!({"text": form.get("text").unwrap_or("")}),
     };
-    ctx.ok(
-        ctx.svc
-            .api
-            .send(&ctx.caller, Method::POST, &format!("/api/v1/messages/{id}/replies"), Some(reply))
-            .await,
-    )
-    .await?;
+    ctx.ok(ctx
+        .svc
+        .api
+        .send(
+            &ctx.caller,
+            Method::POST,
+            &format!("/api/v1/messages/{id}/replies"),
+            Some(reply),
+        )
+        .await)
+        .await?;
     Ok(redirect(&format!("/messages/{id}")))
 }
 
@@ -191,22 +223,34 @@ pub async fn notifications(ctx: Ctx, uri: Uri, Query(q): Query<NotificationsQuer
     ctx.require_login()?;
     let here = here(&uri);
     let api = &ctx.svc.api;
-    let path = format!("/api/v1/notifications?limit={PAGE_SIZE}{}", cursor_param(&q.cursor));
-    let page = ctx.ok(api.get::<Page<Notification>>(&ctx.caller, &path).await).await?;
+    let path = format!(
+        "/api/v1/notifications?limit={PAGE_SIZE}{}",
+        cursor_param(&q.cursor)
+    );
+    let page = ctx
+        .ok(api.get::<Page<Notification>>(&ctx.caller, &path).await)
+        .await?;
     // Seen now: the newest shown and everything older become read (they
     // are still marked on this page).
     let unread = match page.items.iter().find(|n| !n.read) {
         Some(_) => {
             let newest = &page.items[0].id;
-            api.send_json::<Count>(&ctx.caller, Method::POST, "/api/v1/notifications/read", Some(json!({"up_to": newest})))
-                .await
-                .map(|c| c.count)
-                .unwrap_or(0)
+            api.send_json::<Count>(
+                &ctx.caller,
+                Method::POST,
+                "/api/v1/notifications/read",
+                Some(json!({"up_to": newest})),
+            )
+            .await
+            .map(|c| c.count)
+            .unwrap_or(0)
         }
         None => ctx.unread().await?,
     };
     let now = now();
-    let more = page.next_cursor.map(|c| format!("/notifications?cursor={}", enc(&c)));
+    let more = page
+        .next_cursor
+        .map(|c| format!("/notifications?cursor={}", enc(&c)));
     let list = html! {
         ul.plain id="notifications" {
             @for n in &page.items {

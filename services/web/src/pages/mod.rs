@@ -63,7 +63,11 @@ fn bare_page(status: StatusCode, title: &str, content: Markup) -> Response {
         csrf: "",
         here: "/",
     };
-    let mut response = (status, axum::response::Html(layout(&chrome, content).into_string())).into_response();
+    let mut response = (
+        status,
+        axum::response::Html(layout(&chrome, content).into_string()),
+    )
+        .into_response();
     html_headers(response.headers_mut());
     response
 }
@@ -242,8 +246,25 @@ impl Ctx {
             csrf: &self.csrf,
             here,
         };
-        let mut response = (status, axum::response::Html(layout(&chrome, content).into_string())).into_response();
+        let mut response = (
+            status,
+            axum::response::Html(layout(&chrome, content).into_string()),
+        )
+            .into_response();
         html_headers(response.headers_mut());
+        response
+    }
+
+    /// A page with a form for visitors (log in, sign up): it sets the
+    /// pre-login CSRF cookie when the browser has none yet.
+    pub fn form_page(
+        &self,
+        status: StatusCode,
+        title: &str,
+        here: &str,
+        content: Markup,
+    ) -> Response {
+        let mut response = self.page_with_status(status, title, here, 0, content);
         for cookie in self.cookies() {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }

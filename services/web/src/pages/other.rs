@@ -20,23 +20,38 @@ pub struct SearchQuery {
 
 pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> PageResult {
     let here = here(&uri);
-    let q = query.q.as_deref().unwrap_or("").trim().chars().take(200).collect::<String>();
+    let q = query
+        .q
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
     let api = &ctx.svc.api;
     let (results, unread) = tokio::join!(
         async {
             if q.is_empty() {
                 Ok(None)
             } else {
-                api.get::<SearchResults>(&ctx.caller, &format!("/api/v1/search?q={}&limit=20", enc(&q)))
-                    .await
-                    .map(Some)
+                api.get::<SearchResults>(
+                    &ctx.caller,
+                    &format!("/api/v1/search?q={}&limit=20", enc(&q)),
+                )
+                .await
+                .map(Some)
             }
         },
         ctx.unread()
     );
     let results = ctx.ok(results).await?;
     let unread = unread?;
-    let controls = PostControls { me: ctx.username(), csrf: &ctx.csrf, here: &here, my_vote: None };
+    let controls = PostControls {
+        me: ctx.username(),
+        csrf: &ctx.csrf,
+        here: &here,
+        my_vote: None,
+    };
     let content = html! {
         h1 { @if q.is_empty() { "Search" } @else { "Search: " (q) } }
         form.card role="search" method="get" action="/search" {
@@ -64,7 +79,11 @@ pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> Pag
             p.muted { "Find people by username, posts by words and tags by name." }
         }
     };
-    let title = if q.is_empty() { "Search".to_string() } else { format!("Search: {q}") };
+    let title = if q.is_empty() {
+        "Search".to_string()
+    } else {
+        format!("Search: {q}")
+    };
     Ok(ctx.page(&title, &here, unread, content))
 }
 
@@ -93,19 +112,23 @@ pub async fn new_poll(ctx: Ctx) -> PageResult {
 pub async fn create_poll(ctx: Ctx, body: Bytes) -> PageResult {
     ctx.require_login()?;
     let form = checked_form(&ctx, &body)?;
-    let options: Vec<&str> = form.all("option").into_iter().map(str::trim).filter(|o| !o.is_empty()).collect();
+    let options: Vec<&str> = form
+        .all("option")
+        .into_iter()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .collect();
     let poll: Poll = ctx
-        .ok(
-            ctx.svc
-                .api
-                .send_json(
-                    &ctx.caller,
-                    Method::POST,
-                    "/api/v1/polls",
-                    Some(json!({"question": form.get("question").unwrap_or(""), "options": options})),
-                )
-                .await,
-        )
+        .ok(ctx
+            .svc
+            .api
+            .send_json(
+                &ctx.caller,
+                Method::POST,
+                "/api/v1/polls",
+                Some(json!({"question": form.get("question").unwrap_or(""), "options": options})),
+            )
+            .await)
         .await?;
     Ok(redirect(&format!("/polls/{}", poll.id)))
 }
@@ -118,10 +141,7 @@ pub struct PollQuery {
 pub async fn show_poll(ctx: Ctx, Path(id): Path<String>, Query(q): Query<PollQuery>) -> PageResult {
     let id = valid_id(&id)?;
     let path = format!("/api/v1/polls/{id}");
-    let (poll, unread) = tokio::join!(
-        ctx.svc.api.get::<Poll>(&ctx.caller, &path),
-        ctx.unread()
-    );
+    let (poll, unread) = tokio::join!(ctx.svc.api.get::<Poll>(&ctx.caller, &path), ctx.unread());
     let poll = ctx.ok(poll).await?;
     let unread = unread?;
     let total = poll.total_votes.max(1);
@@ -146,7 +166,12 @@ pub async fn show_poll(ctx: Ctx, Path(id): Path<String>, Query(q): Query<PollQue
         }
         @if ctx.session.is_none() { p { a href={ "/login?next=/polls/" (id) } { "Log in" } " to vote." } }
     };
-    Ok(ctx.page(&format!("Poll: {}", poll.question), &format!("/polls/{id}"), unread, content))
+    Ok(ctx.page(
+        &format!("Poll: {}", poll.question),
+        &format!("/polls/{id}"),
+        unread,
+        content,
+    ))
 }
 
 pub async fn vote_poll(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult {
@@ -160,11 +185,18 @@ pub async fn vote_poll(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageRes
     match ctx
         .svc
         .api
-        .send(&ctx.caller, Method::POST, &format!("/api/v1/polls/{id}/votes"), Some(json!({"choice": choice})))
+        .send(
+            &ctx.caller,
+            Method::POST,
+            &format!("/api/v1/polls/{id}/votes"),
+            Some(json!({"choice": choice})),
+        )
         .await
     {
         Ok(_) => Ok(redirect(&format!("/polls/{id}"))),
-        Err(f) if f.status == StatusCode::CONFLICT => Ok(redirect(&format!("/polls/{id}?already=1"))),
+        Err(f) if f.status == StatusCode::CONFLICT => {
+            Ok(redirect(&format!("/polls/{id}?already=1")))
+        }
         Err(f) => Err(ctx.failed(f).await),
     }
 }

@@ -34,7 +34,11 @@ fn relation_box(ctx: &Ctx, username: &str, kind: &str, on: bool, next: &str) -> 
         "block" => ("Block", "Unblock"),
         _ => ("Mute", "Unmute"),
     };
-    let (action, label) = if on { (format!("un{kind}"), undo_label) } else { (kind.to_string(), do_label) };
+    let (action, label) = if on {
+        (format!("un{kind}"), undo_label)
+    } else {
+        (kind.to_string(), do_label)
+    };
     let box_id = format!("{kind}-box");
     html! {
         form.inline id=(box_id) method="post" action={ "/u/" (enc(username)) "/" (action) } data-inline=(box_id) {
@@ -46,8 +50,11 @@ fn relation_box(ctx: &Ctx, username: &str, kind: &str, on: bool, next: &str) -> 
 
 /// Whether `name` is among the first page of a list of accounts.
 fn listed(page: &Option<Page<User>>, name: &str) -> bool {
-    page.as_ref()
-        .is_some_and(|p| p.items.iter().any(|u| u.username.eq_ignore_ascii_case(name)))
+    page.as_ref().is_some_and(|p| {
+        p.items
+            .iter()
+            .any(|u| u.username.eq_ignore_ascii_case(name))
+    })
 }
 
 pub async fn profile(
@@ -60,7 +67,9 @@ pub async fn profile(
     let here = here(&uri);
     let api = &ctx.svc.api;
     let me = ctx.username().map(str::to_owned);
-    let other = me.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(&name));
+    let other = me
+        .as_deref()
+        .is_some_and(|m| !m.eq_ignore_ascii_case(&name));
     let user_path = format!("/api/v1/users/{}", enc(&name));
     let posts_path = format!(
         "/api/v1/users/{}/posts?limit={PAGE_SIZE}{}",
@@ -77,7 +86,10 @@ pub async fn profile(
             None
         }
     };
-    let following_path = format!("/api/v1/users/{}/following?limit=100", enc(me.as_deref().unwrap_or("")));
+    let following_path = format!(
+        "/api/v1/users/{}/following?limit=100",
+        enc(me.as_deref().unwrap_or(""))
+    );
     let (user, posts, following, blocks, mutes, unread) = tokio::join!(
         api.get::<User>(&ctx.caller, &user_path),
         api.get::<Page<Post>>(&ctx.caller, &posts_path),
@@ -89,7 +101,12 @@ pub async fn profile(
     let user = ctx.ok(user).await?;
     let posts = ctx.ok(posts).await?;
     let unread = unread?;
-    let controls = PostControls { me: me.as_deref(), csrf: &ctx.csrf, here: &here, my_vote: None };
+    let controls = PostControls {
+        me: me.as_deref(),
+        csrf: &ctx.csrf,
+        here: &here,
+        my_vote: None,
+    };
     let now = now();
     let more = posts
         .next_cursor
@@ -134,11 +151,20 @@ pub async fn profile(
             (list)
         }
     };
-    Ok(ctx.page(&format!("{} (profile)", user.username), &here, unread, content))
+    Ok(ctx.page(
+        &format!("{} (profile)", user.username),
+        &here,
+        unread,
+        content,
+    ))
 }
 
 /// `POST /u/{name}/{action}`: follow, unfollow, block, unblock, mute, unmute.
-pub async fn relation(ctx: Ctx, Path((name, action)): Path<(String, String)>, body: Bytes) -> PageResult {
+pub async fn relation(
+    ctx: Ctx,
+    Path((name, action)): Path<(String, String)>,
+    body: Bytes,
+) -> PageResult {
     ctx.require_login()?;
     let name = valid_username(&name)?.to_string();
     let (kind, undo) = match action.as_str() {
@@ -150,7 +176,8 @@ pub async fn relation(ctx: Ctx, Path((name, action)): Path<(String, String)>, bo
     let next = form.next(&format!("/u/{}", enc(&name)));
     let method = if undo { Method::DELETE } else { Method::POST };
     let path = format!("/api/v1/users/{}/{kind}", enc(&name));
-    ctx.ok(ctx.svc.api.send(&ctx.caller, method, &path, None).await).await?;
+    ctx.ok(ctx.svc.api.send(&ctx.caller, method, &path, None).await)
+        .await?;
     Ok(ctx.done(&next, || relation_box(&ctx, &name, &kind, !undo, &next)))
 }
 
@@ -177,7 +204,9 @@ async fn settings_view(ctx: &Ctx, entered: SettingsEntered, status: StatusCode) 
     let blocks = ctx.ok(blocks).await?;
     let mutes = ctx.ok(mutes).await?;
     let bio = entered.bio.unwrap_or(me.bio.clone());
-    let email = entered.email.unwrap_or(me.email.clone().unwrap_or_default());
+    let email = entered
+        .email
+        .unwrap_or(me.email.clone().unwrap_or_default());
     let hidden_list = |users: &[User], undo: &str, label: &str, none: &str| {
         html! {
             @if users.is_empty() { p.muted { (none) } }
@@ -261,7 +290,12 @@ pub async fn save_settings(ctx: Ctx, body: Bytes) -> PageResult {
     }
     if !new_password.is_empty() {
         if current.is_empty() {
-            return settings_view(&ctx, refuse("Enter your current password to set a new one.".into()), StatusCode::BAD_REQUEST).await;
+            return settings_view(
+                &ctx,
+                refuse("Enter your current password to set a new one.".into()),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
         // The current password is checked the way a login is (and counts
         // against the same failure limit).
@@ -276,14 +310,22 @@ pub async fn save_settings(ctx: Ctx, body: Bytes) -> PageResult {
         match check {
             Ok(_) => {}
             Err(f) if f.status == StatusCode::UNAUTHORIZED => {
-                return settings_view(&ctx, refuse("Your current password is not right.".into()), StatusCode::BAD_REQUEST).await;
+                return settings_view(
+                    &ctx,
+                    refuse("Your current password is not right.".into()),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
             }
             Err(f) => return Err(f.into()),
         }
         patch["password"] = json!(new_password);
     }
     let path = format!("/api/v1/users/{}", enc(&session.username));
-    match api.send(&ctx.caller, Method::PATCH, &path, Some(patch)).await {
+    match api
+        .send(&ctx.caller, Method::PATCH, &path, Some(patch))
+        .await
+    {
         Ok(_) => {}
         Err(f) if f.status == StatusCode::BAD_REQUEST || f.status == StatusCode::CONFLICT => {
             let message = if f.code == "email_taken" {
@@ -328,14 +370,23 @@ pub async fn deactivate_page(ctx: Ctx) -> PageResult {
             }
         }
     };
-    Ok(ctx.page("Deactivate account", "/settings/deactivate", unread, content))
+    Ok(ctx.page(
+        "Deactivate account",
+        "/settings/deactivate",
+        unread,
+        content,
+    ))
 }
 
 pub async fn deactivate(ctx: Ctx, body: Bytes) -> PageResult {
     let session = ctx.require_login()?.clone();
     checked_form(&ctx, &body)?;
     let path = format!("/api/v1/users/{}", enc(&session.username));
-    let result: Result<_, ApiFailure> = ctx.svc.api.send(&ctx.caller, Method::DELETE, &path, None).await;
+    let result: Result<_, ApiFailure> = ctx
+        .svc
+        .api
+        .send(&ctx.caller, Method::DELETE, &path, None)
+        .await;
     ctx.ok(result).await?;
     end_all_sessions(&ctx, &session.username).await?;
     let mut response = redirect("/");

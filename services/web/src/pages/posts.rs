@@ -7,14 +7,12 @@ use maud::{Markup, html};
 use serde_json::json;
 
 use super::{
-    ListQuery, PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, here, now,
-    fragment_response,
+    ListQuery, PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response,
+    here, now,
 };
 use crate::api::{Page, Post, Tally};
 use crate::session::Ctx;
-use crate::views::{
-    PostControls, csrf_field, empty, next_field, post_card, post_list, votes_box,
-};
+use crate::views::{PostControls, csrf_field, empty, next_field, post_card, post_list, votes_box};
 
 /// Post ids are decimal digits; anything else is no post at all.
 pub fn valid_id(id: &str) -> Result<&str, PageError> {
@@ -45,9 +43,15 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
     let here = here(&uri);
     let api = &ctx.svc.api;
     let path = if ctx.session.is_some() {
-        format!("/api/v1/timelines/home?limit={PAGE_SIZE}{}", cursor_param(&q.cursor))
+        format!(
+            "/api/v1/timelines/home?limit={PAGE_SIZE}{}",
+            cursor_param(&q.cursor)
+        )
     } else {
-        format!("/api/v1/timelines/public?limit={PAGE_SIZE}{}", cursor_param(&q.cursor))
+        format!(
+            "/api/v1/timelines/public?limit={PAGE_SIZE}{}",
+            cursor_param(&q.cursor)
+        )
     };
     let (page, unread) = tokio::join!(api.get::<Page<Post>>(&ctx.caller, &path), ctx.unread());
     let page = ctx.ok(page).await?;
@@ -58,7 +62,13 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
         here: &here,
         my_vote: None,
     };
-    let list = post_list("feed", &page.items, more_href("/", page.next_cursor), now(), &controls);
+    let list = post_list(
+        "feed",
+        &page.items,
+        more_href("/", page.next_cursor),
+        now(),
+        &controls,
+    );
     if ctx.fragment {
         return Ok(fragment_response(list));
     }
@@ -94,22 +104,34 @@ pub async fn create(ctx: Ctx, body: Bytes) -> PageResult {
     ctx.require_login()?;
     let form = checked_form(&ctx, &body)?;
     let text = form.get("text").unwrap_or("");
-    ctx.ok(
-        ctx.svc
-            .api
-            .send(&ctx.caller, Method::POST, "/api/v1/posts", Some(json!({"text": text})))
-            .await,
-    )
-    .await?;
+    ctx.ok(ctx
+        .svc
+        .api
+        .send(
+            &ctx.caller,
+            Method::POST,
+            "/api/v1/posts",
+            Some(json!({"text": text})),
+        )
+        .await)
+        .await?;
     Ok(super::redirect(&form.next("/")))
 }
 
-pub async fn show(ctx: Ctx, Path(id): Path<String>, uri: Uri, Query(q): Query<ListQuery>) -> PageResult {
+pub async fn show(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    uri: Uri,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
     let id = valid_id(&id)?;
     let here = here(&uri);
     let api = &ctx.svc.api;
     let post_path = format!("/api/v1/posts/{id}");
-    let replies_path = format!("/api/v1/posts/{id}/replies?limit=50{}", cursor_param(&q.cursor));
+    let replies_path = format!(
+        "/api/v1/posts/{id}/replies?limit=50{}",
+        cursor_param(&q.cursor)
+    );
     let votes_path = format!("/api/v1/posts/{id}/votes");
     let logged_in = ctx.session.is_some();
     let (post, replies, tally, unread) = tokio::join!(
@@ -137,7 +159,13 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, uri: Uri, Query(q): Query<Li
     let more = more_href(&format!("/p/{id}"), replies.next_cursor);
     if ctx.fragment {
         controls.my_vote = None;
-        return Ok(fragment_response(post_list("replies", &replies.items, more, now, &controls)));
+        return Ok(fragment_response(post_list(
+            "replies",
+            &replies.items,
+            more,
+            now,
+            &controls,
+        )));
     }
     let mut shown = post.clone();
     if let Some(t) = &tally {
@@ -180,18 +208,17 @@ pub async fn reply(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult 
     let id = valid_id(&id)?.to_string();
     let form = checked_form(&ctx, &body)?;
     let text = form.get("text").unwrap_or("");
-    ctx.ok(
-        ctx.svc
-            .api
-            .send(
-                &ctx.caller,
-                Method::POST,
-                &format!("/api/v1/posts/{id}/replies"),
-                Some(json!({"text": text})),
-            )
-            .await,
-    )
-    .await?;
+    ctx.ok(ctx
+        .svc
+        .api
+        .send(
+            &ctx.caller,
+            Method::POST,
+            &format!("/api/v1/posts/{id}/replies"),
+            Some(json!({"text": text})),
+        )
+        .await)
+        .await?;
     Ok(super::redirect(&format!("/p/{id}")))
 }
 
@@ -203,11 +230,18 @@ async fn vote(ctx: Ctx, id: String, body: Bytes, direction: &'static str) -> Pag
     let api = &ctx.svc.api;
     // Pressing the button of the vote one has takes the vote back.
     let current = ctx
-        .ok(api.get::<Tally>(&ctx.caller, &format!("/api/v1/posts/{id}/votes")).await)
+        .ok(api
+            .get::<Tally>(&ctx.caller, &format!("/api/v1/posts/{id}/votes"))
+            .await)
         .await?;
     let tally = if current.my_vote.as_deref() == Some(direction) {
-        api.send_json::<Tally>(&ctx.caller, Method::DELETE, &format!("/api/v1/posts/{id}/vote"), None)
-            .await
+        api.send_json::<Tally>(
+            &ctx.caller,
+            Method::DELETE,
+            &format!("/api/v1/posts/{id}/vote"),
+            None,
+        )
+        .await
     } else {
         api.send_json::<Tally>(
             &ctx.caller,
@@ -247,7 +281,12 @@ pub async fn repost(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult
     match ctx
         .svc
         .api
-        .send(&ctx.caller, Method::POST, &format!("/api/v1/posts/{id}/repost"), None)
+        .send(
+            &ctx.caller,
+            Method::POST,
+            &format!("/api/v1/posts/{id}/repost"),
+            None,
+        )
         .await
     {
         Ok(_) => {}
@@ -262,15 +301,23 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult
     ctx.require_login()?;
     let id = valid_id(&id)?.to_string();
     let form = checked_form(&ctx, &body)?;
-    ctx.ok(
-        ctx.svc
-            .api
-            .send(&ctx.caller, Method::DELETE, &format!("/api/v1/posts/{id}"), None)
-            .await,
-    )
-    .await?;
+    ctx.ok(ctx
+        .svc
+        .api
+        .send(
+            &ctx.caller,
+            Method::DELETE,
+            &format!("/api/v1/posts/{id}"),
+            None,
+        )
+        .await)
+        .await?;
     let next = form.next("/");
-    let next = if next.starts_with(&format!("/p/{id}")) { "/".to_string() } else { next };
+    let next = if next.starts_with(&format!("/p/{id}")) {
+        "/".to_string()
+    } else {
+        next
+    };
     Ok(super::redirect(&next))
 }
 
@@ -278,13 +325,12 @@ pub async fn edit_page(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let session = ctx.require_login()?;
     let id = valid_id(&id)?;
     let path = format!("/api/v1/posts/{id}");
-    let (post, unread) = tokio::join!(
-        ctx.svc.api.get::<Post>(&ctx.caller, &path),
-        ctx.unread()
-    );
+    let (post, unread) = tokio::join!(ctx.svc.api.get::<Post>(&ctx.caller, &path), ctx.unread());
     let post = ctx.ok(post).await?;
     if !post.author.eq_ignore_ascii_case(&session.username) {
-        return Err(PageError::Forbidden("Only the author can edit a post.".into()));
+        return Err(PageError::Forbidden(
+            "Only the author can edit a post.".into(),
+        ));
     }
     let content = html! {
         h1 { "Edit post" }
@@ -319,20 +365,22 @@ pub async fn edit(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult {
         if let Some(v) = form.get(field) {
             // An emptied link or text is taken away, not set to "".
             let v = v.trim();
-            patch.insert(field.into(), if v.is_empty() { json!(null) } else { json!(v) });
+            patch.insert(
+                field.into(),
+                if v.is_empty() { json!(null) } else { json!(v) },
+            );
         }
     }
-    ctx.ok(
-        ctx.svc
-            .api
-            .send(
-                &ctx.caller,
-                Method::PATCH,
-                &format!("/api/v1/posts/{id}"),
-                Some(serde_json::Value::Object(patch)),
-            )
-            .await,
-    )
-    .await?;
+    ctx.ok(ctx
+        .svc
+        .api
+        .send(
+            &ctx.caller,
+            Method::PATCH,
+            &format!("/api/v1/posts/{id}"),
+            Some(serde_json::Value::Object(patch)),
+        )
+        .await)
+        .await?;
     Ok(super::redirect(&format!("/p/{id}")))
 }

@@ -24,4 +24,13 @@ impl PostgresSessionStore {
     }
 }
 
-session_store_sql!(PostgresSessionStore, "$1", "$2", "$3", "$4", "$5", "$6", "$7");
+session_store_sql!(
+    PostgresSessionStore,
+    "$1",
+    "$2",
+    "$3",
+    "$4",
+    "$5",
+    "$6",
+    "$7"
+);
