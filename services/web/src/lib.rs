@@ -145,10 +145,14 @@ pub async fn open_store(url: &str) -> anyhow::Result<OpenedStore> {
     rookery_kernel::db::open_store(
         url,
         (&store::sqlite::MIGRATOR, &store::postgres::MIGRATOR),
-        |db, _| Arc::new(SqliteSessionStore::new(db)) as Arc<dyn SessionStore>,
-        |pool, _| Arc::new(PostgresSessionStore::new(pool)) as Arc<dyn SessionStore>,
+        |db, _| cached(Arc::new(SqliteSessionStore::new(db))),
+        |pool, _| cached(Arc::new(PostgresSessionStore::new(pool))),
     )
     .await
+}
+
+fn cached(store: Arc<dyn SessionStore>) -> Arc<dyn SessionStore> {
+    Arc::new(store::CachedSessionStore::new(store))
 }
 
 pub type OpenedStore = rookery_kernel::db::OpenedStore<dyn SessionStore>;
