@@ -250,7 +250,10 @@ pub async fn notifications(ctx: Ctx, uri: Uri, Query(q): Query<NotificationsQuer
                 Some(json!({"up_to": newest})),
             )
             .await
-            .map(|c| c.count)
+            .map(|c| {
+                ctx.remember_unread(c.count);
+                c.count
+            })
             .unwrap_or(0)
         }
         None => ctx.unread().await?,
