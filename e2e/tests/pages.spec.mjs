@@ -1,0 +1,102 @@
+// Every page of the contract's list: accessibility (axe-core, no serious or
+// critical violation, light and dark, logged out and in), layout at 360 px
+// (no horizontal scroll), dark mode following prefers-color-scheme, and
+// screenshots of the main pages at 360 and 1400 px under target/screenshots/.
+import { test, expect } from '@playwright/test';
+import { axeSerious, formatViolations, logIn, pageList, seedWorld, shotPath } from './helpers.mjs';
+
+let world;
+test.beforeAll(async ({ playwright, baseURL }) => {
+  const request = await playwright.request.newContext({ baseURL });
+  world = await seedWorld(request, 'pg');
+  await request.dispose();
+});
+
+function pagesOf(loggedIn) {
+  return pageList({
+    user: world.a.username,
+    postId: world.postId,
+    community: world.community,
+    messageId: world.messageId,
+    pollId: world.pollId,
+    loggedIn,
+  });
+}
+
+for (const loggedIn of [false, true]) {
+  for (const colorScheme of ['light', 'dark']) {
+    const who = loggedIn ? 'logged in' : 'logged out';
+    test(`axe: no serious or critical violations (${who}, ${colorScheme})`, async ({ browser }) => {
+      const ctx = await browser.newContext({ colorScheme });
+      const page = await ctx.newPage();
+      if (loggedIn) await logIn(page, world.a);
+      const report = [];
+      for (const [name, path] of pagesOf(loggedIn)) {
+        await page.goto(path);
+        const v = await axeSerious(page);
+        if (v.length) report.push(formatViolations(`${name} ${path} (${who}, ${colorScheme})`, v));
+      }
+      await ctx.close();
+      expect(report, `axe-core found serious or critical violations:\n${report.join('\n')}`).toEqual([]);
+    });
+  }
+}
+
+for (const loggedIn of [false, true]) {
+  const who = loggedIn ? 'logged in' : 'logged out';
+  test(`360 px: no horizontal scroll on any page (${who}); screenshots at 360 and 1400 px`, async ({ browser }) => {
+    const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 1 });
+    const page = await ctx.newPage();
+    if (loggedIn) await logIn(page, world.a);
+    const wide = [];
+    for (const [name, path] of pagesOf(loggedIn)) {
+      await page.goto(path);
+      const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (sw > 360) wide.push(`${name} ${path}: scrollWidth ${sw}`);
+      await page.screenshot({ path: shotPath(`${name}-${loggedIn ? 'in' : 'out'}-360.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1400, height: 900 });
+    for (const [name, path] of pagesOf(loggedIn)) {
+      await page.goto(path);
+      await page.screenshot({ path: shotPath(`${name}-${loggedIn ? 'in' : 'out'}-1400.png`), fullPage: true });
+    }
+    await ctx.close();
+    expect(wide, `pages wider than 360 px:\n${wide.join('\n')}`).toEqual([]);
+  });
+}
+
+test('dark mode follows prefers-color-scheme', async ({ browser }) => {
+  const bg = async (colorScheme) => {
+    const ctx = await browser.newContext({ colorScheme });
+    const page = await ctx.newPage();
+    await page.goto('/');
+    const colors = await page.evaluate(() => {
+      const pick = (el) => getComputedStyle(el).backgroundColor;
+      const body = pick(document.body);
+      return { body: body === 'rgba(0, 0, 0, 0)' ? pick(document.documentElement) : body, text: getComputedStyle(document.body).color };
+    });
+    await ctx.close();
+    return colors;
+  };
+  const light = await bg('light');
+  const dark = await bg('dark');
+  const lum = (c) => {
+    const m = c.match(/\d+(\.\d+)?/g).map(Number);
+    return 0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2];
+  };
+  expect(dark.body, 'background differs in dark mode').not.toBe(light.body);
+  expect(lum(dark.body), `dark background ${dark.body} darker than light ${light.body}`).toBeLessThan(lum(light.body));
+  expect(lum(dark.text), 'dark mode text is light').toBeGreaterThan(lum(dark.body));
+});
+
+test('times are relative, with the exact time on hover', async ({ page }) => {
+  await page.goto(`/p/${world.postId}`);
+  const t = page.locator('time[datetime]').first();
+  await expect(t).toBeVisible();
+  const datetime = await t.getAttribute('datetime');
+  expect(Number.isNaN(Date.parse(datetime)), `datetime="${datetime}" parses`).toBe(false);
+  await expect(t).toHaveText(/ago|just now|now|sec|min|hour|day/i);
+  const title = await t.getAttribute('title');
+  expect(title, 'the exact time is in the title (hover)').toBeTruthy();
+  expect(title).toMatch(/\d{4}|\d{1,2}:\d{2}/);
+});
