@@ -26,7 +26,7 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   // Two cores: one worker drives Chromium while the other waits on the server.
   workers: Number(process.env.E2E_WORKERS || 2),
-  fullyParallel: false,
+  fullyParallel: true,
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [['list'], ['./summary-reporter.mjs']],
