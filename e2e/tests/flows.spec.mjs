@@ -280,11 +280,9 @@ test.describe('main flows', () => {
     await header.click();
     await expect(page).toHaveURL(/\/notifications/);
     await expect(page.getByText(b.username).first()).toBeVisible();
-    // Unread ones are marked: by text ("unread", "new") or a data/aria marker.
-    const marked = page
-      .getByText(/\b(unread|new)\b/i)
-      .or(page.locator('[data-unread], .unread, [aria-label*="unread" i], [aria-current]'));
-    await expect(marked.first()).toBeAttached();
+    // Unread ones are marked, in words a screen reader reads too ("New", "unread").
+    const entries = page.locator('li, p, article, tr').filter({ hasText: b.username });
+    await expect(entries.filter({ hasText: /\b(new|unread)\b/i }).first()).toBeVisible();
   });
 
   test('search finds posts and people', async ({ page, request }) => {
@@ -402,12 +400,40 @@ test.describe('main flows', () => {
     await p1.getByRole('button', { name: 'Save', exact: true }).click();
     await eventually(async () => (await api(request, 'GET', '/api/v1/auth/whoami', { as: { ...a, password: newPassword } })).status === 200, 'new password works');
     expect((await api(request, 'GET', '/api/v1/auth/whoami', { as: a })).status).toBe(401);
+    // This session ends too ("a session that logging out or a password change ends").
+    await p1.goto('/');
+    await expect(logOutButton(p1)).toHaveCount(0);
     await p2.goto('/');
     await expect(logInLink(p2).first()).toBeVisible();
     await expect(logOutButton(p2)).toHaveCount(0);
     await logIn(p2, { ...a, password: newPassword });
     await c1.close();
     await c2.close();
+  });
+
+  test('deactivate account: behind a confirmation, then the account is gone', async ({ page, request }) => {
+    const a = await createPerson(request, 'de');
+    await logIn(page, a);
+    await page.goto('/settings');
+    // The first press only asks (a confirm dialog, dismissed here, or a confirmation page).
+    const onDialog = (d) => d.dismiss().catch(() => {});
+    page.on('dialog', onDialog);
+    await page.getByRole('button', { name: 'Deactivate account', exact: true }).click();
+    expect((await api(request, 'GET', `/api/v1/users/${a.username}`)).status, 'not deactivated without confirmation').toBe(200);
+    page.off('dialog', onDialog);
+    page.on('dialog', (d) => d.accept().catch(() => {}));
+    await page.goto('/settings');
+    await page.getByRole('button', { name: 'Deactivate account', exact: true }).click();
+    // Confirm: on a confirmation page, the same button again.
+    await expect(async () => {
+      if ((await api(request, 'GET', `/api/v1/users/${a.username}`)).status !== 404) {
+        await page.getByRole('button', { name: /Deactivate/ }).first().click({ timeout: 1000 });
+      }
+      expect((await api(request, 'GET', `/api/v1/users/${a.username}`)).status).toBe(404);
+    }).toPass({ timeout: 10_000 });
+    await page.goto('/');
+    await expect(logOutButton(page)).toHaveCount(0);
+    expect((await api(request, 'GET', '/api/v1/auth/whoami', { as: a })).status).toBe(401);
   });
 
   test('polls: create and vote', async ({ browser, request }) => {
