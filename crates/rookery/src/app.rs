@@ -253,8 +253,10 @@ pub async fn embedded_with_gateway(
     ]);
     // One process: its own buckets, no admin routes (there are no instances to manage).
     let gateway = Gateway::new(upstreams, Some(users_service), gateway_options)?;
+    let api = rookery_gateway::router(gateway, crate::openapi::document());
+    let (pages, web_close) = web_pages(data_dir, api.clone(), &tasks, &shutdown).await?;
     Ok(App {
-        router: rookery_gateway::router(gateway, crate::openapi::document()),
+        router: rookery_gateway::with_pages(api, Upstream::InProcess(pages)),
         bus,
         shutdown,
         tasks,
@@ -264,7 +266,47 @@ pub async fn embedded_with_gateway(
             votes.close,
             messages.close,
             notifications.close,
+            web_close,
         ],
+    })
+}
+
+/// The web client in process: a client of the gateway's API router (so
+/// authentication and rate limits apply as to any client), its sessions in
+/// `web.db`.
+async fn web_pages(
+    data_dir: &Path,
+    api: Router,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Router, Closer)> {
+    let web = rookery_web::open_store(&sqlite_url_in(data_dir, "web")).await?;
+    tasks.spawn(rookery_web::sweep_sessions(
+        web.store.clone(),
+        shutdown.clone(),
+    ));
+    let service = rookery_web::WebService::new(Upstream::InProcess(api), web.store.clone());
+    Ok((rookery_web::router(service), web.close))
+}
+
+/// One web client instance: sessions on `DATABASE_URL`, the public API at
+/// the gateways `gateways` (base URLs).
+pub async fn web_instance(database_url: &str, gateways: &[String]) -> anyhow::Result<App> {
+    let web = rookery_web::open_store(database_url).await?;
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let gateway = HttpPool::new("gateway", gateways)?;
+    tasks.spawn(gateway.clone().run_health_checks(shutdown.clone()));
+    tasks.spawn(rookery_web::sweep_sessions(
+        web.store.clone(),
+        shutdown.clone(),
+    ));
+    let service = rookery_web::WebService::new(Upstream::Http(gateway), web.store.clone());
+    Ok(App {
+        router: rookery_web::instance_router(service),
+        bus: InProcessBus::new(),
+        shutdown,
+        tasks,
+        closers: vec![web.close],
     })
 }
 

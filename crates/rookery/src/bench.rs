@@ -35,6 +35,9 @@ pub enum Auth {
         count: usize,
         password: String,
     },
+    /// Web pages: a random one of these `Cookie` values (sessions logged in
+    /// beforehand, see [`web_sessions`]) per request.
+    Cookies(Vec<String>),
 }
 
 /// One kind of request to measure. In `path` and `body`, `{user}` becomes the
@@ -106,19 +109,98 @@ pub fn basic(username: &str, password: &str) -> String {
     )
 }
 
-/// Pre-built Authorization values, so the load generator spends its CPU on requests.
-struct Credentials(Vec<String>);
+/// Pre-built Authorization (or Cookie) values, so the load generator spends
+/// its CPU on requests.
+struct Credentials(Vec<String>, http::HeaderName);
 
 impl Credentials {
     fn new(auth: &Auth) -> Self {
-        Self(match auth {
-            Auth::None => Vec::new(),
-            Auth::Basic { username, password } => vec![basic(username, password)],
-            Auth::RandomSeeded { count, password } => (0..*count)
-                .map(|i| basic(&format!("user{i}"), password))
-                .collect(),
-        })
+        let authorization = http::header::AUTHORIZATION;
+        match auth {
+            Auth::None => Self(Vec::new(), authorization),
+            Auth::Basic { username, password } => {
+                Self(vec![basic(username, password)], authorization)
+            }
+            Auth::RandomSeeded { count, password } => Self(
+                (0..*count)
+                    .map(|i| basic(&format!("user{i}"), password))
+                    .collect(),
+                authorization,
+            ),
+            Auth::Cookies(cookies) => Self(cookies.clone(), http::header::COOKIE),
+        }
     }
+}
+
+/// Logs seeded accounts `user0..user{count-1}` in through the web client's
+/// login form; gives their `Cookie` header values.
+pub async fn web_sessions(
+    base_url: &str,
+    count: usize,
+    password: &str,
+) -> anyhow::Result<Vec<String>> {
+    let client = client(4);
+    let base = base_url.trim_end_matches('/');
+    let cookie_of = |resp: &http::Response<hyper::body::Incoming>, name: &str| {
+        resp.headers()
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    };
+    let mut cookies = Vec::with_capacity(count);
+    for i in 0..count {
+        let page = client
+            .request(Request::get(format!("{base}/login")).body(Full::new(Bytes::new()))?)
+            .await?;
+        let csrf_cookie = cookie_of(&page, "rookery_csrf")
+            .context("the login page set no rookery_csrf cookie")?;
+        let csrf = csrf_cookie.trim_start_matches("rookery_csrf=").to_string();
+        let form = format!(
+            "csrf={}&username=user{i}&password={}",
+            urlencode(&csrf),
+            urlencode(password)
+        );
+        let resp = client
+            .request(
+                Request::post(format!("{base}/login"))
+                    .header(http::header::COOKIE, &csrf_cookie)
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(Full::new(Bytes::from(form)))?,
+            )
+            .await?;
+        let session = cookie_of(&resp, "rookery_session")
+            .with_context(|| format!("user{i} could not log in ({})", resp.status()))?;
+        cookies.push(session);
+    }
+    Ok(cookies)
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Bytes of `path` as served, uncompressed and with `encoding` (e.g. gzip).
+pub async fn page_weight(
+    base_url: &str,
+    path: &str,
+    cookie: Option<&str>,
+    encoding: &str,
+) -> anyhow::Result<usize> {
+    let client = client(1);
+    let mut req = Request::get(format!("{}{path}", base_url.trim_end_matches('/')))
+        .header(http::header::ACCEPT_ENCODING, encoding);
+    if let Some(cookie) = cookie {
+        req = req.header(http::header::COOKIE, cookie);
+    }
+    let resp = client.request(req.body(Full::new(Bytes::new()))?).await?;
+    anyhow::ensure!(resp.status().is_success(), "{path}: {}", resp.status());
+    Ok(resp.into_body().collect().await?.to_bytes().len())
 }
 
 pub fn client(connections: usize) -> HttpClient {
@@ -278,7 +360,7 @@ fn build_request(
         .method(spec.method.clone())
         .uri(format!("{base}{}", fill(&spec.path)));
     if let Some(auth) = credentials.0.get(user) {
-        req = req.header(http::header::AUTHORIZATION, auth);
+        req = req.header(&credentials.1, auth);
     }
     let body = match &spec.body {
         Some(b) => {

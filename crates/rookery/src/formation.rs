@@ -13,8 +13,15 @@ use tokio::process::{Child, Command};
 
 /// The services a formation runs, in start order (votes and messages ask
 /// users and posts instances on a miss; notifications shows their accounts
-/// and posts).
-pub const SERVICES: [&str; 5] = ["users", "posts", "votes", "messages", "notifications"];
+/// and posts; web, a client of the public API, calls the gateway).
+pub const SERVICES: [&str; 6] = [
+    "users",
+    "posts",
+    "votes",
+    "messages",
+    "notifications",
+    "web",
+];
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -90,6 +97,10 @@ impl Formation {
             // accounts their replicas do not know yet; notifications asks
             // users and posts for the views of its pages.
             env.push(("ROOKERY_USERS_URL".into(), bases["users"].join(",")));
+            env.push((
+                "ROOKERY_GATEWAY_URL".into(),
+                format!("http://{}", plan.gateway),
+            ));
             let mut processes = Vec::new();
             for (index, base) in urls.iter().enumerate() {
                 let listen = base.trim_start_matches("http://").to_string();

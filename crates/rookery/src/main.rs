@@ -88,6 +88,9 @@ enum Command {
         messages: usize,
         #[arg(long, default_value_t = 1)]
         notifications: usize,
+        /// Web client instances (pages through the gateway).
+        #[arg(long, default_value_t = 1)]
+        web: usize,
         /// The PostgreSQL server: databases `<prefix>_<service>` are created on it.
         #[arg(
             long,
@@ -254,6 +257,9 @@ enum Workload {
     Inbox,
     /// Notifications (20 newest) of random seeded users.
     Notifications,
+    /// The web client's home page (`GET /`, 20 posts) of random seeded
+    /// users logged in through the login form (the first --users, at most 200).
+    WebHome,
     /// `GET /search?q=<two common words of the seeded posts>&type=posts`.
     SearchPosts,
     /// `GET /search?q=user<digits>&type=users`: username prefix search.
@@ -269,6 +275,7 @@ enum ServiceName {
     Votes,
     Messages,
     Notifications,
+    Web,
 }
 
 impl ServiceName {
@@ -279,6 +286,7 @@ impl ServiceName {
             ServiceName::Votes => "votes",
             ServiceName::Messages => "messages",
             ServiceName::Notifications => "notifications",
+            ServiceName::Web => "web",
         }
     }
 }
@@ -357,6 +365,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     let posts = base_urls("ROOKERY_POSTS_URL", "notifications", "posts")?;
                     app::notifications_instance(&url, &secret, &users, &posts).await?
                 }
+                ServiceName::Web => {
+                    // A client of the public API: it calls the gateways.
+                    let gateways = base_urls("ROOKERY_GATEWAY_URL", "web", "gateway")?;
+                    app::web_instance(&url, &gateways).await?
+                }
             };
             let listener = bind(&listen).await?;
             let address = listener.local_addr()?;
@@ -408,6 +421,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             votes,
             messages,
             notifications,
+            web,
             postgres,
             database_prefix,
             redis,
@@ -434,6 +448,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ("votes", votes),
                     ("messages", messages),
                     ("notifications", notifications),
+                    ("web", web),
                 ]
                 .into_iter()
                 .map(|(s, n)| (s.to_string(), n))
@@ -497,6 +512,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ServiceName::Notifications => {
                         (rookery_notifications::open_store(&url, ids).await?.close)().await
                     }
+                    ServiceName::Web => (rookery_web::open_store(&url).await?.close)().await,
                 },
                 false => {
                     (rookery_users::open_store(&url, ids.clone()).await?.close)().await;
@@ -514,6 +530,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         .await?
                         .close)()
                     .await;
+                    let web = sqlite_url_in(&data_dir, "web");
+                    (rookery_web::open_store(&web).await?.close)().await;
                 }
             }
             println!("databases migrated");
@@ -755,6 +773,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         seeded,
                     ),
                 ],
+                Workload::WebHome => {
+                    let cookies = bench::web_sessions(&url, users.min(200), &password).await?;
+                    let html = bench::page_weight(&url, "/", Some(&cookies[0]), "identity").await?;
+                    let gzip = bench::page_weight(&url, "/", Some(&cookies[0]), "gzip").await?;
+                    let brotli = bench::page_weight(&url, "/", Some(&cookies[0]), "br").await?;
+                    let css =
+                        bench::page_weight(&url, rookery_web::assets::css_url(), None, "identity")
+                            .await?;
+                    let js =
+                        bench::page_weight(&url, rookery_web::assets::js_url(), None, "identity")
+                            .await?;
+                    println!(
+                        "page weight of / (logged in as user0): HTML {html} B (gzip {gzip} B, br {brotli} B) + CSS {css} B + JS {js} B = {} B uncompressed",
+                        html + css + js
+                    );
+                    vec![
+                        healthz,
+                        Target::get("GET / (web home, 20 posts)", "/", Auth::Cookies(cookies)),
+                    ]
+                }
                 Workload::SearchPosts => vec![
                     healthz,
                     Target::get(
@@ -793,6 +831,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             | Workload::Hot
             | Workload::Inbox
             | Workload::Notifications
+            | Workload::WebHome
             | Workload::SearchUsers = workload
             {
                 // The latency bound is checked at half the sustained rate, open loop.

@@ -82,8 +82,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/notifications/read", "notifications"),
 ];
 
-/// Every service the gateway routes to.
-pub const SERVICES: &[&str] = &["users", "posts", "votes", "messages", "notifications"];
+/// Every service the gateway routes to (`web`: every path that is not the API's).
+pub const SERVICES: &[&str] = &[
+    "users",
+    "posts",
+    "votes",
+    "messages",
+    "notifications",
+    "web",
+];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -272,12 +279,110 @@ pub fn router(gateway: Arc<Gateway>, openapi: utoipa::openapi::OpenApi) -> Route
             }
         })
     });
+    let pages = gateway.upstreams.get("web").cloned();
     let api = api
         .merge(admin::routes())
         .with_state(gateway)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .merge(ops_routes(ready));
-    finish_router(api, "gateway")
+    let api = finish_router(api, "gateway");
+    match pages {
+        Some(pages) => with_pages(api, pages),
+        None => api,
+    }
+}
+
+/// True for the paths of the JSON API, the documentation and operations;
+/// every other path is a web page.
+pub fn is_api_path(path: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "/api",
+        "/internal",
+        "/admin",
+        "/docs",
+        "/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ];
+    ["/api/", "/internal/", "/admin/", "/docs/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        || EXACT.contains(&path)
+}
+
+/// `api` for API paths (unknown ones keep its JSON 404), the web client
+/// (`pages`: in process or a pool of `web` instances) for everything else.
+pub fn with_pages(api: Router, pages: Upstream) -> Router {
+    use tower::ServiceExt;
+    Router::new().fallback(move |req: Request| {
+        let (api, pages) = (api.clone(), pages.clone());
+        async move {
+            if is_api_path(req.uri().path()) {
+                return api.oneshot(req).await.into_response();
+            }
+            match &pages {
+                // In process the request goes on as it came, connection info included.
+                Upstream::InProcess(router) => router.clone().oneshot(req).await.into_response(),
+                Upstream::Http(_) => forward_page(&pages, req).await,
+            }
+        }
+    })
+}
+
+/// A page request to a `web` instance: hop-by-hop headers dropped, the
+/// client's address and scheme added.
+async fn forward_page(pages: &Upstream, req: Request) -> Response {
+    let client_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let (mut parts, body) = req.into_parts();
+    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    else {
+        return page_unavailable(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "That was too much to send at once.",
+        );
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(IDENTITY_HEADER);
+    if let Some(ip) = &client_ip {
+        append_forwarded_for(&mut parts.headers, ip);
+    }
+    parts.extensions = http::Extensions::new();
+    match pages
+        .send(http::Request::from_parts(parts, body.to_bytes()))
+        .await
+    {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, body)
+        }
+        Err(_) => page_unavailable(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "Rookery is busy. Try again in a moment.",
+        ),
+    }
+}
+
+/// The gateway's own HTML answer when no web instance could answer.
+fn page_unavailable(status: http::StatusCode, message: &'static str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unavailable · Rookery</title></head><body><main><h1>Unavailable</h1><p>{message}</p></main></body></html>"
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn proxy(
