@@ -110,7 +110,11 @@ test.describe('main flows', () => {
 
     // Only the author sees Edit and Delete.
     await pb.goto(`/p/${id}`);
-    await expect(pb.getByRole('button', { name: 'Delete', exact: true })).toHaveCount(0);
+    await expect(postBox(pb, text).getByRole('button', { name: 'Upvote' })).toHaveCount(1);
+    await expect(postBox(pb, text).getByRole('button', { name: 'Delete', exact: true })).toHaveCount(0);
+    await expect(postBox(pb, text).getByRole('button', { name: 'Edit', exact: true })).toHaveCount(0);
+    // Bob's own reply is his to delete.
+    await expect(postBox(pb, reply).getByRole('button', { name: 'Delete', exact: true })).toHaveCount(1);
     await pa.goto(`/p/${id}`);
     await expect(postBox(pa, text).getByRole('button', { name: 'Delete', exact: true })).toBeVisible();
     const abox = postBox(pa, text);

@@ -129,7 +129,12 @@ export async function compose(page, text) {
   await page.goto('/');
   await page.getByLabel("What's happening?").fill(text);
   await page.getByRole('button', { name: 'Post', exact: true }).click();
-  await expect(page.getByText(text, { exact: false }).first()).toBeVisible();
+  // The home timeline is eventually consistent (own posts included): the
+  // page the form comes back to may not list the new post yet.
+  await expect(async () => {
+    if (!(await page.getByText(text, { exact: false }).count())) await page.goto('/');
+    await expect(page.getByText(text, { exact: false }).first()).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 10_000 });
 }
 
 /**
