@@ -67,9 +67,18 @@ for (const loggedIn of [false, true]) {
 
 test('dark mode follows prefers-color-scheme', async ({ browser }) => {
   const bg = async (colorScheme) => {
-    const ctx = await browser.newContext({ colorScheme });
+    const ctx = await browser.newContext({ colorScheme, viewport: { width: 1400, height: 900 } });
     const page = await ctx.newPage();
     await page.goto('/');
+    if (colorScheme === 'dark') {
+      await page.screenshot({ path: shotPath('home-out-1400-dark.png'), fullPage: true });
+      await logIn(page, world.a);
+      for (const [name, path] of [['home', '/'], ['post', `/p/${world.postId}`], ['settings', '/settings']]) {
+        await page.goto(path);
+        await page.screenshot({ path: shotPath(`${name}-in-1400-dark.png`), fullPage: true });
+      }
+      await page.goto('/');
+    }
     const colors = await page.evaluate(() => {
       const pick = (el) => getComputedStyle(el).backgroundColor;
       const body = pick(document.body);

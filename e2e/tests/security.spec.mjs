@@ -275,6 +275,47 @@ test.describe('CSRF', () => {
   });
 });
 
+test.describe('CSRF before login', () => {
+  test('forged cross-site log-in and sign-up POSTs are refused', async ({ browser, request }) => {
+    const attacker = await createPerson(request, 'la');
+    const evil = await attackerServer();
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    try {
+      await page.goto('/login');
+      const login = await formOf(page, page.getByRole('button', { name: 'Log in', exact: true }));
+      await page.goto('/signup');
+      const signup = await formOf(page, page.getByRole('button', { name: 'Sign up', exact: true }));
+      const pick = (f, values) => {
+        const out = {};
+        for (const k of Object.keys(f.fields)) {
+          if (f.hidden.includes(k)) continue;
+          const key = Object.keys(values).find((v) => k.toLowerCase().includes(v));
+          if (key) out[k] = values[key];
+        }
+        return out;
+      };
+      // Logging the victim into the attacker's account (login CSRF).
+      const loginUrl = evil.page('login', login.action, pick(login, { user: attacker.username, pass: attacker.password }));
+      let res = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().split('?')[0] === login.action.split('?')[0]);
+      await page.goto(loginUrl);
+      expect((await res).status(), 'forged log-in').toBe(403);
+      await page.goto('/');
+      await expect(logOutButton(page)).toHaveCount(0);
+
+      const name = uniqueName('forged');
+      const signupUrl = evil.page('signup', signup.action, pick(signup, { user: name, email: `${name}@example.test`, pass: 'forged-password-1', bio: 'forged' }));
+      res = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().split('?')[0] === signup.action.split('?')[0]);
+      await page.goto(signupUrl);
+      expect((await res).status(), 'forged sign-up').toBe(403);
+      expect((await api(request, 'GET', `/api/v1/users/${name}`)).status, 'no account made').toBe(404);
+    } finally {
+      await evil.close();
+      await ctx.close();
+    }
+  });
+});
+
 /** script-src (or default-src, when script-src is absent) of a CSP header. */
 function scriptSources(csp) {
   const dirs = Object.fromEntries(
@@ -312,6 +353,9 @@ test.describe('headers', () => {
         const title = await page.title();
         expect(title.trim(), `${where}: <title>`).not.toBe('');
         titles.set(name, title);
+        if (loggedIn && name !== 'not-found') {
+          await expect(logOutButton(page), `${where}: "Log out" when logged in`).toBeVisible();
+        }
         // No inline script elements or handlers in the markup itself.
         expect(html, `${where}: inline <script>`).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>\s*\S/i);
         expect(html, `${where}: inline event handler`).not.toMatch(/<[^>]+\son[a-z]+\s*=/i);
@@ -380,6 +424,35 @@ test.describe('headers', () => {
 });
 
 test.describe('error pages', () => {
+  // API.md: button "Log out" on every page when logged in. The error pages
+  // (404, 403, 400) are rendered without the session: they show "Log in" and
+  // "Sign up" to a logged-in person. Known failure: remove test.fail when fixed.
+  test('the 404 page keeps the logged-in header', async ({ page, request }) => {
+    test.fail(true, 'error pages are rendered without the session (web client bug, see e2e/README.md)');
+    const a = await createPerson(request, 'nf');
+    await logIn(page, a);
+    const res = await page.goto('/no-such-page');
+    expect(res.status()).toBe(404);
+    await expect(logOutButton(page)).toBeVisible({ timeout: 2000 });
+    await expect(logInLink(page)).toHaveCount(0);
+  });
+
+  test('logged out, / is the public timeline with "Log in" and "Sign up"', async ({ page, request }) => {
+    const a = await createPerson(request, 'pub');
+    const text = `Public post by ${a.username}`;
+    await api(request, 'POST', '/api/v1/posts', { as: a, body: { text }, expectStatus: 201 });
+    await expect(async () => {
+      await page.goto('/');
+      await expect(page.getByText(text).first()).toBeVisible({ timeout: 1000 });
+    }).toPass({ timeout: 10_000 });
+    await expect(logInLink(page).first()).toBeVisible();
+    await expect(page.getByRole('link', { name: 'Sign up', exact: true }).first()).toBeVisible();
+    await expect(logOutButton(page)).toHaveCount(0);
+    await expect(page.getByLabel("What's happening?")).toHaveCount(0);
+    await page.getByRole('link', { name: 'Sign up', exact: true }).first().click();
+    await expect(page.getByRole('button', { name: 'Sign up', exact: true })).toBeVisible();
+  });
+
   test('a browser gets an HTML 404 page; API paths keep JSON errors', async ({ page, request }) => {
     const res = await page.goto('/no-such-page');
     expect(res.status()).toBe(404);
