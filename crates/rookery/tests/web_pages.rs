@@ -835,3 +835,38 @@ async fn browsers_get_html_errors_and_the_api_keeps_json() {
     assert!(limited.headers.contains_key("retry-after"));
     server.stop().await;
 }
+
+/// Scaled out: a `rookery service web` instance calls the gateway over HTTP
+/// (here the embedded one) and keeps its own sessions.
+#[tokio::test]
+async fn a_web_instance_works_through_the_gateway_over_http() {
+    let gateway = Server::embedded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = rookery_kernel::db::sqlite_url_in(dir.path(), "web");
+    let app = rookery::app::web_instance(&url, std::slice::from_ref(&gateway.base))
+        .await
+        .unwrap();
+    let web = Server::serve(app, dir).await;
+    let health = web
+        .req(reqwest::Method::GET, "/readyz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let mut alice = Browser::sign_up(&web, "alice").await;
+    let posted = alice
+        .post("/posts", &[("text", "through the gateway")])
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    eventually(&mut alice, "/", "through the gateway").await;
+    // The post went through the public API.
+    let posts = api_get(&gateway, "/api/v1/users/alice/posts").await;
+    assert_eq!(posts["items"][0]["text"], "through the gateway");
+    assert_eq!(
+        alice.post("/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(alice.get("/settings").await.status, StatusCode::SEE_OTHER);
+    web.stop().await;
+    gateway.stop().await;
+}

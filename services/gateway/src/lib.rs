@@ -620,4 +620,34 @@ mod tests {
         assert_eq!(identity_subject("not a token"), None);
         assert_eq!(identity_subject("a.%%%.c"), None);
     }
+
+    #[test]
+    fn api_paths_stay_with_the_api_and_the_rest_are_pages() {
+        for api in [
+            "/api/v1/users",
+            "/api/v1/nope",
+            "/api",
+            "/internal/v1/authenticate",
+            "/admin/instances",
+            "/docs",
+            "/docs/index.html",
+            "/openapi.json",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        ] {
+            assert!(is_api_path(api), "{api}");
+        }
+        for page in [
+            "/",
+            "/login",
+            "/u/alice",
+            "/static/app.css",
+            "/apis",
+            "/docsx",
+            "/metrics/x",
+        ] {
+            assert!(!is_api_path(page), "{page}");
+        }
+    }
 }

@@ -173,7 +173,6 @@ fn signup_form(ctx: &Ctx, entered: &Entered<'_>) -> Markup {
             p.muted id="bio-hint" { "Optional: a few words about you." }
             div.form-actions { button.primary type="submit" { "Sign up" } }
         }
-        p { "Have an account? " a href="/login" { "Log in instead" } }
     }
 }
 

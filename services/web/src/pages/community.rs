@@ -87,7 +87,7 @@ pub async fn show(
         @if page.items.is_empty() {
             (empty(&format!("Nobody has posted in c/{name} yet."), html! {
                 @if ctx.session.is_some() { p { "Start it with the form below." } }
-                @else { p { a href={ "/login?next=/c/" (name) } { "Log in" } " to submit the first post." } }
+                @else { p { "Log in to submit the first post." } }
             }))
         } @else {
             (list)

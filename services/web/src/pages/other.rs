@@ -164,7 +164,7 @@ pub async fn show_poll(ctx: Ctx, Path(id): Path<String>, Query(q): Query<PollQue
                 }
             }
         }
-        @if ctx.session.is_none() { p { a href={ "/login?next=/polls/" (id) } { "Log in" } " to vote." } }
+        @if ctx.session.is_none() { p { "Log in to vote." } }
     };
     Ok(ctx.page(
         &format!("Poll: {}", poll.question),

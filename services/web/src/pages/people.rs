@@ -140,7 +140,7 @@ pub async fn profile(
         } @else if own {
             p { a href="/settings" { "Edit your profile" } }
         } @else {
-            p { a href={ "/login?next=" (enc(&here)) } { "Log in" } " to follow " (user.username) "." }
+            p { "Log in to follow " (user.username) " or send a message." }
         }
         h2 { "Posts" }
         @if posts.items.is_empty() {

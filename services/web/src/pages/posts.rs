@@ -80,9 +80,7 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
             h2 { "Your timeline" }
         } @else {
             h1 { "What people are saying" }
-            p.notice { "Rookery is an open social platform. "
-                a href="/signup" { "Create an account" } " to post, follow people and vote, or "
-                a href="/login" { "log in" } "." }
+            p.notice { "Rookery is an open social platform. Sign up to post, follow people and vote." }
         }
         @if page.items.is_empty() {
             @if logged_in {
@@ -90,7 +88,7 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
                     p { "Write your first post above, or " a href="/search" { "find people to follow" } "." }
                 }))
             } @else {
-                (empty("Nobody has posted yet.", html! { p { a href="/signup" { "Sign up" } " and write the first post." } }))
+                (empty("Nobody has posted yet.", html! { p { "Sign up (at the top of the page) and write the first post." } }))
             }
         } @else {
             (list)
@@ -197,7 +195,7 @@ pub async fn show(
                 div.form-actions { button.primary type="submit" { "Reply" } }
             }
         } @else {
-            p { a href={ "/login?next=/p/" (id) } { "Log in" } " to reply." }
+            p { "Log in to reply or vote." }
         }
     };
     Ok(ctx.page(&title, &here, unread, content))
