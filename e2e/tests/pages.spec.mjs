@@ -49,10 +49,18 @@ for (const loggedIn of [false, true]) {
     const page = await ctx.newPage();
     if (loggedIn) await logIn(page, world.a);
     const wide = [];
+    const duplicateIds = [];
     for (const [name, path] of pagesOf(loggedIn)) {
       await page.goto(path);
       const sw = await page.evaluate(() => document.documentElement.scrollWidth);
       if (sw > 360) wide.push(`${name} ${path}: scrollWidth ${sw}`);
+      // Valid HTML5 in one respect a browser can tell: ids are unique.
+      const dup = await page.evaluate(() => {
+        const seen = new Map();
+        for (const el of document.querySelectorAll('[id]')) seen.set(el.id, (seen.get(el.id) || 0) + 1);
+        return [...seen].filter(([, n]) => n > 1).map(([id, n]) => `${id} x${n}`);
+      });
+      if (dup.length) duplicateIds.push(`${name} ${path}: ${dup.join(', ')}`);
       await page.screenshot({ path: shotPath(`${name}-${loggedIn ? 'in' : 'out'}-360.png`), fullPage: true });
     }
     await page.setViewportSize({ width: 1400, height: 900 });
@@ -62,6 +70,7 @@ for (const loggedIn of [false, true]) {
     }
     await ctx.close();
     expect(wide, `pages wider than 360 px:\n${wide.join('\n')}`).toEqual([]);
+    expect(duplicateIds, `duplicate ids:\n${duplicateIds.join('\n')}`).toEqual([]);
   });
 }
 
