@@ -64,6 +64,10 @@ test.describe('main flows', () => {
       return r.json.items.some((u) => u.username === bob.username);
     }, 'bob among alice followers');
 
+    // Her profile counts the follower, and shows karma.
+    await visibleAfterReload(pb, `/u/${alice.username}`, (p) => p.locator('main').getByText(/^\s*1\s*followers?\s*$/i));
+    await expect(pb.locator('main')).toContainText(/karma/i);
+
     // Alice posts; it shows on Bob's home page, with a link to the post.
     const text = `First post by ${alice.username}, hello Bob`;
     await compose(pa, text);
@@ -212,10 +216,13 @@ test.describe('main flows', () => {
     await logIn(pa, a);
     await logIn(pb, b);
 
-    // Alice writes to Bob from the form.
+    // Alice writes to Bob: from his profile's "Message" link to the form.
     const text = `Hello Bob, from ${a.username}`;
-    await pa.goto('/messages');
-    await pa.getByLabel('To', { exact: true }).fill(b.username);
+    await pa.goto(`/u/${b.username}`);
+    await pa.getByRole('link', { name: 'Message', exact: true }).click();
+    await expect(pa.getByLabel('Message', { exact: true })).toBeVisible();
+    const to = pa.getByLabel('To', { exact: true });
+    if ((await to.inputValue()) !== b.username) await to.fill(b.username);
     await pa.getByLabel('Message', { exact: true }).fill(text);
     await pa.getByRole('button', { name: 'Send', exact: true }).click();
     const sent = await eventually(async () => {
