@@ -100,8 +100,8 @@ pub fn router(svc: Arc<WebService>) -> Router {
         .route("/polls/{id}/vote", post(other::vote_poll))
         .route("/static/{name}", get(assets::static_file))
         .route("/avatar/{file}", get(assets::avatar))
-        .fallback(|| async { pages::not_found_page() })
-        .method_not_allowed_fallback(|| async { pages::not_found_page() })
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::not_found)
         .with_state(svc)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(middleware::from_fn(security_headers))
@@ -145,10 +145,14 @@ pub async fn open_store(url: &str) -> anyhow::Result<OpenedStore> {
     rookery_kernel::db::open_store(
         url,
         (&store::sqlite::MIGRATOR, &store::postgres::MIGRATOR),
-        |db, _| Arc::new(SqliteSessionStore::new(db)) as Arc<dyn SessionStore>,
-        |pool, _| Arc::new(PostgresSessionStore::new(pool)) as Arc<dyn SessionStore>,
+        |db, _| cached(Arc::new(SqliteSessionStore::new(db))),
+        |pool, _| cached(Arc::new(PostgresSessionStore::new(pool))),
     )
     .await
+}
+
+fn cached(store: Arc<dyn SessionStore>) -> Arc<dyn SessionStore> {
+    Arc::new(store::CachedSessionStore::new(store))
 }
 
 pub type OpenedStore = rookery_kernel::db::OpenedStore<dyn SessionStore>;

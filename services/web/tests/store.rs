@@ -63,3 +63,14 @@ async fn sessions_on_postgres() {
     suite(Arc::new(PostgresSessionStore::new(pg.pool.clone()))).await;
     pg.cleanup().await;
 }
+
+#[tokio::test]
+async fn sessions_through_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "web"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let inner: Arc<dyn SessionStore> = Arc::new(SqliteSessionStore::new(db.clone()));
+    suite(Arc::new(rookery_web::store::CachedSessionStore::new(inner))).await;
+    db.close().await;
+}

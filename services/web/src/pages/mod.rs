@@ -73,15 +73,29 @@ fn bare_page(status: StatusCode, title: &str, content: Markup) -> Response {
 }
 
 pub fn not_found_page() -> Response {
-    bare_page(
+    bare_page(StatusCode::NOT_FOUND, "Page not found", not_found_content())
+}
+
+/// Unknown paths: the 404 page, with the header of whoever is logged in.
+pub async fn not_found(ctx: Result<Ctx, PageError>) -> Response {
+    let Ok(ctx) = ctx else {
+        return not_found_page();
+    };
+    ctx.page_with_status(
         StatusCode::NOT_FOUND,
         "Page not found",
-        html! {
-            h1 { "Page not found" }
-            p { "There is nothing at this address. It may have been deleted, or the link is mistyped." }
-            p { a href="/" { "Go to the home page" } " or " a href="/search" { "search" } "." }
-        },
+        "/",
+        0,
+        not_found_content(),
     )
+}
+
+fn not_found_content() -> Markup {
+    html! {
+        h1 { "Page not found" }
+        p { "There is nothing at this address. It may have been deleted, or the link is mistyped." }
+        p { a href="/" { "Go to the home page" } " or " a href="/search" { "search" } "." }
+    }
 }
 
 impl IntoResponse for PageError {

@@ -3,9 +3,11 @@
 
 use async_trait::async_trait;
 
+pub mod cached;
 pub mod postgres;
 pub mod sqlite;
 
+pub use cached::CachedSessionStore;
 pub use postgres::PostgresSessionStore;
 pub use sqlite::SqliteSessionStore;
 
