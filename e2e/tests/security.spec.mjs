@@ -153,6 +153,11 @@ test.describe('XSS', () => {
 
   test('the login form keeps a payload username as text', async ({ page }) => {
     const g = guard(page);
+    // A payload in the "come back to" parameter, reflected into the form.
+    await page.goto(`/login?next=${encodeURIComponent(PAYLOADS[2])}`);
+    await expectNoInjectedMarkup(page);
+    await page.goto(`/signup?next=${encodeURIComponent(PAYLOADS[0])}`);
+    await expectNoInjectedMarkup(page);
     await page.goto('/login');
     await page.getByLabel('Username', { exact: true }).fill(PAYLOADS[2]);
     await page.getByLabel('Password', { exact: true }).fill('whatever-password');
@@ -282,6 +287,26 @@ test.describe('CSRF', () => {
       await actx.close();
     }
   });
+});
+
+test('no open redirect: after log-in, "next" pointing elsewhere stays on this site', async ({ browser, request, baseURL }) => {
+  const a = await createPerson(request, 'or');
+  const evil = await attackerServer();
+  try {
+    for (const next of [`${evil.origin}/`, `//127.0.0.1:${new URL(evil.origin).port}/`, '/\\example.org/', 'javascript:alert(1)']) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await page.goto(`/login?next=${encodeURIComponent(next)}`);
+      await page.getByLabel('Username', { exact: true }).fill(a.username);
+      await page.getByLabel('Password', { exact: true }).fill(a.password);
+      await page.getByRole('button', { name: 'Log in', exact: true }).click();
+      await expect(logOutButton(page)).toBeVisible();
+      expect(new URL(page.url()).origin, `next=${next}`).toBe(new URL(baseURL).origin);
+      await ctx.close();
+    }
+  } finally {
+    await evil.close();
+  }
 });
 
 test.describe('CSRF before login', () => {
