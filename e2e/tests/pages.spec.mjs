@@ -118,3 +118,33 @@ test('times are relative, with the exact time on hover', async ({ page }) => {
   expect(title, 'the exact time is in the title (hover)').toBeTruthy();
   expect(title).toMatch(/\d{4}|\d{1,2}:\d{2}/);
 });
+
+test('with JavaScript, votes, follows and "More" work in place (no page load)', async ({ page, playwright, baseURL }) => {
+  const request = await playwright.request.newContext({ baseURL });
+  const { createPerson, apiPost, api } = await import('./helpers.mjs');
+  const a = await createPerson(request, 'ja');
+  const b = await createPerson(request, 'jb');
+  const texts = [];
+  for (let i = 0; i < 22; i++) {
+    texts.push(`In-place post ${i} by ${a.username}`);
+    await apiPost(request, a, { text: texts[i] });
+  }
+  await logIn(page, b);
+  await page.goto(`/u/${a.username}`);
+  let loads = 0;
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) loads++;
+  });
+  await page.getByRole('button', { name: 'Follow', exact: true }).click();
+  await expect(page.getByRole('button', { name: 'Unfollow', exact: true })).toBeVisible();
+  const box = page.locator('article').filter({ hasText: texts[21] }).first();
+  await box.getByRole('button', { name: 'Upvote' }).click();
+  await expect(box.getByText(/^\s*1(\s*points?)?\s*$/i).first()).toBeVisible();
+  await expect.poll(async () => (await api(request, 'GET', `/api/v1/users/${a.username}/followers`)).json.items.length).toBe(1);
+  await page.getByRole('link', { name: 'More', exact: true }).click();
+  await expect(page.getByText(texts[0], { exact: true })).toBeVisible();
+  // The first page is still there: "More" appended, it did not replace.
+  await expect(page.getByText(texts[21], { exact: true })).toBeVisible();
+  expect(loads, 'page loads while following, voting and loading more').toBe(0);
+  await request.dispose();
+});
