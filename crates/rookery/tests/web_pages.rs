@@ -776,6 +776,22 @@ async fn forms_work_without_javascript() {
     profile.has("Unblock").has("Unmute").has("Follow");
     alice.post("/u/bob/unblock", &[("next", "/settings")]).await;
     assert!(!alice.get("/settings").await.body.contains(">Unblock<"));
+    // Refusals are pages that say what was wrong, never a 500.
+    let nobody = alice
+        .post("/messages", &[("to", "nobody"), ("text", "hi")])
+        .await;
+    assert_eq!(nobody.status, StatusCode::BAD_REQUEST);
+    assert!(
+        nobody.body.contains("no account with that name"),
+        "{}",
+        nobody.body
+    );
+    let empty = alice.post("/posts", &[("text", "   ")]).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    let bad_poll = alice
+        .post("/polls", &[("question", "Q?"), ("option", "only one")])
+        .await;
+    assert_eq!(bad_poll.status, StatusCode::BAD_REQUEST);
     server.stop().await;
 }
 

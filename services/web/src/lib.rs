@@ -27,7 +27,14 @@ pub use store::{PostgresSessionStore, SessionStore, SqliteSessionStore};
 pub struct WebService {
     pub api: api::Api,
     pub sessions: Arc<dyn SessionStore>,
+    /// Unread notification counts shown in the header, by session (id
+    /// hash): (when asked, count). Notifications arrive within 2 seconds
+    /// anyway; a count a second old costs every page one API call less.
+    pub(crate) unread: quick_cache::sync::Cache<String, (i64, i64)>,
 }
+
+/// How long a header's unread count is reused.
+pub(crate) const UNREAD_FRESH_MS: i64 = 1_000;
 
 impl WebService {
     /// `api`: where the public API answers (the gateway).
@@ -35,6 +42,7 @@ impl WebService {
         Arc::new(Self {
             api: api::Api::new(api),
             sessions,
+            unread: quick_cache::sync::Cache::new(100_000),
         })
     }
 }

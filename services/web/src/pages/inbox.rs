@@ -107,13 +107,21 @@ pub async fn send(ctx: Ctx, body: Bytes) -> PageResult {
     if !quick.is_empty() {
         message["quick_replies"] = json!(quick);
     }
-    let sent: Message = ctx
-        .ok(ctx
-            .svc
-            .api
-            .send_json(&ctx.caller, Method::POST, "/api/v1/messages", Some(message))
-            .await)
-        .await?;
+    let sent: Message = match ctx
+        .svc
+        .api
+        .send_json(&ctx.caller, Method::POST, "/api/v1/messages", Some(message))
+        .await
+    {
+        Ok(m) => m,
+        // The page exists; the recipient does not.
+        Err(f) if f.status == http::StatusCode::NOT_FOUND => {
+            return Err(PageError::BadRequest(
+                "There is no account with that name. Check the \"To\" field.".into(),
+            ));
+        }
+        Err(f) => return Err(ctx.failed(f).await),
+    };
     Ok(redirect(&format!("/messages/{}", sent.id)))
 }
 
@@ -242,7 +250,10 @@ pub async fn notifications(ctx: Ctx, uri: Uri, Query(q): Query<NotificationsQuer
                 Some(json!({"up_to": newest})),
             )
             .await
-            .map(|c| c.count)
+            .map(|c| {
+                ctx.remember_unread(c.count);
+                c.count
+            })
             .unwrap_or(0)
         }
         None => ctx.unread().await?,

@@ -225,8 +225,14 @@ impl Ctx {
     /// The unread notification count for the header (0 when logged out or
     /// when it cannot be had: the page itself still shows).
     pub async fn unread(&self) -> Result<i64, PageError> {
-        if self.session.is_none() {
+        let Some(session) = &self.session else {
             return Ok(0);
+        };
+        let now = rookery_kernel::time::now_ms();
+        if let Some((at, count)) = self.svc.unread.get(&session.id_hash)
+            && now - at < crate::UNREAD_FRESH_MS
+        {
+            return Ok(count);
         }
         match self
             .svc
@@ -234,9 +240,22 @@ impl Ctx {
             .get::<Count>(&self.caller, "/api/v1/notifications/unread_count")
             .await
         {
-            Ok(c) => Ok(c.count),
+            Ok(c) => {
+                self.remember_unread(c.count);
+                Ok(c.count)
+            }
             Err(f) if f.status == StatusCode::UNAUTHORIZED => Err(self.failed(f).await),
             Err(_) => Ok(0),
+        }
+    }
+
+    /// The session's unread count as of now (after reading notifications).
+    pub fn remember_unread(&self, count: i64) {
+        if let Some(session) = &self.session {
+            self.svc.unread.insert(
+                session.id_hash.clone(),
+                (rookery_kernel::time::now_ms(), count),
+            );
         }
     }
 
