@@ -342,6 +342,8 @@ test.describe('main flows', () => {
     await logIn(pb, b);
     await pb.goto(`/u/${a.username}`);
     await pb.getByRole('button', { name: 'Follow', exact: true }).click();
+    // The refusal is said (whatever page it lands on).
+    await expect(pb.getByText(/not allowed|blocked|cannot|can't|refused/i).first()).toBeVisible();
     await pb.goto(`/u/${a.username}`);
     await expect(pb.getByRole('button', { name: 'Follow', exact: true })).toBeVisible();
     await expect(pb.getByRole('button', { name: 'Unfollow', exact: true })).toHaveCount(0);
