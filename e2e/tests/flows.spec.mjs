@@ -89,6 +89,14 @@ test.describe('main flows', () => {
       return r.json.items.some((p) => p.text === reply && p.author === bob.username);
     }, 'reply stored');
 
+    // Replies are listed oldest first.
+    const reply2 = `Second reply, by ${alice.username}`;
+    await api(request, 'POST', `/api/v1/posts/${id}/replies`, { as: alice, body: { text: reply2 }, expectStatus: 201 });
+    await visibleAfterReload(pb, `/p/${id}`, (p) => p.getByText(reply2));
+    const body = await pb.locator('body').innerText();
+    expect(body.indexOf(reply), 'first reply shown').toBeGreaterThan(-1);
+    expect(body.indexOf(reply), 'oldest reply first').toBeLessThan(body.indexOf(reply2));
+
     // Bob votes: up (score 1), then down (score -1); the page shows the score.
     await pb.goto(`/p/${id}`);
     const box = postBox(pb, text);
@@ -311,6 +319,19 @@ test.describe('main flows', () => {
       await expect(page.getByText(`I saw a ${word} today`).first()).toBeVisible({ timeout: 1000 });
     }).toPass({ timeout: 10_000 });
 
+    // A post's #tag links to what carries it.
+    const tag = `tag${Date.now().toString(36)}`;
+    const tagged = `Tagged post #${tag} by ${a.username}`;
+    await apiPost(request, a, { text: tagged });
+    await visibleAfterReload(page, `/u/${a.username}`, (p) => p.getByText(tagged));
+    await page.getByRole('link', { name: `#${tag}`, exact: true }).first().click();
+    await expect(async () => {
+      await page.reload();
+      await expect(page.getByText(tagged).first()).toBeVisible({ timeout: 1000 });
+    }).toPass({ timeout: 10_000 });
+    await expect(page.getByText(`I saw a ${word} today`)).toHaveCount(0);
+
+    await page.goto('/search');
     await page.getByLabel('Search', { exact: true }).fill(a.username);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await expect(page.locator(`a[href$="/u/${a.username}"]`).first()).toBeVisible();
