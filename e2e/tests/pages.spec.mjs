@@ -36,6 +36,35 @@ for (const loggedIn of [false, true]) {
         const v = await axeSerious(page);
         if (v.length) report.push(formatViolations(`${name} ${path} (${who}, ${colorScheme})`, v));
       }
+      // Pages reached through buttons, and forms showing an error.
+      const reached = async (name, go) => {
+        await go();
+        const v = await axeSerious(page);
+        if (v.length) report.push(formatViolations(`${name} ${page.url()} (${who}, ${colorScheme})`, v));
+      };
+      if (loggedIn) {
+        await reached('edit form', async () => {
+          await page.goto(`/p/${world.postId}`);
+          const edit = page.getByRole('button', { name: 'Edit', exact: true }).or(page.getByRole('link', { name: 'Edit', exact: true }));
+          await edit.first().click();
+          await expect(page.getByRole('textbox').first()).toBeVisible();
+        });
+        await reached('deactivate confirmation', async () => {
+          page.once('dialog', (d) => d.dismiss().catch(() => {}));
+          await page.goto('/settings');
+          await page.getByRole('button', { name: 'Deactivate account', exact: true }).click();
+          await expect(page.getByRole('button', { name: /Deactivate/ }).first()).toBeVisible();
+        });
+      } else {
+        await reached('sign-up error', async () => {
+          await page.goto('/signup');
+          await page.getByLabel('Username', { exact: true }).fill(world.a.username);
+          await page.getByLabel('Email', { exact: true }).fill('x@example.test');
+          await page.getByLabel('Password', { exact: true }).fill('long-enough-password');
+          await page.getByRole('button', { name: 'Sign up', exact: true }).click();
+          await expect(page.getByText(/taken|already|in use|exists/i).first()).toBeVisible();
+        });
+      }
       await ctx.close();
       expect(report, `axe-core found serious or critical violations:\n${report.join('\n')}`).toEqual([]);
     });
