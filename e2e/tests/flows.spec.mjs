@@ -18,6 +18,7 @@ import {
   signUp,
   uniqueName,
   userPosts,
+  whoami,
 } from './helpers.mjs';
 
 /** A score shown as a number alone ("1", "-1", "−1", "1 point", "Score: 1"). */
@@ -52,7 +53,7 @@ test.describe('main flows', () => {
 
     await signUp(pa, alice);
     await signUp(pb, bob);
-    expect((await whoamiOf(request, alice)).username).toBe(alice.username);
+    expect((await whoami(request, alice)).username).toBe(alice.username);
 
     // Bob follows Alice from her profile.
     await pb.goto(`/u/${alice.username}`);
@@ -570,7 +571,3 @@ test.describe('main flows', () => {
     await c2.close();
   });
 });
-
-async function whoamiOf(request, person) {
-  return (await api(request, 'GET', '/api/v1/auth/whoami', { as: person, expectStatus: 200 })).json;
-}
