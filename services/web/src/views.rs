@@ -1,7 +1,7 @@
 //! HTML: the page layout and the pieces pages share. maud escapes every
 //! interpolated string, so user content never becomes markup.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::api::{Post, User, enc};
@@ -86,12 +86,27 @@ pub fn time_ago(rfc3339: &str, now: DateTime<Utc>) -> Markup {
         45..=3599 => format!("{} min ago", (secs / 60).max(1)),
         3600..=86_399 => format!("{} h ago", secs / 3600),
         86_400..=2_591_999 => format!("{} d ago", secs / 86_400),
-        _ => at.format("%-d %b %Y").to_string(),
+        _ => {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            format!(
+                "{} {} {}",
+                at.day(),
+                MONTHS[at.month0() as usize],
+                at.year()
+            )
+        }
     };
-    html! {
-        time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            title=(at.format("%Y-%m-%d %H:%M UTC")) { (text) }
-    }
+    let exact = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute()
+    );
+    html! { time datetime=(rfc3339) title=(exact) { (text) } }
 }
 
 pub fn avatar(username: &str, size: u32) -> Markup {
@@ -138,6 +153,16 @@ pub struct PostControls<'a> {
     pub csrf: &'a str,
     pub here: &'a str,
     pub my_vote: Option<&'a str>,
+    /// The hidden fields every form of the page carries, escaped once.
+    pub hidden: std::cell::OnceCell<String>,
+}
+
+impl PostControls<'_> {
+    fn hidden(&self) -> PreEscaped<&str> {
+        PreEscaped(self.hidden.get_or_init(|| {
+            html! { (csrf_field(self.csrf)) (next_field(self.here)) }.into_string()
+        }))
+    }
 }
 
 pub fn votes_box(post_id: &str, score: i64, controls: &PostControls<'_>) -> Markup {
@@ -148,14 +173,14 @@ pub fn votes_box(post_id: &str, score: i64, controls: &PostControls<'_>) -> Mark
         div.votes id=(box_id) {
             @if controls.me.is_some() {
                 form.inline method="post" action={ "/p/" (post_id) "/upvote" } data-inline=(box_id) {
-                    (csrf_field(controls.csrf)) (next_field(controls.here))
+                    (controls.hidden())
                     button type="submit" aria-pressed=(up.to_string()) { "Upvote" }
                 }
             }
             span.score { (score) span.sr { " points" } }
             @if controls.me.is_some() {
                 form.inline method="post" action={ "/p/" (post_id) "/downvote" } data-inline=(box_id) {
-                    (csrf_field(controls.csrf)) (next_field(controls.here))
+                    (controls.hidden())
                     button type="submit" aria-pressed=(down.to_string()) { "Downvote" }
                 }
             }
@@ -195,7 +220,7 @@ pub fn post_card(post: &Post, now: DateTime<Utc>, controls: &PostControls<'_>) -
                     a href={ "/p/" (post.id) } { (post.reply_count) " " (if post.reply_count == 1 { "reply" } else { "replies" }) }
                     @if controls.me.is_some() && post.repost_of.is_none() {
                         form.inline method="post" action={ "/p/" (post.id) "/repost" } {
-                            (csrf_field(controls.csrf)) (next_field(controls.here))
+                            (controls.hidden())
                             button type="submit" { "Repost" }
                         }
                     }
@@ -206,7 +231,7 @@ pub fn post_card(post: &Post, now: DateTime<Utc>, controls: &PostControls<'_>) -
                             }
                         }
                         form.inline method="post" action={ "/p/" (post.id) "/delete" } {
-                            (csrf_field(controls.csrf)) (next_field(controls.here))
+                            (controls.hidden())
                             button.danger type="submit" { "Delete" }
                         }
                     }

@@ -69,6 +69,7 @@ pub async fn show(
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        hidden: Default::default(),
     };
     let more = page
         .next_cursor

@@ -51,6 +51,7 @@ pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> Pag
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        hidden: Default::default(),
     };
     let content = html! {
         h1 { @if q.is_empty() { "Search" } @else { "Search: " (q) } }

@@ -106,6 +106,7 @@ pub async fn profile(
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        hidden: Default::default(),
     };
     let now = now();
     let more = posts

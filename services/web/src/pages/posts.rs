@@ -61,6 +61,7 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        hidden: Default::default(),
     };
     let list = post_list(
         "feed",
@@ -152,6 +153,7 @@ pub async fn show(
         csrf: &ctx.csrf,
         here: &here,
         my_vote: tally.as_ref().and_then(|t| t.my_vote.as_deref()),
+        hidden: Default::default(),
     };
     let now = now();
     let more = more_href(&format!("/p/{id}"), replies.next_cursor);
@@ -259,6 +261,7 @@ async fn vote(ctx: Ctx, id: String, body: Bytes, direction: &'static str) -> Pag
                 csrf: &ctx.csrf,
                 here: &next,
                 my_vote: tally.my_vote.as_deref(),
+                hidden: Default::default(),
             },
         )
     }))
