@@ -686,7 +686,7 @@ async fn forms_work_without_javascript() {
     assert!(
         fragment
             .body
-            .starts_with(&format!("<div class=\"votes\" id=\"votes-{bobs}\">")),
+            .starts_with(&format!("<span class=\"votes\" id=\"votes-{bobs}\">")),
         "{}",
         fragment.body
     );
@@ -695,6 +695,14 @@ async fn forms_work_without_javascript() {
         api_get(&server, &format!("/api/v1/posts/{bobs}/votes")).await["score"],
         -1
     );
+    // The pressed button takes the vote back.
+    assert!(fragment.body.contains("name=\"undo\""), "{}", fragment.body);
+    let undone = alice
+        .post(&format!("/p/{bobs}/downvote"), &[("undo", "1")])
+        .await;
+    assert_eq!(undone.status, StatusCode::SEE_OTHER);
+    let score = api_get(&server, &format!("/api/v1/posts/{bobs}/votes")).await["score"].clone();
+    assert_eq!(score, 0);
 
     let reply = alice
         .post(&format!("/p/{bobs}/reply"), &[("text", "a reply")])

@@ -81,7 +81,7 @@ pub fn router(svc: Arc<WebService>) -> Router {
         .route("/logout", post(account::logout))
         .route("/u/{name}", get(people::profile))
         .route("/u/{name}/{action}", post(people::relation))
-        .route("/p/{id}", get(posts::show))
+        .route("/p/{id}", get(posts::show).post(posts::back_to_post))
         .route("/p/{id}/reply", post(posts::reply))
         .route("/p/{id}/upvote", post(posts::upvote))
         .route("/p/{id}/downvote", post(posts::downvote))

@@ -165,30 +165,41 @@ impl PostControls<'_> {
     }
 }
 
+/// The vote buttons and the score. The buttons belong to the post's one
+/// form (see [`post_card`]); each names its own action.
 pub fn votes_box(post_id: &str, score: i64, controls: &PostControls<'_>) -> Markup {
     let box_id = format!("votes-{post_id}");
     let up = controls.my_vote == Some("up");
     let down = controls.my_vote == Some("down");
     html! {
-        div.votes id=(box_id) {
+        span.votes id=(box_id) {
             @if controls.me.is_some() {
-                form.inline method="post" action={ "/p/" (post_id) "/upvote" } data-inline=(box_id) {
-                    (controls.hidden())
-                    button type="submit" aria-pressed=(up.to_string()) { "Upvote" }
-                }
+                button type="submit" formaction={ "/p/" (post_id) "/upvote" } data-inline=(box_id)
+                    aria-pressed=(up.to_string()) name=[up.then_some("undo")] value=[up.then_some("1")] { "Upvote" }
             }
             span.score { (score) span.sr { " points" } }
             @if controls.me.is_some() {
-                form.inline method="post" action={ "/p/" (post_id) "/downvote" } data-inline=(box_id) {
-                    (controls.hidden())
-                    button type="submit" aria-pressed=(down.to_string()) { "Downvote" }
-                }
+                button type="submit" formaction={ "/p/" (post_id) "/downvote" } data-inline=(box_id)
+                    aria-pressed=(down.to_string()) name=[down.then_some("undo")] value=[down.then_some("1")] { "Downvote" }
             }
         }
     }
 }
 
+/// One post with its controls: one form (the page's hidden fields once)
+/// whose buttons post to their own `formaction`; Edit is a link-like GET form.
 pub fn post_card(post: &Post, now: DateTime<Utc>, controls: &PostControls<'_>) -> Markup {
+    let own = controls.me == Some(post.author.as_str());
+    let actions = html! {
+        (votes_box(&post.id, post.score, controls))
+        a href={ "/p/" (post.id) } { (post.reply_count) " " (if post.reply_count == 1 { "reply" } else { "replies" }) }
+        @if controls.me.is_some() && post.repost_of.is_none() {
+            button type="submit" formaction={ "/p/" (post.id) "/repost" } { "Repost" }
+        }
+        @if own {
+            button.danger type="submit" formaction={ "/p/" (post.id) "/delete" } { "Delete" }
+        }
+    };
     html! {
         article.post {
             (avatar(&post.author, 40))
@@ -216,23 +227,17 @@ pub fn post_card(post: &Post, now: DateTime<Utc>, controls: &PostControls<'_>) -
                     p.link { a href=(url) rel="nofollow ugc noopener" { (url) } }
                 }
                 div.actions {
-                    (votes_box(&post.id, post.score, controls))
-                    a href={ "/p/" (post.id) } { (post.reply_count) " " (if post.reply_count == 1 { "reply" } else { "replies" }) }
-                    @if controls.me.is_some() && post.repost_of.is_none() {
-                        form.inline method="post" action={ "/p/" (post.id) "/repost" } {
+                    @if controls.me.is_some() {
+                        form.inline method="post" action={ "/p/" (post.id) } {
                             (controls.hidden())
-                            button type="submit" { "Repost" }
+                            (actions)
                         }
+                    } @else {
+                        (actions)
                     }
-                    @if controls.me == Some(post.author.as_str()) {
-                        @if post.repost_of.is_none() {
-                            form.inline method="get" action={ "/p/" (post.id) "/edit" } {
-                                button type="submit" { "Edit" }
-                            }
-                        }
-                        form.inline method="post" action={ "/p/" (post.id) "/delete" } {
-                            (controls.hidden())
-                            button.danger type="submit" { "Delete" }
+                    @if own && post.repost_of.is_none() {
+                        form.inline method="get" action={ "/p/" (post.id) "/edit" } {
+                            button type="submit" { "Edit" }
                         }
                     }
                 }

@@ -3,17 +3,28 @@
   "use strict";
   var FRAGMENT = { "X-Rookery-Fragment": "1" };
 
+  // The form's fields and, as a browser sends it, the pressed button's.
+  function formBody(form, button) {
+    var body = new URLSearchParams(new FormData(form));
+    if (button && button.name) body.append(button.name, button.value);
+    return body;
+  }
+
   // Forms marked data-inline (votes, follows) post in the background and
   // swap in the part of the page they change.
+  // (The attribute is on the form, or on the button that was pressed.)
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!form.matches || !form.matches("form[data-inline]")) return;
-    var target = document.getElementById(form.getAttribute("data-inline"));
+    var button = event.submitter;
+    var source = button && button.hasAttribute("data-inline") ? button : form;
+    if (!source.hasAttribute || !source.hasAttribute("data-inline")) return;
+    var target = document.getElementById(source.getAttribute("data-inline"));
     if (!target || !window.fetch) return;
     event.preventDefault();
-    fetch(form.action, {
+    var action = button && button.hasAttribute("formaction") ? button.formAction : form.action;
+    fetch(action, {
       method: "POST",
-      body: new URLSearchParams(new FormData(form)),
+      body: formBody(form, button),
       headers: FRAGMENT,
       credentials: "same-origin"
     }).then(function (response) {
@@ -22,8 +33,8 @@
     }).then(function (html) {
       target.outerHTML = html;
     }).catch(function () {
-      form.removeAttribute("data-inline");
-      form.submit();
+      source.removeAttribute("data-inline");
+      if (button) form.requestSubmit(button); else form.submit();
     });
   });
 

@@ -203,6 +203,13 @@ pub async fn show(
     Ok(ctx.page(&title, &here, unread, content))
 }
 
+/// A post's form sent without one of its buttons (each names its own
+/// action): nothing to do but go back.
+pub async fn back_to_post(Path(id): Path<String>) -> PageResult {
+    let id = valid_id(&id)?;
+    Ok(super::redirect(&format!("/p/{id}")))
+}
+
 pub async fn reply(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> PageResult {
     ctx.require_login()?;
     let id = valid_id(&id)?.to_string();
@@ -228,13 +235,9 @@ async fn vote(ctx: Ctx, id: String, body: Bytes, direction: &'static str) -> Pag
     let form = checked_form(&ctx, &body)?;
     let next = form.next(&format!("/p/{id}"));
     let api = &ctx.svc.api;
-    // Pressing the button of the vote one has takes the vote back.
-    let current = ctx
-        .ok(api
-            .get::<Tally>(&ctx.caller, &format!("/api/v1/posts/{id}/votes"))
-            .await)
-        .await?;
-    let tally = if current.my_vote.as_deref() == Some(direction) {
+    // A pressed button (the vote one has, shown on the post's page) takes
+    // the vote back; elsewhere a button always votes.
+    let tally = if form.get("undo").is_some() {
         api.send_json::<Tally>(
             &ctx.caller,
             Method::DELETE,
