@@ -515,6 +515,10 @@ impl PostStore for CachedPostStore {
         }
         if listed {
             self.listings.bump(community.as_deref());
+            // The author sees their own post at once; the fan-out adds it
+            // again later (a no-op) for them and first for their followers.
+            self.homes
+                .edit(created.0.author_id, |home| home.add(&[id]));
         }
         if !created.0.tags.is_empty() {
             self.trending.bump();
