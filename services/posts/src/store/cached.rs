@@ -517,8 +517,7 @@ impl PostStore for CachedPostStore {
             self.listings.bump(community.as_deref());
             // The author sees their own post at once; the fan-out adds it
             // again later (a no-op) for them and first for their followers.
-            self.homes
-                .edit(created.0.author_id, |home| home.add(&[id]));
+            self.homes.edit(created.0.author_id, |home| home.add(&[id]));
         }
         if !created.0.tags.is_empty() {
             self.trending.bump();
