@@ -153,6 +153,9 @@ pub struct PostControls<'a> {
     pub csrf: &'a str,
     pub here: &'a str,
     pub my_vote: Option<&'a str>,
+    /// Whether `my_vote` is known (listings do not say how the viewer
+    /// voted): only then do the buttons tell whether they are pressed.
+    pub vote_known: bool,
     /// The hidden fields every form of the page carries, escaped once.
     pub hidden: std::cell::OnceCell<String>,
 }
@@ -175,12 +178,12 @@ pub fn votes_box(post_id: &str, score: i64, controls: &PostControls<'_>) -> Mark
         span.votes id=(box_id) {
             @if controls.me.is_some() {
                 button type="submit" formaction={ "/p/" (post_id) "/upvote" } data-inline=(box_id)
-                    aria-pressed=(up.to_string()) name=[up.then_some("undo")] value=[up.then_some("1")] { "Upvote" }
+                    aria-pressed=[controls.vote_known.then(|| up.to_string())] name=[up.then_some("undo")] value=[up.then_some("1")] { "Upvote" }
             }
             span.score { (score) span.sr { " points" } }
             @if controls.me.is_some() {
                 button type="submit" formaction={ "/p/" (post_id) "/downvote" } data-inline=(box_id)
-                    aria-pressed=(down.to_string()) name=[down.then_some("undo")] value=[down.then_some("1")] { "Downvote" }
+                    aria-pressed=[controls.vote_known.then(|| down.to_string())] name=[down.then_some("undo")] value=[down.then_some("1")] { "Downvote" }
             }
         }
     }

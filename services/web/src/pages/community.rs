@@ -69,6 +69,7 @@ pub async fn show(
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        vote_known: false,
         hidden: Default::default(),
     };
     let more = page

@@ -51,6 +51,7 @@ pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> Pag
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        vote_known: false,
         hidden: Default::default(),
     };
     let content = html! {
@@ -148,12 +149,12 @@ pub async fn show_poll(ctx: Ctx, Path(id): Path<String>, Query(q): Query<PollQue
     let total = poll.total_votes.max(1);
     let content = html! {
         h1 { (poll.question) }
-        p.meta { "Poll by " a href={ "/u/" (enc(&poll.author)) } { (poll.author) } " · " (time_ago(&poll.created_at, now())) " · " (poll.total_votes) " votes" }
+        p.meta { "Poll by " a href={ "/u/" (enc(&poll.author)) } { (poll.author) } " · " (time_ago(&poll.created_at, now())) " · " (poll.total_votes) (if poll.total_votes == 1 { " vote" } else { " votes" }) }
         @if q.already.is_some() { p.notice role="status" { "You have voted in this poll already." } }
         ul.plain {
             @for (i, option) in poll.options.iter().enumerate() {
                 li.card {
-                    p id={ "opt-" (i) } { strong { (option.text) } " — " (option.votes) " votes" }
+                    p id={ "opt-" (i) } { strong { (option.text) } " — " (option.votes) (if option.votes == 1 { " vote" } else { " votes" }) }
                     meter min="0" max=(total) value=(option.votes) aria-labelledby={ "opt-" (i) } {}
                     @if ctx.session.is_some() {
                         form.inline method="post" action={ "/polls/" (id) "/vote" } {

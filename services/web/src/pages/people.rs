@@ -106,6 +106,7 @@ pub async fn profile(
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        vote_known: false,
         hidden: Default::default(),
     };
     let now = now();
@@ -125,7 +126,7 @@ pub async fn profile(
                 @if !user.bio.is_empty() { p.bio { (user.bio) } }
                 div.stats {
                     span { strong { (user.karma) } " karma" }
-                    span { strong { (user.followers_count) } " followers" }
+                    span { strong { (user.followers_count) } (if user.followers_count == 1 { " follower" } else { " followers" }) }
                     span { strong { (user.following_count) } " following" }
                     span.muted { "Joined " (time_ago(&user.created_at, now)) }
                 }

@@ -61,6 +61,7 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
         csrf: &ctx.csrf,
         here: &here,
         my_vote: None,
+        vote_known: false,
         hidden: Default::default(),
     };
     let list = post_list(
@@ -153,12 +154,14 @@ pub async fn show(
         csrf: &ctx.csrf,
         here: &here,
         my_vote: tally.as_ref().and_then(|t| t.my_vote.as_deref()),
+        vote_known: tally.is_some(),
         hidden: Default::default(),
     };
     let now = now();
     let more = more_href(&format!("/p/{id}"), replies.next_cursor);
     if ctx.fragment {
         controls.my_vote = None;
+        controls.vote_known = false;
         return Ok(fragment_response(post_list(
             "replies",
             &replies.items,
@@ -177,6 +180,7 @@ pub async fn show(
         .unwrap_or_else(|| format!("Post by {}", post.author));
     let card = post_card(&shown, now, &controls);
     controls.my_vote = None;
+    controls.vote_known = false;
     let content = html! {
         h1 { (title) }
         @if let Some(parent) = &post.in_reply_to {
@@ -264,6 +268,7 @@ async fn vote(ctx: Ctx, id: String, body: Bytes, direction: &'static str) -> Pag
                 csrf: &ctx.csrf,
                 here: &next,
                 my_vote: tally.my_vote.as_deref(),
+                vote_known: true,
                 hidden: Default::default(),
             },
         )
