@@ -11,17 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::process::{Child, Command};
 
-/// The services a formation runs, in start order (votes and messages ask
-/// users and posts instances on a miss; notifications shows their accounts
-/// and posts; web, a client of the public API, calls the gateway).
-pub const SERVICES: [&str; 6] = [
-    "users",
-    "posts",
-    "votes",
-    "messages",
-    "notifications",
-    "web",
-];
+/// The services a formation runs, in start order: the gateway's list, whose
+/// order is that (votes and messages ask users and posts instances on a
+/// miss; notifications shows their accounts and posts; web, a client of the
+/// public API, calls the gateway).
+pub const SERVICES: &[&str] = rookery_gateway::SERVICES;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -70,7 +64,7 @@ impl Formation {
             .with_context(|| format!("creating {}", plan.log_dir.display()))?;
         let mut next_port = plan.first_port;
         let mut bases: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for service in SERVICES {
+        for &service in SERVICES {
             let count = plan.instances.get(service).copied().unwrap_or(0);
             let list = bases.entry(service.to_string()).or_default();
             for _ in 0..count {
@@ -84,7 +78,7 @@ impl Formation {
             }
         }
         let mut instances = BTreeMap::new();
-        for service in SERVICES {
+        for &service in SERVICES {
             let urls = &bases[service];
             if urls.is_empty() {
                 continue;
@@ -211,7 +205,7 @@ impl Formation {
     /// Drops the formation's databases (tests clean up with it).
     pub async fn drop_databases(plan: &Plan) -> anyhow::Result<()> {
         let admin = sqlx::PgPool::connect(&plan.postgres).await?;
-        for service in SERVICES {
+        for &service in SERVICES {
             let name = database_name(&plan.database_prefix, service);
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&admin)

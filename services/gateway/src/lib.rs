@@ -82,7 +82,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/notifications/read", "notifications"),
 ];
 
-/// Every service the gateway routes to (`web`: every path that is not the API's).
+/// Every service the gateway routes to (`web`: every path that is not the
+/// API's), in the order a formation starts them (`rookery up`).
 pub const SERVICES: &[&str] = &[
     "users",
     "posts",

@@ -503,8 +503,8 @@ async fn suite(store: Arc<dyn NotificationStore>) {
     store.ping().await.unwrap();
 }
 
-#[tokio::test]
-async fn sqlite_notification_store_suite() {
+/// A SQLite store in a fresh directory (kept alive by the caller).
+async fn sqlite_store() -> (tempfile::TempDir, SqliteDb, SqliteNotificationStore) {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteDb::open(
         &sqlite_url_in(dir.path(), "notifications"),
@@ -513,6 +513,12 @@ async fn sqlite_notification_store_suite() {
     .await
     .unwrap();
     let store = SqliteNotificationStore::new(db.clone(), Arc::new(IdGenerator::new(1)));
+    (dir, db, store)
+}
+
+#[tokio::test]
+async fn sqlite_notification_store_suite() {
+    let (_dir, db, store) = sqlite_store().await;
     suite(Arc::new(store)).await;
     db.close().await;
 }
@@ -532,14 +538,7 @@ async fn postgres_notification_store_suite() {
 /// change that concerns it fails it.
 #[tokio::test]
 async fn cached_notification_store_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(
-        &sqlite_url_in(dir.path(), "notifications"),
-        &sqlite::MIGRATOR,
-    )
-    .await
-    .unwrap();
-    let inner = SqliteNotificationStore::new(db.clone(), Arc::new(IdGenerator::new(1)));
+    let (_dir, db, inner) = sqlite_store().await;
     suite(Arc::new(CachedNotificationStore::new(Arc::new(inner)))).await;
     db.close().await;
 }
@@ -548,14 +547,7 @@ async fn cached_notification_store_suite() {
 /// notification, a mark read and a deleted post each show at once.
 #[tokio::test]
 async fn cached_pages_follow_every_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(
-        &sqlite_url_in(dir.path(), "notifications"),
-        &sqlite::MIGRATOR,
-    )
-    .await
-    .unwrap();
-    let inner = SqliteNotificationStore::new(db.clone(), Arc::new(IdGenerator::new(1)));
+    let (_dir, db, inner) = sqlite_store().await;
     let store = CachedNotificationStore::new(Arc::new(inner));
     let ev = Events(AtomicI64::new(1));
     apply(&store, &[ev.follow(BOB, ALICE)]).await;

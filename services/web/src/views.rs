@@ -152,15 +152,26 @@ pub struct PostControls<'a> {
     pub me: Option<&'a str>,
     pub csrf: &'a str,
     pub here: &'a str,
-    pub my_vote: Option<&'a str>,
-    /// Whether `my_vote` is known (listings do not say how the viewer
-    /// voted): only then do the buttons tell whether they are pressed.
-    pub vote_known: bool,
+    /// How the viewer voted (`Some(None)`: not at all), or `None` where it
+    /// is not known (listings do not say): only a known vote makes the
+    /// buttons tell whether they are pressed.
+    pub my_vote: Option<Option<&'a str>>,
     /// The hidden fields every form of the page carries, escaped once.
     pub hidden: std::cell::OnceCell<String>,
 }
 
-impl PostControls<'_> {
+impl<'a> PostControls<'a> {
+    /// Controls for posts whose viewer's votes are not known (listings).
+    pub fn new(me: Option<&'a str>, csrf: &'a str, here: &'a str) -> Self {
+        Self {
+            me,
+            csrf,
+            here,
+            my_vote: None,
+            hidden: Default::default(),
+        }
+    }
+
     fn hidden(&self) -> PreEscaped<&str> {
         PreEscaped(self.hidden.get_or_init(|| {
             html! { (csrf_field(self.csrf)) (next_field(self.here)) }.into_string()
@@ -172,18 +183,19 @@ impl PostControls<'_> {
 /// form (see [`post_card`]); each names its own action.
 pub fn votes_box(post_id: &str, score: i64, controls: &PostControls<'_>) -> Markup {
     let box_id = format!("votes-{post_id}");
-    let up = controls.my_vote == Some("up");
-    let down = controls.my_vote == Some("down");
+    let known = controls.my_vote.is_some();
+    let up = controls.my_vote == Some(Some("up"));
+    let down = controls.my_vote == Some(Some("down"));
     html! {
         span.votes id=(box_id) {
             @if controls.me.is_some() {
                 button type="submit" formaction={ "/p/" (post_id) "/upvote" } data-inline=(box_id)
-                    aria-pressed=[controls.vote_known.then(|| up.to_string())] name=[up.then_some("undo")] value=[up.then_some("1")] { "Upvote" }
+                    aria-pressed=[known.then(|| up.to_string())] name=[up.then_some("undo")] value=[up.then_some("1")] { "Upvote" }
             }
             span.score { (score) span.sr { " points" } }
             @if controls.me.is_some() {
                 button type="submit" formaction={ "/p/" (post_id) "/downvote" } data-inline=(box_id)
-                    aria-pressed=[controls.vote_known.then(|| down.to_string())] name=[down.then_some("undo")] value=[down.then_some("1")] { "Downvote" }
+                    aria-pressed=[known.then(|| down.to_string())] name=[down.then_some("undo")] value=[down.then_some("1")] { "Downvote" }
             }
         }
     }

@@ -17,6 +17,33 @@ pub(crate) fn unique_violation(err: &sqlx::Error, needle: &str) -> bool {
     }
 }
 
+/// The head of the lookup of mentioned accounts: a list of lowercased
+/// names (`username_key`) follows, then `)`.
+pub(crate) const MENTIONED_SQL_HEAD: &str =
+    "SELECT id, username, username_key FROM users WHERE active AND username_key IN (";
+
+/// The mentions of a post whose candidate names are `candidates`, in order,
+/// from the accounts found (`(id, username, username_key)`), spelled as
+/// each account spells its name.
+pub(crate) fn mentions_from(
+    candidates: &[String],
+    found: &[(i64, String, String)],
+) -> Vec<super::Mention> {
+    candidates
+        .iter()
+        .filter_map(|name| {
+            let key = name.to_lowercase();
+            found
+                .iter()
+                .find(|f| f.2 == key)
+                .map(|(id, username, _)| super::Mention {
+                    user_id: *id,
+                    username: username.clone(),
+                })
+        })
+        .collect()
+}
+
 macro_rules! sql_post_store {
     ($store:ty, $conn:ty, $emit:path, $search:ident) => {
         impl $store {
@@ -157,9 +184,7 @@ macro_rules! sql_post_store {
                 if candidates.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT id, username, username_key FROM users WHERE active AND username_key IN (",
-                );
+                let mut q = sqlx::QueryBuilder::new($crate::store::sql_store::MENTIONED_SQL_HEAD);
                 let mut list = q.separated(", ");
                 for name in &candidates {
                     list.push_bind(name.to_lowercase());
@@ -167,16 +192,7 @@ macro_rules! sql_post_store {
                 q.push(")");
                 let found: Vec<(i64, String, String)> =
                     q.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
-                Ok(candidates
-                    .iter()
-                    .filter_map(|name| {
-                        let key = name.to_lowercase();
-                        found.iter().find(|f| f.2 == key).map(|(id, username, _)| Mention {
-                            user_id: *id,
-                            username: username.clone(),
-                        })
-                    })
-                    .collect())
+                Ok($crate::store::sql_store::mentions_from(&candidates, &found))
             }
 
             /// Indexes `post_id` under `tags` and counts it for each.

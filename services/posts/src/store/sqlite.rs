@@ -10,7 +10,9 @@ use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::sql_store::{POST_COLUMNS, sql_post_store, unique_violation};
+use super::sql_store::{
+    MENTIONED_SQL_HEAD, POST_COLUMNS, mentions_from, sql_post_store, unique_violation,
+};
 use super::{
     Applied, Author, Change, EffectLog, HistoryEntry, HomeMerge, IdempotencyKey, JsonList,
     ListCursor, ListQuery, Mention, NewPost, Post, PostStore, StoreError, StoreResult, TagCount,
@@ -234,12 +236,10 @@ async fn mentions_of_many(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut found: std::collections::HashMap<String, (i64, String)> = Default::default();
+    let mut found: Vec<(i64, String, String)> = Vec::new();
     // One bound value per name (at most 10 a post).
     for chunk in keys.chunks(10_000) {
-        let mut q = sqlx::QueryBuilder::new(
-            "SELECT id, username, username_key FROM users WHERE active AND username_key IN (",
-        );
+        let mut q = sqlx::QueryBuilder::new(MENTIONED_SQL_HEAD);
         let mut list = q.separated(", ");
         for key in chunk {
             list.push_bind(key);
@@ -250,23 +250,11 @@ async fn mentions_of_many(
             .persistent(false)
             .fetch_all(&mut *conn)
             .await?;
-        found.extend(rows.into_iter().map(|(id, name, key)| (key, (id, name))));
+        found.extend(rows);
     }
     Ok(candidates
         .iter()
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|name| {
-                    found
-                        .get(&name.to_lowercase())
-                        .map(|(user_id, username)| Mention {
-                            user_id: *user_id,
-                            username: username.clone(),
-                        })
-                })
-                .collect()
-        })
+        .map(|names| mentions_from(names, &found))
         .collect())
 }
 

@@ -64,14 +64,7 @@ pub async fn show(
     );
     let page = ctx.ok(page).await?;
     let unread = unread?;
-    let controls = PostControls {
-        me: ctx.username(),
-        csrf: &ctx.csrf,
-        here: &here,
-        my_vote: None,
-        vote_known: false,
-        hidden: Default::default(),
-    };
+    let controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
     let more = page
         .next_cursor
         .map(|c| format!("/c/{name}?sort={sort}&cursor={}", enc(&c)));

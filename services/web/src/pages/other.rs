@@ -46,14 +46,7 @@ pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> Pag
     );
     let results = ctx.ok(results).await?;
     let unread = unread?;
-    let controls = PostControls {
-        me: ctx.username(),
-        csrf: &ctx.csrf,
-        here: &here,
-        my_vote: None,
-        vote_known: false,
-        hidden: Default::default(),
-    };
+    let controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
     let content = html! {
         h1 { @if q.is_empty() { "Search" } @else { "Search: " (q) } }
         form.card role="search" method="get" action="/search" {

@@ -101,14 +101,7 @@ pub async fn profile(
     let user = ctx.ok(user).await?;
     let posts = ctx.ok(posts).await?;
     let unread = unread?;
-    let controls = PostControls {
-        me: me.as_deref(),
-        csrf: &ctx.csrf,
-        here: &here,
-        my_vote: None,
-        vote_known: false,
-        hidden: Default::default(),
-    };
+    let controls = PostControls::new(me.as_deref(), &ctx.csrf, &here);
     let now = now();
     let more = posts
         .next_cursor

@@ -56,14 +56,7 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
     let (page, unread) = tokio::join!(api.get::<Page<Post>>(&ctx.caller, &path), ctx.unread());
     let page = ctx.ok(page).await?;
     let unread = unread?;
-    let controls = PostControls {
-        me: ctx.username(),
-        csrf: &ctx.csrf,
-        here: &here,
-        my_vote: None,
-        vote_known: false,
-        hidden: Default::default(),
-    };
+    let controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
     let list = post_list(
         "feed",
         &page.items,
@@ -149,19 +142,12 @@ pub async fn show(
     let post = ctx.ok(post).await?;
     let replies = ctx.ok(replies).await?;
     let unread = unread?;
-    let mut controls = PostControls {
-        me: ctx.username(),
-        csrf: &ctx.csrf,
-        here: &here,
-        my_vote: tally.as_ref().and_then(|t| t.my_vote.as_deref()),
-        vote_known: tally.is_some(),
-        hidden: Default::default(),
-    };
+    let mut controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
+    controls.my_vote = tally.as_ref().map(|t| t.my_vote.as_deref());
     let now = now();
     let more = more_href(&format!("/p/{id}"), replies.next_cursor);
     if ctx.fragment {
         controls.my_vote = None;
-        controls.vote_known = false;
         return Ok(fragment_response(post_list(
             "replies",
             &replies.items,
@@ -180,7 +166,6 @@ pub async fn show(
         .unwrap_or_else(|| format!("Post by {}", post.author));
     let card = post_card(&shown, now, &controls);
     controls.my_vote = None;
-    controls.vote_known = false;
     let content = html! {
         h1 { (title) }
         @if let Some(parent) = &post.in_reply_to {
@@ -264,12 +249,8 @@ async fn vote(ctx: Ctx, id: String, body: Bytes, direction: &'static str) -> Pag
             &id,
             tally.score,
             &PostControls {
-                me: ctx.username(),
-                csrf: &ctx.csrf,
-                here: &next,
-                my_vote: tally.my_vote.as_deref(),
-                vote_known: true,
-                hidden: Default::default(),
+                my_vote: Some(tally.my_vote.as_deref()),
+                ..PostControls::new(ctx.username(), &ctx.csrf, &next)
             },
         )
     }))
