@@ -40,13 +40,31 @@ use tokio_util::task::TaskTracker;
 type Closer =
     Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
+/// How long the extra listeners' open connections (streams) may take to end
+/// once the process stops.
+const STREAMS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running set of routers and their background tasks.
 pub struct App {
     pub router: Router,
     pub bus: Arc<dyn EventBus>,
+    /// What the Mastodon API needs in `rookery serve` (its own listener).
+    pub mastodon: Option<MastodonParts>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     closers: Vec<Closer>,
+}
+
+/// Where the Mastodon API's origin comes from.
+pub enum MastodonParts {
+    /// In process (`rookery serve`): the gateway's API router it calls and
+    /// its store.
+    Embedded {
+        api: Router,
+        store: Arc<dyn rookery_mastodon::MastodonStore>,
+    },
+    /// A standalone gateway: a pool of `mastodon` instances behind it.
+    Proxy(Router),
 }
 
 impl App {
@@ -66,16 +84,88 @@ impl App {
         listener: TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve_with(listener, Vec::new(), stop).await
+    }
+
+    /// [`Self::serve`] with more listeners, each with its router (the
+    /// Mastodon API's origin); all stop together.
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        extra: Vec<(TcpListener, Router)>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stopping = CancellationToken::new();
+        let mut others = tokio::task::JoinSet::new();
+        for (listener, router) in extra {
+            let stopped = stopping.clone().cancelled_owned();
+            others.spawn(async move {
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stopped)
+                .await
+            });
+        }
         let service = self
             .router
             .clone()
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(stop)
+        let trigger = stopping.clone();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                trigger.cancel();
+            })
             .await
-            .context("serving")?;
+            .context("serving");
+        stopping.cancel();
+        // Streams (SSE, WebSocket) never finish by themselves: what is
+        // still open after a short grace is cut.
+        let drained = tokio::time::timeout(STREAMS_GRACE, async {
+            while let Some(done) = others.join_next().await {
+                if let Ok(Err(e)) = done {
+                    tracing::warn!(error = %e, "a listener failed");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            others.abort_all();
+        }
         self.close().await;
-        Ok(())
+        served
+    }
+
+    /// The router of the Mastodon API's origin (embedded processes and
+    /// gateways); `config` matters in process only, where this also starts
+    /// the streaming hub on the bus.
+    pub async fn mastodon_router(
+        &self,
+        config: rookery_mastodon::MastodonConfig,
+    ) -> anyhow::Result<Option<Router>> {
+        Ok(match &self.mastodon {
+            None => None,
+            Some(MastodonParts::Embedded { api, store }) => {
+                let service = rookery_mastodon::MastodonService::new(
+                    Upstream::InProcess(api.clone()),
+                    store.clone(),
+                    config,
+                );
+                let events = self
+                    .bus
+                    .subscribe("mastodon-streaming", rookery_mastodon::streaming::TOPICS)
+                    .await?;
+                self.tasks.spawn(rookery_mastodon::streaming::run_hub(
+                    service.clone(),
+                    rookery_mastodon::streaming::EventSource::Bus(events),
+                    self.shutdown.clone(),
+                ));
+                Some(rookery_mastodon::router(service))
+            }
+            Some(MastodonParts::Proxy(router)) => Some(router.clone()),
+        })
     }
 }
 
@@ -262,7 +352,16 @@ pub async fn embedded_with_gateway(
     let gateway = Gateway::new(upstreams, Some(users_service), gateway_options)?;
     let api = rookery_gateway::router(gateway, crate::openapi::document());
     let (pages, web_close) = web_pages(data_dir, api.clone(), &tasks, &shutdown).await?;
+    let mastodon = rookery_mastodon::open_store(&sqlite_url_in(data_dir, "mastodon")).await?;
+    tasks.spawn(rookery_mastodon::sweep_codes(
+        mastodon.store.clone(),
+        shutdown.clone(),
+    ));
     Ok(App {
+        mastodon: Some(MastodonParts::Embedded {
+            api: api.clone(),
+            store: mastodon.store.clone(),
+        }),
         router: rookery_gateway::with_pages(api, Upstream::InProcess(pages)),
         bus,
         shutdown,
@@ -274,6 +373,7 @@ pub async fn embedded_with_gateway(
             messages.close,
             notifications.close,
             web_close,
+            mastodon.close,
         ],
     })
 }
@@ -309,11 +409,55 @@ pub async fn web_instance(database_url: &str, gateways: &[String]) -> anyhow::Re
     ));
     let service = rookery_web::WebService::new(Upstream::Http(gateway), web.store.clone());
     Ok(App {
+        mastodon: None,
         router: rookery_web::instance_router(service),
         bus: InProcessBus::new(),
         shutdown,
         tasks,
         closers: vec![web.close],
+    })
+}
+
+/// One Mastodon API instance: its store on `DATABASE_URL`, the public API
+/// at the gateways `gateways` (base URLs).
+pub async fn mastodon_instance(database_url: &str, gateways: &[String]) -> anyhow::Result<App> {
+    let mastodon = rookery_mastodon::open_store(database_url).await?;
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let gateway = HttpPool::new("gateway", gateways)?;
+    tasks.spawn(gateway.clone().run_health_checks(shutdown.clone()));
+    tasks.spawn(rookery_mastodon::sweep_codes(
+        mastodon.store.clone(),
+        shutdown.clone(),
+    ));
+    let default_web = gateways
+        .first()
+        .map(String::as_str)
+        .unwrap_or("http://127.0.0.1:8080");
+    let service = rookery_mastodon::MastodonService::new(
+        Upstream::Http(gateway),
+        mastodon.store.clone(),
+        rookery_mastodon::MastodonConfig::from_env(default_web, "http://127.0.0.1:8081"),
+    );
+    // Every instance hears every post (a live fan-out, not a shared
+    // durable consumer): each has its own streaming connections.
+    if let Some(config) = JetStreamConfig::from_env() {
+        let live =
+            rookery_kernel::events::nats::watch(&config, rookery_mastodon::streaming::TOPICS)
+                .await
+                .context("connecting to NATS (NATS_URL) for streaming")?;
+        tasks.spawn(rookery_mastodon::streaming::run_hub(
+            service.clone(),
+            rookery_mastodon::streaming::EventSource::Live(live),
+            shutdown.clone(),
+        ));
+    }
+    Ok(App {
+        mastodon: None,
+        router: rookery_mastodon::instance_router(service),
+        bus: InProcessBus::new(),
+        shutdown,
+        tasks,
+        closers: vec![mastodon.close],
     })
 }
 
@@ -368,6 +512,7 @@ pub async fn users_instance_on(
         None => InProcessBus::new(),
     };
     Ok(App {
+        mastodon: None,
         router: rookery_users::router(service),
         bus,
         shutdown,
@@ -436,6 +581,7 @@ pub async fn votes_instance_on(
         }),
     );
     Ok(App {
+        mastodon: None,
         router: rookery_votes::router(service),
         bus,
         shutdown,
@@ -497,6 +643,7 @@ pub async fn messages_instance_on(
         }),
     );
     Ok(App {
+        mastodon: None,
         router: rookery_messages::router(service),
         bus,
         shutdown,
@@ -564,6 +711,7 @@ pub async fn notifications_instance_on(
         }),
     );
     Ok(App {
+        mastodon: None,
         router: rookery_notifications::router(service),
         bus,
         shutdown,
@@ -633,9 +781,14 @@ pub fn gateway_only_with(
         tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
         pools.insert(service, Upstream::Http(pool));
     }
+    let mastodon = pools
+        .get("mastodon")
+        .cloned()
+        .map(|pool| MastodonParts::Proxy(rookery_gateway::forward_all(pool)));
     let gateway = Gateway::new(pools, None, options)?;
     tasks.spawn(gateway.clone().watch_credential_events(shutdown.clone()));
     Ok(App {
+        mastodon,
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus: InProcessBus::new(),
         shutdown,
@@ -702,6 +855,7 @@ pub async fn posts_instance_on(
         shutdown.clone(),
     ));
     Ok(App {
+        mastodon: None,
         router: rookery_posts::router(service),
         bus,
         shutdown,

@@ -38,6 +38,8 @@ pub enum Auth {
     /// Web pages: a random one of these `Cookie` values (sessions logged in
     /// beforehand, see [`web_sessions`]) per request.
     Cookies(Vec<String>),
+    /// A random one of these bearer tokens per request (see [`mastodon_tokens`]).
+    Bearers(Vec<String>),
 }
 
 /// One kind of request to measure. In `path` and `body`, `{user}` becomes the
@@ -128,6 +130,10 @@ impl Credentials {
                 authorization,
             ),
             Auth::Cookies(cookies) => Self(cookies.clone(), http::header::COOKIE),
+            Auth::Bearers(tokens) => Self(
+                tokens.iter().map(|t| format!("Bearer {t}")).collect(),
+                authorization,
+            ),
         }
     }
 }
@@ -203,6 +209,197 @@ pub async fn page_weight(
     Ok(resp.into_body().collect().await?.to_bytes().len())
 }
 
+/// `path` under `base`, unless it is a whole URL (a target on another
+/// origin, e.g. the Mastodon API's, measured in the same run).
+fn url_of(base: &str, path: &str) -> String {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        path.to_string()
+    } else {
+        format!("{base}{path}")
+    }
+}
+
+/// Bearer tokens of seeded accounts `user0..user{count-1}` from the
+/// Mastodon API's password grant (one app registered for them).
+pub async fn mastodon_tokens(
+    mastodon_url: &str,
+    count: usize,
+    password: &str,
+) -> anyhow::Result<Vec<String>> {
+    let client = client(4);
+    let base = mastodon_url.trim_end_matches('/');
+    let app: serde_json::Value = send_json(
+        &client,
+        Request::post(format!("{base}/api/v1/apps"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(
+                serde_json::json!({
+                    "client_name": "rookery bench",
+                    "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+                    "scopes": "read write follow",
+                })
+                .to_string(),
+            )))?,
+    )
+    .await?;
+    let (id, secret) = (
+        app["client_id"].as_str().unwrap_or_default().to_string(),
+        app["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let mut tokens = Vec::with_capacity(count);
+    for i in 0..count {
+        let body = serde_json::json!({
+            "grant_type": "password", "client_id": id, "client_secret": secret,
+            "username": format!("user{i}"), "password": password, "scope": "read write follow",
+        });
+        let token: serde_json::Value = send_json(
+            &client,
+            Request::post(format!("{base}/oauth/token"))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))?,
+        )
+        .await?;
+        tokens.push(
+            token["access_token"]
+                .as_str()
+                .context("no access_token from /oauth/token")?
+                .to_string(),
+        );
+    }
+    Ok(tokens)
+}
+
+async fn send_json(
+    client: &HttpClient,
+    req: Request<Full<Bytes>>,
+) -> anyhow::Result<serde_json::Value> {
+    let uri = req.uri().clone();
+    let resp = client.request(req).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    anyhow::ensure!(
+        status.is_success(),
+        "{uri}: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// What [`streams`] measured.
+pub struct StreamsResult {
+    pub streams: usize,
+    pub posts: usize,
+    /// Post request sent -> `update` received, over every stream and post.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Deliveries that did not arrive within 10 s.
+    pub missed: usize,
+    /// The server's resident memory before opening and with all open (KiB),
+    /// when its pid was given.
+    pub rss_kib: Option<(u64, u64)>,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Opens `count` WebSocket `public` streams on the Mastodon API, then posts
+/// `posts` statuses (as `token`'s account, one at a time) and times each
+/// one's arrival on every stream.
+pub async fn streams(
+    mastodon_url: &str,
+    token: &str,
+    count: usize,
+    posts: usize,
+    server_pid: Option<u32>,
+) -> anyhow::Result<StreamsResult> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let before = server_pid.and_then(rss_kib);
+    let ws_url = format!(
+        "{}/api/v1/streaming?stream=public",
+        mastodon_url.trim_end_matches('/').replacen("http", "ws", 1)
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String, Instant)>();
+    let mut readers = Vec::with_capacity(count);
+    for i in 0..count {
+        let (socket, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .with_context(|| format!("opening stream {i}"))?;
+        let tx = tx.clone();
+        readers.push(tokio::spawn(async move {
+            let (_, mut incoming) = socket.split();
+            while let Some(Ok(message)) = incoming.next().await {
+                if let Message::Text(text) = message
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                    && v["event"] == "update"
+                    && let Some(payload) = v["payload"].as_str()
+                    && let Ok(status) = serde_json::from_str::<serde_json::Value>(payload)
+                    && let Some(id) = status["id"].as_str()
+                {
+                    let _ = tx.send((i, id.to_string(), Instant::now()));
+                }
+            }
+        }));
+    }
+    drop(tx);
+    // Let every subscription settle before the first post.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = server_pid.and_then(rss_kib);
+    let client = client(1);
+    let base = mastodon_url.trim_end_matches('/');
+    let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut missed = 0;
+    for n in 0..posts {
+        let body = serde_json::json!({ "status": format!("stream bench {n}") });
+        let sent = Instant::now();
+        let status = send_json(
+            &client,
+            Request::post(format!("{base}/api/v1/statuses"))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Full::new(Bytes::from(body.to_string())))?,
+        )
+        .await?;
+        let id = status["id"].as_str().unwrap_or_default().to_string();
+        let mut seen = vec![false; count];
+        let mut arrived = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while arrived < count {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((i, got, at))) if got == id && !seen[i] => {
+                    seen[i] = true;
+                    arrived += 1;
+                    latencies.record(at.duration_since(sent).as_micros() as u64)?;
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        missed += count - arrived;
+    }
+    for reader in readers {
+        reader.abort();
+    }
+    Ok(StreamsResult {
+        streams: count,
+        posts,
+        p50_ms: latencies.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
+        max_ms: latencies.max() as f64 / 1000.0,
+        missed,
+        rss_kib: before.zip(during),
+    })
+}
+
 pub fn client(connections: usize) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -243,9 +440,9 @@ async fn run_target(
     duration: Duration,
 ) -> anyhow::Result<TargetResult> {
     let base = base_url.trim_end_matches('/').to_string();
-    format!(
-        "{base}{}",
-        target.path.replace("{user}", "0").replace("{n}", "0")
+    url_of(
+        &base,
+        &target.path.replace("{user}", "0").replace("{n}", "0"),
     )
     .parse::<Uri>()
     .with_context(|| format!("bad URL for {}", target.name))?;
@@ -358,7 +555,7 @@ fn build_request(
     let spec = target.pick();
     let mut req = Request::builder()
         .method(spec.method.clone())
-        .uri(format!("{base}{}", fill(&spec.path)));
+        .uri(url_of(base, &fill(&spec.path)));
     if let Some(auth) = credentials.0.get(user) {
         req = req.header(&credentials.1, auth);
     }

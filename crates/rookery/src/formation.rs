@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 /// The services a formation runs, in start order: the gateway's list, whose
 /// order is that (votes and messages ask users and posts instances on a
 /// miss; notifications shows their accounts and posts; web, a client of the
-/// public API, calls the gateway).
+/// public API, calls the gateway; so does mastodon).
 pub const SERVICES: &[&str] = rookery_gateway::SERVICES;
 
 /// What to start.
@@ -24,6 +24,9 @@ pub struct Plan {
     pub binary: PathBuf,
     /// The gateway's address (`host:port`).
     pub gateway: String,
+    /// The gateway's second listener, for the Mastodon API (`host:port`;
+    /// None: no Mastodon origin).
+    pub mastodon_gateway: Option<String>,
     /// Instances listen on consecutive ports from here; 0 picks free ports.
     pub first_port: u16,
     /// Instances per service (`SERVICES`); 0 leaves a service out.
@@ -116,6 +119,10 @@ impl Formation {
             instances.insert(service.to_string(), processes);
         }
         let mut args = vec!["gateway".into(), "--listen".into(), plan.gateway.clone()];
+        if let Some(second) = &plan.mastodon_gateway {
+            args.push("--mastodon-listen".into());
+            args.push(second.clone());
+        }
         for (service, urls) in &bases {
             if !urls.is_empty() {
                 args.push("--upstream".into());

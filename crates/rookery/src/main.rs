@@ -37,6 +37,13 @@ enum Command {
         /// Where the SQLite databases and the generated secret live.
         #[arg(long, default_value = "./data", env = "ROOKERY_DATA_DIR")]
         data_dir: PathBuf,
+        /// Address of the Mastodon client API (its own origin); `off` disables it.
+        #[arg(
+            long,
+            default_value = "127.0.0.1:8081",
+            env = "ROOKERY_MASTODON_LISTEN"
+        )]
+        mastodon_listen: String,
     },
     /// Run one instance of one service (configured by DATABASE_URL, ROOKERY_SECRET;
     /// NATS_URL connects instances through NATS JetStream).
@@ -67,6 +74,9 @@ enum Command {
         /// names are re-resolved. Instances may also register themselves.
         #[arg(long = "upstream")]
         upstreams: Vec<String>,
+        /// A second listener for the Mastodon client API (to `mastodon` instances).
+        #[arg(long, env = "ROOKERY_MASTODON_LISTEN")]
+        mastodon_listen: Option<String>,
     },
     /// Start a local formation: the gateway and N instances of each service
     /// as separate processes on PostgreSQL (one database per service), with
@@ -91,6 +101,12 @@ enum Command {
         /// Web client instances (pages through the gateway).
         #[arg(long, default_value_t = 1)]
         web: usize,
+        /// Mastodon API instances (behind the gateway's second listener).
+        #[arg(long, default_value_t = 1)]
+        mastodon: usize,
+        /// The gateway's listener for the Mastodon API (`off`: none).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        mastodon_listen: String,
         /// The PostgreSQL server: databases `<prefix>_<service>` are created on it.
         #[arg(
             long,
@@ -194,6 +210,15 @@ enum Command {
         /// --p99-ms finds (to compare configurations at one rate).
         #[arg(long, requires = "stress")]
         stress_rate: Option<f64>,
+        /// The Mastodon API's origin (the `mastodon-*` workloads).
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        mastodon_url: String,
+        /// Streams the `mastodon-streams` workload opens.
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        /// The server's pid: `mastodon-streams` reports its memory growth.
+        #[arg(long)]
+        server_pid: Option<u32>,
         /// Concurrent clients (connections) of the --stress run: more than
         /// the server admits at once (`ROOKERY_MAX_IN_FLIGHT`).
         #[arg(long, default_value_t = 1024)]
@@ -266,6 +291,15 @@ enum Workload {
     SearchUsers,
     /// Compose with a mention and two tags (compare with `compose`).
     ComposeTagged,
+    /// Home timelines (20) of random seeded users: native, then the same on
+    /// the Mastodon API (--mastodon-url), then that open loop at half its rate.
+    MastodonHome,
+    /// Posting as random seeded users: native `POST /posts`, then Mastodon's
+    /// `POST /statuses`.
+    MastodonCompose,
+    /// --streams WebSocket `public` streams on the Mastodon API, then 20 posts
+    /// timed from request to arrival on every stream (memory with --server-pid).
+    MastodonStreams,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -276,6 +310,7 @@ enum ServiceName {
     Messages,
     Notifications,
     Web,
+    Mastodon,
 }
 
 impl ServiceName {
@@ -287,6 +322,7 @@ impl ServiceName {
             ServiceName::Messages => "messages",
             ServiceName::Notifications => "notifications",
             ServiceName::Web => "web",
+            ServiceName::Mastodon => "mastodon",
         }
     }
 }
@@ -322,11 +358,28 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, data_dir } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            mastodon_listen,
+        } => {
             let app = app::embedded(&data_dir).await?;
             let listener = bind(&listen).await?;
-            tracing::info!(address = %listener.local_addr()?, data_dir = %data_dir.display(), "rookery serving; docs at /docs");
-            app.serve(listener, shutdown_signal()).await
+            let address = listener.local_addr()?;
+            tracing::info!(%address, data_dir = %data_dir.display(), "rookery serving; docs at /docs");
+            let mut extra = Vec::new();
+            if mastodon_listen != "off" {
+                let mastodon = bind(&mastodon_listen).await?;
+                tracing::info!(address = %mastodon.local_addr()?, "Mastodon client API serving");
+                let config = rookery_mastodon::MastodonConfig::from_env(
+                    &format!("http://{address}"),
+                    &format!("http://{}", mastodon.local_addr()?),
+                );
+                if let Some(router) = app.mastodon_router(config).await? {
+                    extra.push((mastodon, router));
+                }
+            }
+            app.serve_with(listener, extra, shutdown_signal()).await
         }
         Command::Service {
             name,
@@ -369,6 +422,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     // A client of the public API: it calls the gateways.
                     let gateways = base_urls("ROOKERY_GATEWAY_URL", "web", "gateway")?;
                     app::web_instance(&url, &gateways).await?
+                }
+                ServiceName::Mastodon => {
+                    // A client of the public API, like the web client.
+                    let gateways = base_urls("ROOKERY_GATEWAY_URL", "mastodon", "gateway")?;
+                    app::mastodon_instance(&url, &gateways).await?
                 }
             };
             let listener = bind(&listen).await?;
@@ -422,6 +480,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             messages,
             notifications,
             web,
+            mastodon,
+            mastodon_listen,
             postgres,
             database_prefix,
             redis,
@@ -441,6 +501,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let plan = Plan {
                 binary: std::env::current_exe()?,
                 gateway: listen,
+                mastodon_gateway: (mastodon > 0 && mastodon_listen != "off")
+                    .then_some(mastodon_listen),
                 first_port,
                 instances: [
                     ("users", users),
@@ -449,6 +511,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ("messages", messages),
                     ("notifications", notifications),
                     ("web", web),
+                    ("mastodon", mastodon),
                 ]
                 .into_iter()
                 .map(|(s, n)| (s.to_string(), n))
@@ -469,7 +532,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             formation.stop().await;
             outcome
         }
-        Command::Gateway { listen, upstreams } => {
+        Command::Gateway {
+            listen,
+            upstreams,
+            mastodon_listen,
+        } => {
             let upstreams = parse_upstreams(&upstreams)?;
             let app = app::gateway_only_with(
                 &upstreams,
@@ -477,8 +544,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 app::gateway_options_from_env().await?,
             )?;
             let listener = bind(&listen).await?;
-            tracing::info!(address = %listener.local_addr()?, "gateway serving");
-            app.serve(listener, shutdown_signal()).await
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "gateway serving");
+            let mut extra = Vec::new();
+            if let Some(second) = mastodon_listen.filter(|l| l != "off") {
+                let mastodon = bind(&second).await?;
+                tracing::info!(address = %mastodon.local_addr()?, "gateway serving the Mastodon API");
+                let config = rookery_mastodon::MastodonConfig::from_env(
+                    &format!("http://{address}"),
+                    &format!("http://{}", mastodon.local_addr()?),
+                );
+                if let Some(router) = app.mastodon_router(config).await? {
+                    extra.push((mastodon, router));
+                }
+            }
+            app.serve_with(listener, extra, shutdown_signal()).await
         }
         Command::Migrate {
             database_url,
@@ -513,6 +593,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         (rookery_notifications::open_store(&url, ids).await?.close)().await
                     }
                     ServiceName::Web => (rookery_web::open_store(&url).await?.close)().await,
+                    ServiceName::Mastodon => {
+                        (rookery_mastodon::open_store(&url).await?.close)().await
+                    }
                 },
                 false => {
                     (rookery_users::open_store(&url, ids.clone()).await?.close)().await;
@@ -532,6 +615,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     .await;
                     let web = sqlite_url_in(&data_dir, "web");
                     (rookery_web::open_store(&web).await?.close)().await;
+                    let mastodon = sqlite_url_in(&data_dir, "mastodon");
+                    (rookery_mastodon::open_store(&mastodon).await?.close)().await;
                 }
             }
             println!("databases migrated");
@@ -620,7 +705,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
             stress,
             stress_rate,
             stress_clients,
+            mastodon_url,
+            streams,
+            server_pid,
         } => {
+            if let Workload::MastodonStreams = workload {
+                let tokens = bench::mastodon_tokens(&mastodon_url, 1, &password).await?;
+                let r = bench::streams(&mastodon_url, &tokens[0], streams, 20, server_pid).await?;
+                println!(
+                    "{} public streams, {} posts: delivery p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} missed",
+                    r.streams, r.posts, r.p50_ms, r.p99_ms, r.max_ms, r.missed
+                );
+                if let Some((before, during)) = r.rss_kib {
+                    println!(
+                        "server RSS {:.1} MiB before, {:.1} MiB with the streams open (+{:.1} MiB)",
+                        before as f64 / 1024.0,
+                        during as f64 / 1024.0,
+                        (during as f64 - before as f64) / 1024.0
+                    );
+                }
+                return Ok(());
+            }
             anyhow::ensure!(
                 !stress || p99_ms.is_some() || stress_rate.is_some(),
                 "--stress needs --p99-ms (it offers twice the rate found) or --stress-rate"
@@ -809,6 +914,53 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         Auth::None,
                     ),
                 ],
+                Workload::MastodonHome => {
+                    let tokens =
+                        bench::mastodon_tokens(&mastodon_url, users.min(200), &password).await?;
+                    let masto = mastodon_url.trim_end_matches('/');
+                    vec![
+                        healthz,
+                        Target::get(
+                            "GET /timelines/home?limit=20 (native)",
+                            "/api/v1/timelines/home?limit=20",
+                            Auth::Bearers(tokens.clone()),
+                        ),
+                        Target::get(
+                            "GET /api/v1/timelines/home?limit=20 (Mastodon)",
+                            &format!("{masto}/api/v1/timelines/home?limit=20"),
+                            Auth::Bearers(tokens),
+                        ),
+                    ]
+                }
+                Workload::MastodonCompose => {
+                    let tokens =
+                        bench::mastodon_tokens(&mastodon_url, users.min(200), &password).await?;
+                    let masto = mastodon_url.trim_end_matches('/');
+                    let post = |name: &str, path: String, body: &str| Target {
+                        name: name.into(),
+                        method: http::Method::POST,
+                        path,
+                        body: Some(body.into()),
+                        auth: Auth::Bearers(tokens.clone()),
+                        rate: None,
+                        picks: Vec::new(),
+                        mix: Vec::new(),
+                    };
+                    vec![
+                        healthz,
+                        post(
+                            "POST /posts (native)",
+                            "/api/v1/posts".into(),
+                            r#"{"text": "bench post {n}"}"#,
+                        ),
+                        post(
+                            "POST /api/v1/statuses (Mastodon)",
+                            format!("{masto}/api/v1/statuses"),
+                            r#"{"status": "bench status {n}"}"#,
+                        ),
+                    ]
+                }
+                Workload::MastodonStreams => unreachable!("handled above"),
                 Workload::ComposeTagged => vec![
                     healthz,
                     Target {
@@ -827,6 +979,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ],
             };
             let mut results = bench::run(&url, &targets, connections, duration).await?;
+            if let Workload::MastodonHome = workload {
+                let mut half = targets[2].clone();
+                half.rate = Some(results[2].rate / 2.0);
+                half.name = format!("{} @ {:.0}/s open loop", half.name, results[2].rate / 2.0);
+                results.extend(bench::run(&url, &[half], connections, duration).await?);
+            }
             if let Workload::Timeline
             | Workload::Hot
             | Workload::Inbox

@@ -126,6 +126,12 @@ fn protected(ids: &Ids) -> Vec<Op> {
         Op::new(M::GET, "/api/v1/mutes", "/api/v1/mutes".into(), None),
         Op::new(
             M::GET,
+            "/api/v1/relationships",
+            "/api/v1/relationships?usernames=bob".into(),
+            None,
+        ),
+        Op::new(
+            M::GET,
             "/api/v1/notifications",
             "/api/v1/notifications".into(),
             None,
@@ -176,6 +182,12 @@ fn protected(ids: &Ids) -> Vec<Op> {
             M::GET,
             "/api/v1/timelines/home",
             "/api/v1/timelines/home".into(),
+            None,
+        ),
+        Op::new(
+            M::GET,
+            "/api/v1/reposts",
+            format!("/api/v1/reposts?of={p}"),
             None,
         ),
         Op::new(

@@ -27,6 +27,7 @@ fn plan(postgres: &str, posts: usize) -> (Plan, tempfile::TempDir) {
                 .unwrap()
                 .port()
         ),
+        mastodon_gateway: None,
         first_port: 0,
         instances: BTreeMap::from([("users".to_string(), 1), ("posts".to_string(), posts)]),
         postgres: postgres.to_string(),

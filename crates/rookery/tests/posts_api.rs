@@ -929,3 +929,158 @@ async fn user_timeline_right_after_registering() {
     }
     s.stop().await;
 }
+
+/// `GET /api/v1/posts?ids=`: full posts (as `GET /posts/{id}` gives them)
+/// in the order asked, each once, unknown and deleted ones left out.
+#[tokio::test]
+async fn posts_by_ids() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let micro = post(&s, &alice, json!({"text": "hello #rust @bob"})).await;
+    let community = post(
+        &s,
+        &alice,
+        json!({"title": "A link", "community": "rust", "text": "the body", "url": "https://example.com/x"}),
+    )
+    .await;
+    let gone = post(&s, &bob, json!({"text": "soon gone"})).await;
+    let (m, c, g) = (
+        micro["id"].as_str().unwrap(),
+        community["id"].as_str().unwrap(),
+        gone["id"].as_str().unwrap(),
+    );
+    let resp = bob
+        .basic(s.req(Method::DELETE, &format!("/api/v1/posts/{g}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+
+    let resp = s
+        .req(
+            Method::GET,
+            &format!(
+                "/api/v1/posts?ids={c},%20{m},{g},999999,{c}&sort=bogus&limit=0&community=NOPE"
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("link").is_none());
+    let (status, body) = json(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body), [c, m]);
+    assert_eq!(body["next_cursor"], Value::Null);
+    for (item, id) in body["items"].as_array().unwrap().iter().zip([c, m]) {
+        let (_, single) = send_json(s.req(Method::GET, &format!("/api/v1/posts/{id}"))).await;
+        assert_eq!(item, &single);
+    }
+    assert_eq!(body["items"][0]["text"], "the body");
+    assert_eq!(body["items"][0]["url"], "https://example.com/x");
+    assert_eq!(body["items"][1]["mentions"], json!(["bob"]));
+    let (_, body) = send_json(s.req(Method::GET, &format!("/api/v1/posts?ids={g}"))).await;
+    assert_eq!(body["items"], json!([]));
+
+    let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let (status, _) = send_json(s.req(
+        Method::GET,
+        &format!("/api/v1/posts?ids={}", hundred.join(",")),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [
+        format!("{},101", hundred.join(",")),
+        String::new(),
+        format!("{m},"),
+        format!("{m},,{c}"),
+        "abc".into(),
+        "-1".into(),
+        "0".into(),
+        "1.5".into(),
+        "99999999999999999999".into(),
+    ] {
+        let body = expect(
+            s.req(Method::GET, &format!("/api/v1/posts?ids={bad}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+        )
+        .await;
+        assert_eq!(body["field"], "ids", "{bad}: {body}");
+    }
+    s.stop().await;
+}
+
+/// `GET /api/v1/reposts?of=`: the caller's reposts of the given originals.
+#[tokio::test]
+async fn my_reposts_of_given_posts() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let one = post(&s, &alice, json!({"text": "one"})).await;
+    let two = post(&s, &alice, json!({"text": "two"})).await;
+    let three = post(&s, &alice, json!({"text": "three"})).await;
+    let (one, two, three) = (
+        one["id"].as_str().unwrap(),
+        two["id"].as_str().unwrap(),
+        three["id"].as_str().unwrap(),
+    );
+    let mut reposts = Vec::new();
+    for id in [three, one] {
+        let (status, rp) =
+            send_json(bob.basic(s.req(Method::POST, &format!("/api/v1/posts/{id}/repost")))).await;
+        assert_eq!(status, StatusCode::CREATED, "{rp}");
+        reposts.push(rp["id"].as_str().unwrap().to_string());
+    }
+    let path = format!("/api/v1/reposts?of={one},{two},{three},{one},424242");
+    let (status, body) = send_json(bob.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"items": [
+            {"id": reposts[1], "repost_of": one},
+            {"id": reposts[0], "repost_of": three},
+        ]})
+    );
+    // Someone else's reposts are not the caller's.
+    let (_, body) = send_json(alice.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(body, json!({"items": []}));
+    // A deleted repost is no longer one.
+    let resp = bob
+        .basic(s.req(Method::DELETE, &format!("/api/v1/posts/{}", reposts[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (_, body) = send_json(bob.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+
+    expect(
+        s.req(Method::GET, &path),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let (status, _) = send_json(bob.basic(s.req(
+        Method::GET,
+        &format!("/api/v1/reposts?of={}", hundred.join(",")),
+    )))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [
+        "/api/v1/reposts".to_string(),
+        "/api/v1/reposts?of=".into(),
+        format!("/api/v1/reposts?of={one},x"),
+        format!("/api/v1/reposts?of={},101", hundred.join(",")),
+    ] {
+        let body = expect(
+            bob.basic(s.req(Method::GET, &bad)),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+        )
+        .await;
+        assert_eq!(body["field"], "of", "{bad}: {body}");
+    }
+    s.stop().await;
+}

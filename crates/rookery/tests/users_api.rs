@@ -971,3 +971,227 @@ async fn token_from_basic_with_a_null_body() {
     )
     .await;
 }
+
+/// The claims of a bearer token (read without its key).
+fn token_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+/// `scope` on the token endpoint (JSON, form and with Basic): validated,
+/// normalized, echoed and carried in the token with the username; tokens
+/// without it carry no scope.
+#[tokio::test]
+async fn tokens_with_a_scope() {
+    let s = Server::embedded().await;
+    s.user("Alice").await;
+    let pw = password("Alice");
+    let (status, tok) = send_json(s.req(Method::POST, "/api/v1/auth/token").json(
+        &json!({"username": "alice", "password": pw, "scope": "  read write:statuses  read "}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    assert_eq!(tok["scope"], "read write:statuses");
+    assert_eq!(tok["username"], "Alice");
+    let claims = token_claims(tok["access_token"].as_str().unwrap());
+    assert_eq!(
+        (&claims["username"], &claims["scope"]),
+        (&json!("Alice"), &json!("read write:statuses"))
+    );
+
+    // A form body (as OAuth clients send), and Basic with a JSON scope.
+    let (status, tok) = send_json(
+        s.req(Method::POST, "/api/v1/auth/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "username=alice&password={pw}&scope=read+follow+push"
+            )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    assert_eq!(tok["scope"], "read follow push");
+    let (status, tok) = send_json(
+        s.req(Method::POST, "/api/v1/auth/token")
+            .basic_auth("alice", Some(&pw))
+            .json(&json!({"scope": "read"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    assert_eq!(tok["scope"], "read");
+    assert_eq!(
+        token_claims(tok["access_token"].as_str().unwrap())["scope"],
+        "read"
+    );
+
+    // Without a scope: no `scope` in the answer or the token; the username is there.
+    let (status, tok) = send_json(
+        s.req(Method::POST, "/api/v1/auth/token")
+            .json(&json!({"username": "ALICE", "password": pw, "scope": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    assert!(tok.get("scope").is_none(), "{tok}");
+    let claims = token_claims(tok["access_token"].as_str().unwrap());
+    assert_eq!(claims["username"], "Alice");
+    assert!(claims.get("scope").is_none(), "{claims}");
+
+    // Invalid scopes: 400 naming `scope`, before the password is looked at.
+    let thirty_one = vec!["read"; 31].join(" ");
+    let long = format!("{} x", "a".repeat(1000));
+    for bad in [
+        json!(""),
+        json!("   "),
+        json!("Read"),
+        json!("read,write"),
+        json!("read:"),
+        json!("read::x"),
+        json!("wr1te"),
+        json!(thirty_one),
+        json!(long),
+        json!(5),
+        json!(["read"]),
+    ] {
+        for pass in [pw.as_str(), "not the password"] {
+            let body = expect(
+                s.req(Method::POST, "/api/v1/auth/token")
+                    .json(&json!({"username": "alice", "password": pass, "scope": bad})),
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+            )
+            .await;
+            assert_eq!(body["field"], "scope", "{bad}: {body}");
+        }
+    }
+    s.stop().await;
+}
+
+/// toot's password login sends the email address: the account registered
+/// with it logs in, case-insensitively, under the same failure limit.
+#[tokio::test]
+async fn email_logins() {
+    let s = Server::embedded().await;
+    s.user("Carol").await;
+    let pw = password("Carol");
+    let (status, tok) = send_json(
+        s.req(Method::POST, "/api/v1/auth/token")
+            .json(&json!({"username": " CAROL@Example.com ", "password": pw})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    assert_eq!(tok["username"], "Carol");
+    let token = tok["access_token"].as_str().unwrap();
+    let (status, me) =
+        send_json(s.req(Method::GET, "/api/v1/auth/whoami").bearer_auth(token)).await;
+    assert_eq!((status, &me["username"]), (StatusCode::OK, &json!("Carol")));
+    for (login, pass) in [
+        ("carol@example.com", "not the password"),
+        ("nobody@example.com", pw.as_str()),
+    ] {
+        expect(
+            s.req(Method::POST, "/api/v1/auth/token")
+                .json(&json!({"username": login, "password": pass})),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    // Failures by email and by username share the username's limit (10).
+    for i in 0..9 {
+        let login = if i % 2 == 0 {
+            "carol"
+        } else {
+            "carol@example.com"
+        };
+        expect(
+            s.req(Method::POST, "/api/v1/auth/token")
+                .json(&json!({"username": login, "password": "a guess!"})),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    let resp = s
+        .req(Method::POST, "/api/v1/auth/token")
+        .json(&json!({"username": "carol", "password": pw}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    s.stop().await;
+}
+
+/// `GET /api/v1/users?usernames=`: the named accounts in the order asked,
+/// each once, unknown and deactivated ones left out.
+#[tokio::test]
+async fn users_by_usernames() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    s.user("Bob").await;
+    s.user("carol").await;
+    let gone = s.user("gone").await;
+    let resp = gone
+        .basic(s.req(Method::DELETE, "/api/v1/users/gone"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let names = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = "/api/v1/users?usernames=carol,%20BOB%20,nobody,gone,Alice,bob&limit=1";
+    let resp = s.req(Method::GET, path).send().await.unwrap();
+    assert!(resp.headers().get("link").is_none());
+    let (status, body) = json(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(names(&body), ["carol", "Bob", "alice"]);
+    assert_eq!(body["next_cursor"], Value::Null);
+    // The views are those of GET /users/{username}: private for yourself.
+    let (_, carol) = send_json(s.req(Method::GET, "/api/v1/users/carol")).await;
+    assert_eq!(body["items"][0], carol);
+    let (_, mine) = send_json(alice.basic(s.req(Method::GET, path))).await;
+    assert_eq!(mine["items"][2]["email"], "alice@example.com");
+    assert!(mine["items"][0].get("email").is_none());
+    // Page parameters are ignored with `usernames`, even bad ones.
+    let (status, body) =
+        send_json(s.req(Method::GET, "/api/v1/users?usernames=bob&limit=0&cursor=!!")).await;
+    assert_eq!(
+        (status, names(&body)),
+        (StatusCode::OK, vec!["Bob".to_string()])
+    );
+    let (_, body) = send_json(s.req(Method::GET, "/api/v1/users?usernames=nobody")).await;
+    assert_eq!(body["items"], json!([]));
+
+    let hundred: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+    let (status, _) = send_json(s.req(
+        Method::GET,
+        &format!("/api/v1/users?usernames={}", hundred.join(",")),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [
+        format!("{},u100", hundred.join(",")),
+        String::new(),
+        "alice,,bob".into(),
+        "alice,".into(),
+        "%20".into(),
+    ] {
+        let body = expect(
+            s.req(Method::GET, &format!("/api/v1/users?usernames={bad}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+        )
+        .await;
+        assert_eq!(body["field"], "usernames", "{bad}: {body}");
+    }
+    s.stop().await;
+}

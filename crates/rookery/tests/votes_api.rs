@@ -276,6 +276,7 @@ async fn polls() {
         json!([{"text": "tabs", "votes": 0}, {"text": "spaces", "votes": 0}])
     );
     assert_eq!(poll["total_votes"], 0);
+    assert_eq!(poll["my_choice"], Value::Null);
     let id = poll["id"].as_str().unwrap().to_string();
 
     for bad in [
@@ -309,6 +310,7 @@ async fn polls() {
         ),
         (Some(1), Some(1))
     );
+    assert_eq!(after["my_choice"], 1);
     expect(
         vote(&bob, json!({"choice": 0})),
         StatusCode::CONFLICT,
@@ -350,6 +352,109 @@ async fn polls() {
     let (status, read) = send_json(s.req(Method::GET, &format!("/api/v1/polls/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(read["options"][1]["votes"], 1);
+    // `my_choice` is the caller's: null without credentials or a vote.
+    assert_eq!(read["my_choice"], Value::Null);
+    let path = format!("/api/v1/polls/{id}");
+    let (_, as_bob) = send_json(bob.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(as_bob["my_choice"], 1);
+    let (_, as_alice) = send_json(alice.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(as_alice["my_choice"], Value::Null);
+    let (status, voted) = send_json(vote(&alice, json!({"choice": 0}))).await;
+    assert_eq!(
+        (status, &voted["my_choice"]),
+        (StatusCode::CREATED, &json!(0))
+    );
+    let (_, as_alice) = send_json(alice.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(as_alice["my_choice"], 0);
+    s.stop().await;
+}
+
+/// `GET /api/v1/votes/tallies?post_ids=`: tallies as `GET
+/// /posts/{id}/votes` gives them, with the caller's votes, in the order
+/// asked, each once; unknown posts left out.
+#[tokio::test]
+async fn tallies_of_several_posts() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let p1 = post(&s, &alice, json!({"text": "one"})).await;
+    let p2 = post(&s, &alice, json!({"text": "two"})).await;
+    let gone = post(&s, &alice, json!({"text": "gone"})).await;
+    for (user, id, direction) in [
+        (&alice, &p1, "up"),
+        (&bob, &p1, "down"),
+        (&bob, &p2, "up"),
+        (&bob, &gone, "up"),
+    ] {
+        let (status, _) = send_json(
+            user.basic(s.req(Method::PUT, &format!("/api/v1/posts/{id}/vote")))
+                .json(&json!({"direction": direction})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let resp = alice
+        .basic(s.req(Method::DELETE, &format!("/api/v1/posts/{gone}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    // The votes service hears of the deletion.
+    within_2s(&s, &format!("/api/v1/posts/{gone}/votes"), |status, _| {
+        status == StatusCode::NOT_FOUND
+    })
+    .await;
+
+    let path = format!("/api/v1/votes/tallies?post_ids={p2},%20{gone},999999,{p1},{p2}");
+    for (who, user) in [
+        ("bob", Some(&bob)),
+        ("alice", Some(&alice)),
+        ("nobody", None),
+    ] {
+        let rb = s.req(Method::GET, &path);
+        let rb = match user {
+            Some(u) => u.basic(rb),
+            None => rb,
+        };
+        let (status, body) = send_json(rb).await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
+        let mut singles = Vec::new();
+        for id in [&p2, &p1] {
+            let rb = s.req(Method::GET, &format!("/api/v1/posts/{id}/votes"));
+            let rb = match user {
+                Some(u) => u.basic(rb),
+                None => rb,
+            };
+            singles.push(send_json(rb).await.1);
+        }
+        assert_eq!(body, json!({"items": singles}), "{who}");
+    }
+    let (_, body) = send_json(bob.basic(s.req(Method::GET, &path))).await;
+    assert_eq!(counts(&body["items"][0]), (1, 0, 1, json!("up")));
+    assert_eq!(counts(&body["items"][1]), (1, 1, 0, json!("down")));
+
+    let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let (status, _) = send_json(s.req(
+        Method::GET,
+        &format!("/api/v1/votes/tallies?post_ids={}", hundred.join(",")),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [
+        "".to_string(),
+        "?post_ids=".into(),
+        format!("?post_ids={p1},,{p2}"),
+        format!("?post_ids={p1},x"),
+        format!("?post_ids={},101", hundred.join(",")),
+    ] {
+        let body = expect(
+            s.req(Method::GET, &format!("/api/v1/votes/tallies{bad}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+        )
+        .await;
+        assert_eq!(body["field"], "post_ids", "{bad}: {body}");
+    }
     s.stop().await;
 }
 

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub mod admin;
+pub mod client;
 pub mod discovery;
 pub mod identity_cache;
 pub mod ratelimit;
@@ -48,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/mute", "users"),
     ("/api/v1/blocks", "users"),
     ("/api/v1/mutes", "users"),
+    ("/api/v1/relationships", "users"),
     ("/api/v1/auth/token", "users"),
     ("/api/v1/auth/whoami", "users"),
     ("/api/v1/posts", "posts"),
@@ -55,6 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/posts/{id}/history", "posts"),
     ("/api/v1/posts/{id}/repost", "posts"),
     ("/api/v1/posts/{id}/replies", "posts"),
+    ("/api/v1/reposts", "posts"),
     ("/api/v1/communities/{name}/posts", "posts"),
     ("/api/v1/users/{username}/posts", "posts"),
     ("/api/v1/timelines/public", "posts"),
@@ -69,6 +72,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/posts/{id}/votes", "votes"),
     ("/api/v1/votes/top", "votes"),
     ("/api/v1/votes/sort", "votes"),
+    ("/api/v1/votes/tallies", "votes"),
     ("/api/v1/users/{username}/likes", "votes"),
     ("/api/v1/polls", "votes"),
     ("/api/v1/polls/{id}", "votes"),
@@ -91,6 +95,7 @@ pub const SERVICES: &[&str] = &[
     "messages",
     "notifications",
     "web",
+    "mastodon",
 ];
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
@@ -334,6 +339,22 @@ pub fn with_pages(api: Router, pages: Upstream) -> Router {
 /// A page request to a `web` instance: hop-by-hop headers dropped, the
 /// client's address and scheme added.
 async fn forward_page(pages: &Upstream, req: Request) -> Response {
+    forward(pages, req, |status| match status {
+        http::StatusCode::PAYLOAD_TOO_LARGE => {
+            page_unavailable(status, "That was too much to send at once.")
+        }
+        _ => page_unavailable(status, "Rookery is busy. Try again in a moment."),
+    })
+    .await
+}
+
+/// Forwards a request as it came (hop-by-hop headers dropped, the client's
+/// address added); `failed` answers when it is too large or no instance could.
+async fn forward(
+    upstream: &Upstream,
+    req: Request,
+    failed: impl Fn(http::StatusCode) -> Response,
+) -> Response {
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -343,10 +364,7 @@ async fn forward_page(pages: &Upstream, req: Request) -> Response {
         .collect()
         .await
     else {
-        return page_unavailable(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "That was too much to send at once.",
-        );
+        return failed(http::StatusCode::PAYLOAD_TOO_LARGE);
     };
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(IDENTITY_HEADER);
@@ -354,7 +372,7 @@ async fn forward_page(pages: &Upstream, req: Request) -> Response {
         append_forwarded_for(&mut parts.headers, ip);
     }
     parts.extensions = http::Extensions::new();
-    match pages
+    match upstream
         .send(http::Request::from_parts(parts, body.to_bytes()))
         .await
     {
@@ -363,11 +381,39 @@ async fn forward_page(pages: &Upstream, req: Request) -> Response {
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, body)
         }
-        Err(_) => page_unavailable(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            "Rookery is busy. Try again in a moment.",
-        ),
+        Err(_) => failed(http::StatusCode::SERVICE_UNAVAILABLE),
     }
+}
+
+/// The gateway's second origin (the Mastodon API): every request goes to
+/// `upstream` (a pool of `mastodon` instances) as it came; JSON errors in
+/// Mastodon's shape when none answers.
+pub fn forward_all(upstream: Upstream) -> Router {
+    Router::new().fallback(move |req: Request| {
+        let upstream = upstream.clone();
+        async move {
+            forward(&upstream, req, |status| {
+                let mut response = (
+                    status,
+                    axum::Json(serde_json::json!({
+                        "error": if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+                            "Request entity too large"
+                        } else {
+                            "The service is unavailable; try again"
+                        }
+                    })),
+                )
+                    .into_response();
+                if status == http::StatusCode::SERVICE_UNAVAILABLE {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                }
+                response
+            })
+            .await
+        }
+    })
 }
 
 /// The gateway's own HTML answer when no web instance could answer.
@@ -466,6 +512,14 @@ async fn proxy(
                 {
                     return Ok(limited.into_response());
                 }
+                if changes_state(&parts.method, parts.uri.path()) && read_only_bearer(authorization)
+                {
+                    return Err(ApiError::new(
+                        http::StatusCode::FORBIDDEN,
+                        "insufficient_scope",
+                        "this token's scope is read-only: it grants no `write` scope",
+                    ));
+                }
                 headers.insert(
                     IDENTITY_HEADER,
                     HeaderValue::from_str(&token).map_err(ApiError::internal)?,
@@ -509,6 +563,47 @@ fn identity_subject(token: &str) -> Option<String> {
     let start = json.windows(SUB.len()).position(|w| w == SUB)? + SUB.len();
     let len = json[start..].iter().position(|&b| b == b'"')?;
     String::from_utf8(json[start..start + len].to_vec()).ok()
+}
+
+/// Whether a request may change something: any method but GET, HEAD and
+/// OPTIONS, except logging out (a read-only token may end itself).
+fn changes_state(method: &http::Method, path: &str) -> bool {
+    use http::Method;
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let logout = *method == Method::DELETE && path == "/api/v1/auth/token";
+    !(safe || logout)
+}
+
+/// Whether `authorization` is a bearer token issued for OAuth scopes none of
+/// which is `write` or `write:...` (a read-only token). Read without its
+/// key: only called once the users service verified the token (a cached
+/// answer is for this exact header too). Tokens without a `scope` claim
+/// have full access.
+fn read_only_bearer(authorization: &str) -> bool {
+    use base64::Engine;
+    let Some((scheme, token)) = authorization.trim().split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let Some(payload) = token.trim().split('.').nth(1) else {
+        return false;
+    };
+    let Ok(json) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    #[derive(serde::Deserialize)]
+    struct Scoped {
+        scope: Option<String>,
+    }
+    match serde_json::from_slice::<Scoped>(&json) {
+        // `follow` is OAuth's legacy scope for follows, blocks and mutes.
+        Ok(Scoped { scope: Some(scope) }) => !scope
+            .split_whitespace()
+            .any(|s| s == "write" || s == "follow" || s.starts_with("write:")),
+        _ => false,
+    }
 }
 
 /// Removes the fixed hop-by-hop headers and any header `Connection` names.
@@ -620,6 +715,36 @@ mod tests {
         assert_eq!(identity_subject(&token).as_deref(), Some("7214859302147"));
         assert_eq!(identity_subject("not a token"), None);
         assert_eq!(identity_subject("a.%%%.c"), None);
+    }
+
+    #[test]
+    fn tokens_without_a_write_scope_are_read_only() {
+        use base64::Engine;
+        let bearer = |claims: serde_json::Value| {
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(claims.to_string().as_bytes());
+            format!("Bearer eyJhbGciOiJIUzI1NiJ9.{payload}.signature")
+        };
+        for read_only in ["read", "read push", "read:statuses", "writes"] {
+            let header = bearer(serde_json::json!({"sub": "1", "scope": read_only}));
+            assert!(read_only_bearer(&header), "{read_only}");
+        }
+        for writes in ["write", "read write", "read write:statuses"] {
+            let header = bearer(serde_json::json!({"sub": "1", "scope": writes}));
+            assert!(!read_only_bearer(&header), "{writes}");
+        }
+        // No scope claim (every token issued without `scope`): full access.
+        assert!(!read_only_bearer(&bearer(serde_json::json!({"sub": "1"}))));
+        assert!(!read_only_bearer("Basic YWxpY2U6cHc="));
+        assert!(!read_only_bearer("Bearer garbage"));
+        let get = http::Method::GET;
+        assert!(!changes_state(&get, "/api/v1/posts"));
+        assert!(!changes_state(&http::Method::HEAD, "/api/v1/posts"));
+        assert!(!changes_state(&http::Method::OPTIONS, "/api/v1/posts"));
+        assert!(changes_state(&http::Method::POST, "/api/v1/posts"));
+        assert!(changes_state(&http::Method::PATCH, "/api/v1/users/a"));
+        assert!(!changes_state(&http::Method::DELETE, "/api/v1/auth/token"));
+        assert!(changes_state(&http::Method::POST, "/api/v1/auth/token"));
     }
 
     #[test]

@@ -299,6 +299,7 @@ pub fn router(svc: Arc<PostsService>) -> Router {
         .route("/api/v1/posts/{id}/history", get(p::history))
         .route("/api/v1/posts/{id}/repost", post(p::repost))
         .route("/api/v1/posts/{id}/replies", get(p::replies).post(p::reply))
+        .route("/api/v1/reposts", get(p::my_reposts))
         .route("/api/v1/communities/{name}/posts", get(l::community_posts))
         .route("/api/v1/users/{username}/posts", get(l::user_posts))
         .route("/api/v1/timelines/public", get(l::public_timeline))
@@ -322,7 +323,8 @@ pub fn router(svc: Arc<PostsService>) -> Router {
     paths(
         http::posts::create_post, http::posts::get_post, http::posts::edit_post,
         http::posts::history, http::posts::delete_post, http::posts::repost,
-        http::posts::replies, http::posts::reply, http::listings::list_posts,
+        http::posts::replies, http::posts::reply, http::posts::my_reposts,
+        http::listings::list_posts,
         http::listings::community_posts, http::listings::user_posts,
         http::listings::public_timeline, http::listings::home_timeline,
         http::tags::tag_posts, http::tags::list_tags,

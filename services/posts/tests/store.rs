@@ -144,6 +144,23 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>, timelin
     assert_eq!(rp2.repost_of, Some(a.id));
     let a_now = store.post(a.id).await.unwrap().unwrap();
     assert_eq!((a_now.reply_count, a_now.repost_count), (1, 2));
+    // Each user's reposts of given originals (one query); the repost of a
+    // repost counts as a repost of the original.
+    assert_eq!(
+        store.reposts_by(3, &[r.id, a.id, 424_242]).await.unwrap(),
+        [(rp.id, a.id)]
+    );
+    assert_eq!(
+        store.reposts_by(2, &[a.id, rp.id]).await.unwrap(),
+        [(rp2.id, a.id)]
+    );
+    assert!(store.reposts_by(1, &[a.id]).await.unwrap().is_empty());
+    assert!(store.reposts_by(3, &[]).await.unwrap().is_empty());
+    let mut batch = ids_of(&store.posts_by_ids(&[rp.id, a.id, 424_242]).await.unwrap());
+    batch.sort_unstable();
+    let mut want = vec![a.id, rp.id];
+    want.sort_unstable();
+    assert_eq!(batch, want);
     let replies = store.replies(a.id, None, 10).await.unwrap();
     assert_eq!(replies.iter().map(|p| p.id).collect::<Vec<_>>(), [r.id]);
 
@@ -504,6 +521,8 @@ async fn suite(store: Arc<dyn PostStore>, outbox: Arc<dyn OutboxSource>, timelin
     assert!(store.post(a.id).await.unwrap().is_none());
     assert!(store.post(rp.id).await.unwrap().is_none());
     assert!(store.history(a.id).await.unwrap().is_empty());
+    assert!(store.reposts_by(3, &[a.id]).await.unwrap().is_empty());
+    assert!(store.posts_by_ids(&[a.id, rp.id]).await.unwrap().is_empty());
     for reader in [1, 2] {
         let home = store
             .home_timeline(reader, None, 100, &HomeMerge::default())

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
+use crate::domain::Scope;
 use crate::store::{User, UserStore};
 
 /// Limits and lifetimes; the defaults are the documented ones.
@@ -162,6 +163,15 @@ struct AccessClaims {
     sid: String,
     iat: u64,
     exp: u64,
+    /// The account's username as spelled (tokens issued before it was
+    /// added have none; nothing here relies on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// The OAuth scopes asked for, normalized and space-joined; absent when
+    /// none were asked for (full access). Without a write scope the gateway
+    /// refuses the token's writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 /// A bearer token as handed to the client.
@@ -303,13 +313,31 @@ impl Authenticator {
     }
 
     /// Verifies a username and password, with the failure limits and the cache.
+    /// A `username` with an `@` is an email address: the account registered
+    /// with it (case-insensitively) is checked, and its failures count
+    /// against that account's username, so both spellings share one limit.
     pub async fn verify_password(
         &self,
         username: &str,
         password: &str,
         client_ip: Option<&str>,
     ) -> Result<Authenticated, ApiError> {
-        let username_key = username.trim().to_lowercase();
+        let login = username.trim();
+        // For an email, the account is read first (one indexed query): its
+        // username is the subject of the limits and of the credential cache.
+        let by_email = if login.contains('@') {
+            if let Some(ip) = client_ip {
+                self.refuse_locked(&[format!("ip:{ip}")])?;
+            }
+            Some(self.store.user_by_email(login).await?.filter(|u| u.active))
+        } else {
+            None
+        };
+        let username_key = match &by_email {
+            Some(Some(user)) => user.username.to_lowercase(),
+            // No username has an `@`: an unknown email counts on its own.
+            _ => login.to_lowercase(),
+        };
         let password = password.trim();
         let mut subjects = vec![format!("u:{username_key}")];
         if let Some(ip) = client_ip {
@@ -341,11 +369,14 @@ impl Authenticator {
         }
 
         let had_failures = self.check_limits(&subjects).await?;
-        let user = self
-            .store
-            .user_by_username(&username_key)
-            .await?
-            .filter(|u| u.active);
+        let user = match by_email {
+            Some(user) => user,
+            None => self
+                .store
+                .user_by_username(&username_key)
+                .await?
+                .filter(|u| u.active),
+        };
         let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
         let verified = self.hasher.verify(password, hash).await?;
         match user {
@@ -413,8 +444,14 @@ impl Authenticator {
         Err(ApiError::unauthorized("invalid or revoked token"))
     }
 
-    /// Creates a session and its signed token.
-    pub async fn issue_token(&self, user_id: i64) -> Result<IssuedToken, ApiError> {
+    /// Creates a session and its signed token, for `username` (as the
+    /// account spells it) and, when given, `scope` (normalized).
+    pub async fn issue_token(
+        &self,
+        user_id: i64,
+        username: &str,
+        scope: Option<&Scope>,
+    ) -> Result<IssuedToken, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
         let ttl = self.config.token_ttl.as_secs();
         let expires_at_ms = ((now + ttl) * 1000) as i64;
@@ -424,6 +461,8 @@ impl Authenticator {
             sid: session.to_string(),
             iat: now,
             exp: now + ttl,
+            username: Some(username.to_string()),
+            scope: scope.map(|s| s.as_str().to_string()),
         };
         let access_token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

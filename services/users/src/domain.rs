@@ -107,9 +107,114 @@ pub fn parse_bio(raw: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
+/// Whether one scope name allows changes (see [`Scope::allows_writes`]).
+fn grants_writes(scope: &str) -> bool {
+    scope == "write" || scope == "follow" || scope.starts_with("write:")
+}
+
+/// Most scope names a token request may carry.
+pub const SCOPE_NAMES_MAX: usize = 30;
+/// Longest `scope` a token request may carry (characters, once trimmed).
+pub const SCOPE_CHARS_MAX: usize = 1000;
+
+/// The OAuth scopes a token is issued for: space-separated names, each
+/// `^[a-z]+(:[a-z_]+)*$`, 1..=30 of them, at most 1000 characters. Kept
+/// normalized: in the order given, each once, joined by single spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope(String);
+
+impl Scope {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let invalid = |why: &str| ApiError::invalid("scope", why.to_string());
+        let s = raw.trim();
+        if s.chars().count() > SCOPE_CHARS_MAX {
+            return Err(invalid("scope must be at most 1000 characters"));
+        }
+        let names: Vec<&str> = s.split_whitespace().collect();
+        if names.is_empty() {
+            return Err(invalid("scope must name at least one scope"));
+        }
+        if names.len() > SCOPE_NAMES_MAX {
+            return Err(invalid("scope names at most 30 scopes"));
+        }
+        let mut kept: Vec<&str> = Vec::with_capacity(names.len());
+        for name in names {
+            if !Self::valid_name(name) {
+                return Err(invalid(
+                    "each scope must be lowercase letters, optionally followed by `:` parts of lowercase letters or underscores (e.g. `read`, `write:statuses`)",
+                ));
+            }
+            if !kept.contains(&name) {
+                kept.push(name);
+            }
+        }
+        Ok(Self(kept.join(" ")))
+    }
+
+    /// `^[a-z]+(:[a-z_]+)*$` (Mastodon's `admin:read:accounts` too)
+    fn valid_name(name: &str) -> bool {
+        let mut parts = name.split(':');
+        let head = parts.next().unwrap_or_default();
+        !head.is_empty()
+            && head.bytes().all(|b| b.is_ascii_lowercase())
+            && parts
+                .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    }
+
+    /// Whether the scopes allow changes: `write`, any `write:...`, or
+    /// `follow` (OAuth's legacy scope for follows, blocks and mutes). A
+    /// token without them is read-only (the gateway refuses its writes).
+    pub fn allows_writes(&self) -> bool {
+        self.0.split(' ').any(grants_writes)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes() {
+        let scope = Scope::parse("  read  write:statuses read follow push ").unwrap();
+        assert_eq!(scope.as_str(), "read write:statuses follow push");
+        assert!(scope.allows_writes());
+        assert!(!Scope::parse("read push").unwrap().allows_writes());
+        assert!(Scope::parse("read follow").unwrap().allows_writes());
+        assert!(Scope::parse("admin:read:accounts read").is_ok());
+        assert!(Scope::parse("write").unwrap().allows_writes());
+        assert!(!Scope::parse("read:write").unwrap().allows_writes());
+        assert!(!Scope::parse("writes").unwrap().allows_writes());
+        assert!(Scope::parse("admin:read_all").is_ok());
+        for bad in [
+            "",
+            "   ",
+            "Read",
+            "read:",
+            ":read",
+            "read::y",
+            "read,write",
+            "réad",
+            "write:Statuses",
+            "read:st-atuses",
+        ] {
+            let err = Scope::parse(bad).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("scope"), "{bad:?}");
+        }
+        let thirty = vec!["read"; 30].join(" ");
+        assert_eq!(Scope::parse(&thirty).unwrap().as_str(), "read");
+        assert!(Scope::parse(&vec!["read"; 31].join(" ")).is_err());
+        let long = "a".repeat(1000);
+        assert!(Scope::parse(&long).is_ok());
+        assert!(Scope::parse(&format!("{long}a")).is_err());
+    }
 
     #[test]
     fn usernames() {

@@ -108,6 +108,7 @@ pub fn router(svc: Arc<UsersService>) -> Router {
             post(r::mute).delete(r::unmute),
         )
         .route("/api/v1/blocks", get(r::blocks))
+        .route("/api/v1/relationships", get(r::relationships))
         .route("/api/v1/mutes", get(r::mutes))
         .route("/api/v1/users/{username}/followers", get(f::followers))
         .route("/api/v1/users/{username}/following", get(f::following))
@@ -138,6 +139,7 @@ pub fn router(svc: Arc<UsersService>) -> Router {
         http::follows::followers, http::follows::following,
         http::relations::block, http::relations::unblock, http::relations::mute,
         http::relations::unmute, http::relations::blocks, http::relations::mutes,
+        http::relations::relationships,
     ),
     components(schemas(rookery_kernel::error::ErrorBody)),
     tags(

@@ -138,3 +138,126 @@ async fn credentials_remembered_across_a_concurrent_change_are_not_trusted() {
     assert_eq!(svc.auth.hasher().verifications(), verified);
     db.close().await;
 }
+
+/// toot's password login sends the email address: a login with an `@` is
+/// the account registered with it (case-insensitively), and its failures
+/// count against that account's username (one limit for both spellings).
+#[tokio::test]
+async fn an_email_logs_in_its_account_under_the_usernames_failure_limit() {
+    let (svc, db, _dir) = service().await;
+    let dave = account(&svc, "Dave", "dave password").await;
+    let ok = svc
+        .auth
+        .verify_password(" DAVE@Example.COM ", "dave password", None)
+        .await
+        .unwrap();
+    assert_eq!((ok.user_id, ok.username.as_str()), (dave.id, "Dave"));
+    // An unknown address and a wrong password are the usual 401.
+    let err = svc
+        .auth
+        .verify_password("nobody@example.com", "dave password", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 401);
+    // Ten failures, half by email and half by username, lock both spellings.
+    for i in 0..10 {
+        let login = if i % 2 == 0 {
+            "dave@example.com"
+        } else {
+            "dave"
+        };
+        let err = svc
+            .auth
+            .verify_password(login, "wrong password", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 401, "attempt {i}");
+    }
+    for login in ["dave@example.com", "DAVE"] {
+        let err = svc
+            .auth
+            .verify_password(login, "dave password", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 429, "{login}: {err}");
+        assert!(err.retry_after.is_some());
+    }
+    // A deactivated account's address logs in nobody.
+    let erin = account(&svc, "erin", "erin password").await;
+    svc.store.deactivate(erin.id).await.unwrap();
+    svc.auth.forget_user(erin.id);
+    let err = svc
+        .auth
+        .verify_password("erin@example.com", "erin password", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 401);
+    db.close().await;
+}
+
+/// Tokens carry the account's username, and their scope when asked for;
+/// tokens issued before those claims existed keep working.
+#[tokio::test]
+async fn tokens_carry_username_and_scope_and_old_tokens_keep_working() {
+    use base64::Engine;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let (svc, db, _dir) = service().await;
+    let frank = account(&svc, "Frank", "frank password").await;
+    let claims_of = |token: &str| -> Value {
+        let payload = token.split('.').nth(1).unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    };
+    let plain = svc.auth.issue_token(frank.id, "Frank", None).await.unwrap();
+    let claims = claims_of(&plain.access_token);
+    assert_eq!(claims["username"], "Frank");
+    assert!(claims.get("scope").is_none(), "{claims}");
+    let scope = rookery_users::domain::Scope::parse("read  write:statuses read").unwrap();
+    let scoped = svc
+        .auth
+        .issue_token(frank.id, "Frank", Some(&scope))
+        .await
+        .unwrap();
+    assert_eq!(
+        claims_of(&scoped.access_token)["scope"],
+        "read write:statuses"
+    );
+    for token in [&plain.access_token, &scoped.access_token] {
+        let who = svc
+            .auth
+            .authenticate_header(&format!("Bearer {token}"), None)
+            .await
+            .unwrap();
+        assert_eq!((who.user_id, who.username.as_str()), (frank.id, "Frank"));
+    }
+
+    // A token as issued before `username` and `scope` were added.
+    let now = jsonwebtoken::get_current_timestamp();
+    let session = svc
+        .store
+        .create_session(frank.id, ((now + 600) * 1000) as i64)
+        .await
+        .unwrap();
+    let old_claims = json!({
+        "sub": frank.id.to_string(),
+        "sid": session.to_string(),
+        "iat": now,
+        "exp": now + 600,
+    });
+    let key = rookery_kernel::secret::Secret::from_bytes(&[7; 32]).derive("access-token");
+    let old = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &old_claims,
+        &EncodingKey::from_secret(&key),
+    )
+    .unwrap();
+    let who = svc
+        .auth
+        .authenticate_header(&format!("Bearer {old}"), None)
+        .await
+        .unwrap();
+    assert_eq!((who.user_id, who.username.as_str()), (frank.id, "Frank"));
+    db.close().await;
+}

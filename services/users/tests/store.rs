@@ -7,7 +7,7 @@ use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
 use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
 use rookery_users::store::{
-    KarmaChange, NewUser, StoreError, UserStore, UserUpdate, postgres, sqlite,
+    CachedUserStore, KarmaChange, NewUser, StoreError, UserStore, UserUpdate, postgres, sqlite,
 };
 use rookery_users::{PostgresUserStore, SqliteUserStore};
 
@@ -81,6 +81,31 @@ async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
     want.sort_unstable();
     assert_eq!(batch, want);
     assert!(store.users_by_ids(&[]).await.unwrap().is_empty());
+
+    // Batch lookup by usernames: one query, case-insensitive, unknown names
+    // left out, duplicates once.
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let mut batch: Vec<i64> = store
+        .users_by_usernames(&names(&["CAROL", "alice", "nobody", "Alice"]))
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    batch.sort_unstable();
+    assert_eq!(batch, want);
+    assert!(store.users_by_usernames(&[]).await.unwrap().is_empty());
+
+    // By email, case-insensitively (registered as `alice@Example.com`).
+    let by_email = store.user_by_email("ALICE@example.COM").await.unwrap();
+    assert_eq!(by_email.map(|u| u.id), Some(alice.id));
+    assert!(
+        store
+            .user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Listing by username, keyset.
     let page = store.list_users(None, 2).await.unwrap();
@@ -207,6 +232,9 @@ async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
     store.deactivate(bob.id).await.unwrap();
     let gone = store.user_by_id(bob.id).await.unwrap().unwrap();
     assert!(!gone.active);
+    let gone = store.users_by_usernames(&["BOB".into()]).await.unwrap();
+    assert_eq!(gone.len(), 1);
+    assert!(!gone[0].active, "the batch shows the deactivation");
     assert!(
         store
             .session_user(s4, rookery_kernel::time::now_ms())
@@ -305,6 +333,14 @@ async fn suite(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxSource>) {
 async fn sqlite_store_suite() {
     let (store, db, _dir) = sqlite_store().await;
     suite(store, Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+/// The read-through cache of embedded mode changes nothing a caller sees.
+#[tokio::test]
+async fn cached_store_suite() {
+    let (store, db, _dir) = sqlite_store().await;
+    suite(Arc::new(CachedUserStore::new(store)), Arc::new(db.clone())).await;
     db.close().await;
 }
 

@@ -156,10 +156,15 @@ pub struct PollView {
     pub options: Vec<PollOptionView>,
     pub total_votes: i64,
     pub created_at: String,
+    /// The caller's 0-based choice; null when they have not voted, or
+    /// without credentials.
+    #[schema(minimum = 0, maximum = 9)]
+    pub my_choice: Option<i64>,
 }
 
-impl From<Poll> for PollView {
-    fn from(p: Poll) -> Self {
+impl PollView {
+    /// The poll as `my_choice`'s voter sees it.
+    fn new(p: Poll, my_choice: Option<i64>) -> Self {
         Self {
             id: p.id.to_string(),
             author: p.author,
@@ -174,6 +179,7 @@ impl From<Poll> for PollView {
                 .collect(),
             total_votes: p.total_votes,
             created_at: rfc3339(p.created_at),
+            my_choice,
         }
     }
 }
@@ -323,6 +329,83 @@ pub async fn tally(
     Ok(Json(tally.into()))
 }
 
+/// Ids one tallies request takes at most.
+const TALLIES_MAX: usize = 100;
+
+#[derive(Deserialize)]
+pub struct TalliesParams {
+    pub post_ids: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TallyList {
+    pub items: Vec<TallyView>,
+}
+
+/// `post_ids`: 1..=100 comma-separated decimal ids (trimmed, none empty),
+/// each once, in the order given.
+fn parse_post_ids(raw: Option<&str>) -> ApiResult<Vec<i64>> {
+    let raw = raw.ok_or_else(|| {
+        ApiError::invalid("post_ids", "post_ids is required: comma-separated post ids")
+    })?;
+    let members: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if members.len() > TALLIES_MAX {
+        return Err(ApiError::invalid(
+            "post_ids",
+            "post_ids takes at most 100 ids",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::with_capacity(members.len());
+    for member in members {
+        let id = parse_id(member).ok_or_else(|| {
+            ApiError::invalid(
+                "post_ids",
+                "post_ids must be comma-separated post ids (decimal digits)",
+            )
+        })?;
+        if seen.insert(id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Several posts' tallies at once (each as `GET /api/v1/posts/{id}/votes`
+/// gives it); `my_vote` is the caller's when authenticated.
+#[utoipa::path(get, path = "/api/v1/votes/tallies", tag = "votes",
+    params(("post_ids" = String, Query, example = "7214859302147,7214859302150",
+        description = "Comma-separated post ids (1..=100, decimal, none empty)")),
+    responses(
+        (status = 200, description = "The tallies in the order asked, each post once; unknown and \
+            deleted posts are left out (so is a post created too recently for the votes service to \
+            know it yet: it has no votes)",
+            body = TallyList),
+        (status = 400, description = "`post_ids` missing, a malformed id, or more than 100 (`field`: `post_ids`)",
+            body = ErrorBody),
+    ))]
+pub async fn tallies(
+    State(svc): State<Arc<VotesService>>,
+    MaybeIdentity(caller): MaybeIdentity,
+    Query(params): Query<TalliesParams>,
+) -> ApiResult<Json<TallyList>> {
+    let ids = parse_post_ids(params.post_ids.as_deref())?;
+    let viewer = caller.map(|c| c.user_id);
+    let mut found: std::collections::HashMap<i64, Tally> = svc
+        .store
+        .tallies(&ids, viewer)
+        .await?
+        .into_iter()
+        .map(|t| (t.post_id, t))
+        .collect();
+    let items = ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .map(TallyView::from)
+        .collect();
+    Ok(Json(TallyList { items }))
+}
+
 /// Highest-scoring posts, overall or in one community (ties: newer first).
 #[utoipa::path(get, path = "/api/v1/votes/top", tag = "votes",
     params(("community" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20")),
@@ -445,29 +528,36 @@ pub async fn create_poll(
         })
         .await?;
     let location = format!("/api/v1/polls/{}", poll.id);
+    // A new poll has no votes, the author's included.
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(poll.into()),
+        Json(PollView::new(poll, None)),
     ))
 }
 
-/// A poll with its counts.
+/// A poll with its counts; `my_choice` is the caller's when authenticated.
 #[utoipa::path(get, path = "/api/v1/polls/{id}", tag = "polls",
     params(("id" = String, Path)),
     responses((status = 200, body = PollView), (status = 404, body = ErrorBody)))]
 pub async fn get_poll(
     State(svc): State<Arc<VotesService>>,
+    MaybeIdentity(caller): MaybeIdentity,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PollView>> {
-    svc.store
+    let poll = svc
+        .store
         .poll(poll_id(&id)?)
         .await?
-        .map(|p| Json(p.into()))
-        .ok_or_else(|| ApiError::not_found("no such poll"))
+        .ok_or_else(|| ApiError::not_found("no such poll"))?;
+    let my_choice = match caller {
+        Some(caller) => svc.store.poll_choice(poll.id, caller.user_id).await?,
+        None => None,
+    };
+    Ok(Json(PollView::new(poll, my_choice)))
 }
 
-/// Votes in a poll, once per user.
+/// Votes in a poll, once per user; the answer's `my_choice` is the choice made.
 #[utoipa::path(post, path = "/api/v1/polls/{id}/votes", tag = "polls",
     params(("id" = String, Path)), request_body = PollVoteRequest,
     security(("basic" = []), ("bearer" = [])),
@@ -484,5 +574,9 @@ pub async fn vote_in_poll(
         .store
         .vote_in_poll(poll_id(&id)?, caller.user_id, body.choice)
         .await?;
-    Ok((StatusCode::CREATED, Json(poll.into())))
+    // The vote just counted is the caller's choice.
+    Ok((
+        StatusCode::CREATED,
+        Json(PollView::new(poll, Some(body.choice))),
+    ))
 }

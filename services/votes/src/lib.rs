@@ -108,6 +108,7 @@ pub fn router(svc: Arc<VotesService>) -> Router {
         .route("/api/v1/posts/{id}/like", post(h::like).delete(h::unlike))
         .route("/api/v1/posts/{id}/votes", get(h::tally))
         .route("/api/v1/votes/top", get(h::top))
+        .route("/api/v1/votes/tallies", get(h::tallies))
         .route("/api/v1/users/{username}/likes", get(h::likes))
         .route("/api/v1/votes/sort", post(h::sort))
         .route("/api/v1/polls", post(h::create_poll))
@@ -126,7 +127,7 @@ pub fn router(svc: Arc<VotesService>) -> Router {
 #[openapi(
     paths(
         http::put_vote, http::delete_vote, http::upvote, http::downvote, http::like,
-        http::unlike, http::tally, http::top, http::sort, http::likes, http::create_poll,
+        http::unlike, http::tally, http::tallies, http::top, http::sort, http::likes, http::create_poll,
         http::get_poll, http::vote_in_poll,
     ),
     tags(

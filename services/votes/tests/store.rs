@@ -153,6 +153,31 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     scores.sort();
     assert_eq!(scores, vec![(p1, 1), (p3, 2)]);
 
+    // Several tallies in one query, each with the viewer's vote; unknown
+    // posts left out.
+    let tallies = |viewer: Option<i64>, post_ids: Vec<i64>| {
+        let store = store.clone();
+        async move {
+            let mut found = store.tallies(&post_ids, viewer).await.unwrap();
+            found.sort_by_key(|t| t.post_id);
+            found
+                .into_iter()
+                .map(|t| (t.post_id, t.upvotes, t.downvotes, t.my_vote))
+                .collect::<Vec<_>>()
+        }
+    };
+    let up = Some(Direction::Up);
+    assert_eq!(
+        tallies(Some(12), vec![p3, 999, p1, p2]).await,
+        vec![(p1, 1, 0, up), (p2, 2, 0, None), (p3, 2, 0, None)]
+    );
+    assert_eq!(
+        tallies(Some(10), vec![p2, p3]).await,
+        vec![(p2, 2, 0, up), (p3, 2, 0, up)]
+    );
+    assert_eq!(tallies(None, vec![p1]).await, vec![(p1, 1, 0, None)]);
+    assert!(tallies(Some(10), vec![]).await.is_empty());
+
     // Likes: most recent upvote first, paged by vote id.
     let likes = store.likes(10, None, 10).await.unwrap();
     let liked: Vec<i64> = likes.iter().map(|l| l.post_id).collect();
@@ -204,6 +229,7 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     ));
     assert_eq!(store.tally(p3, None).await.unwrap(), None);
     assert_eq!(store.post(p3).await.unwrap(), None);
+    assert!(store.tallies(&[p3], Some(10)).await.unwrap().is_empty());
     assert!(
         store
             .top(None, 10)
@@ -324,6 +350,9 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     assert_eq!(poll.total_votes, 0);
     let after = store.vote_in_poll(poll.id, 10, 1).await.unwrap();
     assert_eq!((after.options[1].votes, after.total_votes), (1, 1));
+    assert_eq!(store.poll_choice(poll.id, 10).await.unwrap(), Some(1));
+    assert_eq!(store.poll_choice(poll.id, 11).await.unwrap(), None);
+    assert_eq!(store.poll_choice(42, 10).await.unwrap(), None);
     assert!(matches!(
         store.vote_in_poll(poll.id, 10, 0).await,
         Err(StoreError::AlreadyVoted)

@@ -10,6 +10,8 @@ use tokio::sync::oneshot;
 
 pub struct Server {
     pub base: String,
+    /// The Mastodon API's origin ([`Server::with_mastodon`]; empty otherwise).
+    pub mastodon: String,
     pub client: Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -24,14 +26,43 @@ impl Server {
         Self::serve(app, dir).await
     }
 
-    pub async fn serve(app: rookery::app::App, dir: tempfile::TempDir) -> Self {
+    /// [`Server::embedded`] with the Mastodon API on a second listener.
+    pub async fn with_mastodon() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let app = rookery::app::embedded(dir.path()).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
+        let mastodon = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mastodon_addr: SocketAddr = mastodon.local_addr().unwrap();
+        let config = rookery_mastodon::MastodonConfig {
+            web_url: format!("http://{addr}"),
+            title: "Rookery".into(),
+            public_url: format!("http://{mastodon_addr}"),
+        };
+        let router = app.mastodon_router(config).await.unwrap().unwrap();
+        let mut server = Self::serve_on(app, dir, listener, vec![(mastodon, router)]).await;
+        server.mastodon = format!("http://{mastodon_addr}");
+        server
+    }
+
+    pub async fn serve(app: rookery::app::App, dir: tempfile::TempDir) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(app, dir, listener, Vec::new()).await
+    }
+
+    async fn serve_on(
+        app: rookery::app::App,
+        dir: tempfile::TempDir,
+        listener: TcpListener,
+        extra: Vec<(TcpListener, axum::Router)>,
+    ) -> Self {
+        let addr: SocketAddr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve(listener, async move {
+        let task = tokio::spawn(app.serve_with(listener, extra, async move {
             let _ = rx.await;
         }));
         Self {
+            mastodon: String::new(),
             base: format!("http://{addr}"),
             client: Client::new(),
             stop: Some(tx),

@@ -10,7 +10,7 @@ use rookery_kernel::pagination::{Page, PageRequest, split_key_i64};
 use rookery_kernel::{ApiError, ApiResult};
 use serde::Deserialize;
 
-use super::{PostPage, PostView};
+use super::{PostPage, PostView, in_order, parse_id_list};
 use crate::PostsService;
 use crate::domain::{Sort, parse_community};
 use crate::store::{ListCursor, ListQuery, Post};
@@ -20,6 +20,7 @@ pub struct ListParams {
     pub community: Option<String>,
     pub author: Option<String>,
     pub sort: Option<String>,
+    pub ids: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,9 +79,15 @@ async fn listing(
         .map(PostView::list_item))
 }
 
-/// Top-level posts (not replies or reposts), by `new`, `hot`, `top` or `controversial`.
+/// Top-level posts (not replies or reposts), by `new`, `hot`, `top` or
+/// `controversial`; or, with `ids`, the posts with those ids.
 #[utoipa::path(get, path = "/api/v1/posts", tag = "listings",
     params(
+        ("ids" = Option<String>, Query, example = "7214859302147,7214859302150",
+            description = "Comma-separated post ids (1..=100, decimal, none empty): the answer is \
+                those posts as `GET /api/v1/posts/{id}` gives them (`text` and `url` included for \
+                community posts too), in the order asked, each once, unknown and deleted ones left \
+                out, `next_cursor` null. Every other parameter is ignored with it."),
         ("community" = Option<String>, Query, pattern = "^[a-z0-9_]{1,50}$",
             description = "Only this community's posts"),
         ("author" = Option<String>, Query, description = "Only this user's posts"),
@@ -88,12 +95,26 @@ async fn listing(
             description = "`new` (the default, also when empty), `hot`, `top` or `controversial`"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
         ("cursor" = Option<String>, Query, description = "Opaque: a previous page's `next_cursor`")),
-    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PostPage),
+        (status = 400, description = "An invalid parameter; with `ids`, a malformed id or more than 100 (`field`: `ids`)", body = ErrorBody)))]
 pub async fn list_posts(
     State(svc): State<Arc<PostsService>>,
     Query(params): Query<ListParams>,
-    page: PageRequest,
+    page: Result<PageRequest, ApiError>,
 ) -> ApiResult<Page<PostView>> {
+    if let Some(raw) = params.ids.as_deref() {
+        let ids = parse_id_list("ids", raw)?;
+        let found = svc.store.posts_by_ids(&ids).await?;
+        return Ok(Page {
+            items: in_order(&ids, found)
+                .into_iter()
+                .map(PostView::full)
+                .collect(),
+            next_cursor: None,
+            link: None,
+        });
+    }
+    let page = page?;
     let sort = Sort::parse(params.sort.as_deref())?;
     let community = params
         .community

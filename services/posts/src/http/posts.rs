@@ -425,6 +425,67 @@ pub async fn reply(
     create(&svc, &caller, body, Some(parent), None, key).await
 }
 
+#[derive(Deserialize)]
+pub struct RepostsParams {
+    pub of: Option<String>,
+}
+
+/// One of the caller's reposts.
+#[derive(Serialize, ToSchema)]
+pub struct RepostEntry {
+    /// The caller's repost (a post of theirs).
+    #[schema(example = "7214859302199")]
+    pub id: String,
+    /// The original it reposts (one of the ids asked about).
+    #[schema(example = "7214859302147")]
+    pub repost_of: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepostList {
+    pub items: Vec<RepostEntry>,
+}
+
+/// Which of the given originals the caller has reposted, with their reposts.
+#[utoipa::path(get, path = "/api/v1/reposts", tag = "posts",
+    params(("of" = String, Query, example = "7214859302147,7214859302150",
+        description = "Comma-separated ids of original posts (1..=100, decimal, none empty)")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's reposts of those of the given posts they reposted, \
+            in the order asked (the others are left out)", body = RepostList),
+        (status = 400, description = "`of` missing, a malformed id, or more than 100 (`field`: `of`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn my_reposts(
+    State(svc): State<Arc<PostsService>>,
+    caller: Identity,
+    rookery_kernel::extract::Query(params): rookery_kernel::extract::Query<RepostsParams>,
+) -> ApiResult<Json<RepostList>> {
+    let raw = params
+        .of
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("of", "of is required: comma-separated post ids"))?;
+    let originals = super::parse_id_list("of", raw)?;
+    let mut reposts: std::collections::HashMap<i64, i64> = svc
+        .store
+        .reposts_by(caller.user_id, &originals)
+        .await?
+        .into_iter()
+        .map(|(repost, original)| (original, repost))
+        .collect();
+    let items = originals
+        .iter()
+        .filter_map(|original| {
+            reposts.remove(original).map(|repost| RepostEntry {
+                id: repost.to_string(),
+                repost_of: original.to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(RepostList { items }))
+}
+
 /// For other services (not routed by the gateway): what they keep of a post
 /// (the payload of `post.*` events). The votes service asks on a miss.
 pub async fn internal_post_facts(

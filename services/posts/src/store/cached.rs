@@ -541,6 +541,11 @@ impl PostStore for CachedPostStore {
         self.posts_in_order(ids).await
     }
 
+    async fn reposts_by(&self, author_id: i64, originals: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        // Not cached: always the table's answer.
+        self.inner.reposts_by(author_id, originals).await
+    }
+
     async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
         let edited = self.inner.edit_post(id, body).await;
         self.posts.change(id, |_| None);

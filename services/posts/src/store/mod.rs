@@ -287,6 +287,10 @@ pub trait PostStore: Send + Sync + 'static {
     async fn post(&self, id: i64) -> StoreResult<Option<Post>>;
     /// Posts by id, in no particular order (missing ones are skipped).
     async fn posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>>;
+    /// `author_id`'s reposts of the given originals, as `(repost id,
+    /// original id)` pairs, in one query (the one-repost-per-user index);
+    /// originals not reposted are left out, order not guaranteed.
+    async fn reposts_by(&self, author_id: i64, originals: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
     /// Replaces the body, keeping the old one in the history.
     async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post>;
     /// Deletes a post, its history and its reposts; false when it did not exist.

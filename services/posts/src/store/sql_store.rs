@@ -529,6 +529,24 @@ macro_rules! sql_post_store {
                 self.select_posts_by_ids(ids).await
             }
 
+            async fn reposts_by(&self, author_id: i64, originals: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+                if originals.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // `repost_of IS NOT NULL` spelled out: the partial unique
+                // index (author_id, repost_of) is then usable on both engines.
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id, repost_of FROM posts WHERE repost_of IS NOT NULL AND author_id = ",
+                );
+                q.push_bind(author_id).push(" AND repost_of IN (");
+                let mut list = q.separated(", ");
+                for id in originals {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
+            }
+
             async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
                 let now = now_ms();
                 let mut tx = self.begin_write().await?;

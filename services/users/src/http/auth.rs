@@ -14,13 +14,28 @@ use utoipa::ToSchema;
 
 use super::UserView;
 use crate::UsersService;
+use crate::domain::Scope;
 
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
-    #[schema(value_type = String)]
+    /// The account's username, or the email address it registered with
+    /// (anything with an `@`; case-insensitive either way). Required unless
+    /// the request carries HTTP Basic credentials.
     pub username: Option<String>,
-    #[schema(value_type = String)]
+    /// Required unless the request carries HTTP Basic credentials.
     pub password: Option<String>,
+    /// OAuth scopes for the token, space-separated (e.g. `read write:statuses`):
+    /// 1..=30 names, each `^[a-z]+(:[a-z_]+)*$`, at most 1000 characters.
+    /// Without it the token has full access. With it, a token whose scopes
+    /// include neither `write`, `follow` nor any `write:...` is read-only: its requests
+    /// other than GET, HEAD and OPTIONS (logging out excepted) get 403
+    /// `insufficient_scope`. With HTTP Basic, a body of only `scope` may be sent.
+    #[schema(
+        max_length = 1000,
+        pattern = r"^\s*[a-z]+(?::[a-z_]+)*(?:\s+[a-z]+(?::[a-z_]+)*){0,29}\s*$",
+        example = "read write follow"
+    )]
+    pub scope: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -30,16 +45,23 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the token expires.
     pub expires_in: u64,
+    /// The account's username as it spells it.
     pub username: String,
+    /// The token's scopes, normalized (each once, in the order asked,
+    /// single spaces); present only when the request gave `scope`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "read write follow")]
+    pub scope: Option<String>,
 }
 
-/// Exchange credentials (HTTP Basic, or a JSON body) for a bearer token.
+/// Exchange credentials (HTTP Basic, or a body with a username or email and
+/// a password) for a bearer token, optionally limited to OAuth scopes.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth",
-    request_body(content = Option<TokenRequest>, description = "Omit (or send `null`) when sending HTTP Basic"),
+    request_body(content = Option<TokenRequest>, description = "Omit (or send `null`) when sending HTTP Basic without `scope`"),
     security((), ("basic" = [])),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 400, description = "Malformed body, or username or password missing", body = ErrorBody),
+        (status = 400, description = "Malformed body, username or password missing, or an invalid `scope` (`field`: `scope`)", body = ErrorBody),
         (status = 401, description = "Bad credentials", body = ErrorBody),
         (status = 429, description = "Too many failures", body = ErrorBody),
     ))]
@@ -51,12 +73,15 @@ pub async fn create_token(
 ) -> ApiResult<Json<TokenResponse>> {
     // No body, or JSON `null` (the documented schema allows it): HTTP Basic.
     let has_body = body.trim_ascii() != b"" && body.trim_ascii() != b"null";
+    let mut scope = None;
     let (user_id, username) = if has_body {
         let form = headers
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
         let req: TokenRequest = parse_body(&body, form)?;
+        // Checked before the credentials: a bad scope costs no argon2.
+        scope = req.scope.as_deref().map(Scope::parse).transpose()?;
         match (req.username, req.password) {
             (Some(username), Some(password)) => {
                 let ip = crate::http::internal::client_ip(&headers);
@@ -77,12 +102,16 @@ pub async fn create_token(
     } else {
         basic_caller(&svc, caller).await?
     };
-    let token = svc.auth.issue_token(user_id).await?;
+    let token = svc
+        .auth
+        .issue_token(user_id, &username, scope.as_ref())
+        .await?;
     Ok(Json(TokenResponse {
         access_token: token.access_token,
         token_type: "Bearer",
         expires_in: token.expires_in,
         username,
+        scope: scope.map(Scope::into_string),
     }))
 }
 

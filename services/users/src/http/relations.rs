@@ -191,3 +191,83 @@ pub async fn mutes(
         .await?;
     Ok(relation_page(page, rows))
 }
+
+#[derive(serde::Deserialize)]
+pub struct RelationshipsParams {
+    pub usernames: Option<String>,
+}
+
+/// Where the caller stands with one account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RelationshipView {
+    pub username: String,
+    /// The caller follows them.
+    pub following: bool,
+    /// They follow the caller.
+    pub followed_by: bool,
+    /// The caller blocks them.
+    pub blocking: bool,
+    /// The caller mutes them.
+    pub muting: bool,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RelationshipList {
+    pub items: Vec<RelationshipView>,
+}
+
+/// The caller's relationships with some accounts (`usernames`, comma-separated,
+/// at most 100), in that order; unknown and deactivated names are left out.
+/// Whether someone blocks the caller is theirs to know, not part of it.
+#[utoipa::path(get, path = "/api/v1/relationships", tag = "blocks",
+    params(("usernames" = String, Query, description = "Comma-separated usernames (1..=100)")),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, body = RelationshipList),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn relationships(
+    State(svc): State<Arc<UsersService>>,
+    caller: Identity,
+    rookery_kernel::extract::Query(params): rookery_kernel::extract::Query<RelationshipsParams>,
+) -> ApiResult<Json<RelationshipList>> {
+    let raw = params.usernames.unwrap_or_default();
+    let names: Vec<String> = raw.split(',').map(|n| n.trim().to_string()).collect();
+    if raw.trim().is_empty() || names.iter().any(String::is_empty) {
+        return Err(ApiError::invalid(
+            "usernames",
+            "give 1 to 100 comma-separated usernames",
+        ));
+    }
+    if names.len() > 100 {
+        return Err(ApiError::invalid("usernames", "at most 100 usernames"));
+    }
+    let users = svc.store.users_by_usernames(&names).await?;
+    // In the asked order, each account once.
+    let mut seen = std::collections::HashSet::new();
+    let ordered: Vec<_> = names
+        .iter()
+        .filter_map(|n| {
+            users
+                .iter()
+                .find(|u| u.active && u.username.eq_ignore_ascii_case(n))
+        })
+        .filter(|u| seen.insert(u.id))
+        .collect();
+    let ids: Vec<i64> = ordered.iter().map(|u| u.id).collect();
+    let found = svc.store.relationships(caller.user_id, &ids).await?;
+    Ok(Json(RelationshipList {
+        items: ordered
+            .iter()
+            .zip(found)
+            .map(|(u, r)| RelationshipView {
+                username: u.username.clone(),
+                following: r.following,
+                followed_by: r.followed_by,
+                blocking: r.blocking,
+                muting: r.muting,
+            })
+            .collect(),
+    }))
+}

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rookery_kernel::error::ErrorBody;
-use rookery_kernel::extract::JsonBody;
+use rookery_kernel::extract::{JsonBody, Query};
 use rookery_kernel::identity::{Identity, MaybeIdentity};
 use rookery_kernel::pagination::{Page, PageRequest};
 use rookery_kernel::{ApiError, ApiResult};
@@ -116,23 +116,79 @@ fn created(user: &User) -> Response {
         .into_response()
 }
 
-/// List active users by username ascending.
+/// Most names one `usernames` lookup takes.
+pub const USERNAMES_MAX: usize = 100;
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    pub usernames: Option<String>,
+}
+
+/// The names of a `usernames` parameter: comma-separated, trimmed, 1..=100,
+/// none empty; each once (case-insensitively), in the order given.
+fn parse_usernames(raw: &str) -> ApiResult<Vec<String>> {
+    let invalid = |why: &str| ApiError::invalid("usernames", why.to_string());
+    let names: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if names.len() > USERNAMES_MAX {
+        return Err(invalid("usernames takes at most 100 names"));
+    }
+    if names.iter().any(|n| n.is_empty()) {
+        return Err(invalid("usernames must not contain an empty name"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(names
+        .into_iter()
+        .filter(|n| seen.insert(n.to_lowercase()))
+        .map(str::to_string)
+        .collect())
+}
+
+/// List active users by username ascending; or, with `usernames`, those
+/// accounts (one lookup). Views are public, your own account's private.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     params(
+        ("usernames" = Option<String>, Query, example = "alice,bob",
+            description = "Comma-separated usernames (1..=100, case-insensitive, none empty): the answer \
+                is those accounts in the order asked, each once, unknown and deactivated ones left out, \
+                `next_cursor` null. `limit` and `cursor` are ignored with it."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20 (alias `n`)"),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `next_cursor`"),
     ),
-    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = UserPage),
+        (status = 400, description = "Bad `limit` or `cursor`; more than 100 or an empty name in `usernames`", body = ErrorBody)))]
 pub async fn list(
     State(svc): State<Arc<UsersService>>,
     MaybeIdentity(viewer): MaybeIdentity,
-    page: PageRequest,
+    Query(params): Query<ListParams>,
+    page: Result<PageRequest, ApiError>,
 ) -> ApiResult<Page<UserView>> {
+    let viewer = viewer.map(|v| v.user_id);
+    if let Some(raw) = params.usernames.as_deref() {
+        let names = parse_usernames(raw)?;
+        let mut found: std::collections::HashMap<String, User> = svc
+            .store
+            .users_by_usernames(&names)
+            .await?
+            .into_iter()
+            .filter(|u| u.active)
+            .map(|u| (u.username.to_lowercase(), u))
+            .collect();
+        let items = names
+            .iter()
+            .filter_map(|n| found.remove(&n.to_lowercase()))
+            .map(|u| UserView::for_viewer(&u, viewer))
+            .collect();
+        return Ok(Page {
+            items,
+            next_cursor: None,
+            link: None,
+        });
+    }
+    let page = page?;
     let users = svc
         .store
         .list_users(page.after.as_deref(), page.limit + 1)
         .await?;
-    let viewer = viewer.map(|v| v.user_id);
     Ok(page
         .respond(users, |u| u.username.to_lowercase())
         .map(|u| UserView::for_viewer(&u, viewer)))

@@ -91,6 +91,32 @@ impl UserStore for CachedUserStore {
         Ok(found)
     }
 
+    async fn users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>> {
+        let mut keys: Vec<String> = usernames.iter().map(|u| u.to_lowercase()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut found = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for key in keys {
+            match self.ids.get(&key).and_then(|id| self.by_id.get(&id)) {
+                Some(user) => found.push(user),
+                None => missing.push(key),
+            }
+        }
+        if !missing.is_empty() {
+            for user in self.inner.users_by_usernames(&missing).await? {
+                self.remember(&user);
+                found.push(user);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        // Emails change (PATCH): not kept here, so the answer is always exact.
+        self.inner.user_by_email(email).await
+    }
+
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.inner.list_users(after, limit).await
     }
@@ -243,6 +269,14 @@ impl UserStore for CachedUserStore {
             self.by_id.invalidate(id);
         }
         Ok(moved)
+    }
+
+    async fn relationships(
+        &self,
+        viewer: i64,
+        targets: &[i64],
+    ) -> StoreResult<Vec<super::Relationship>> {
+        self.inner.relationships(viewer, targets).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -52,6 +52,16 @@ pub struct FollowEntry {
     pub user: User,
 }
 
+/// Where a viewer stands with one account (Mastodon's relationships).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Relationship {
+    pub target_id: i64,
+    pub following: bool,
+    pub followed_by: bool,
+    pub blocking: bool,
+    pub muting: bool,
+}
+
 /// An account in a block or mute list, with the relation's id (the list's cursor).
 #[derive(Debug, Clone)]
 pub struct RelationEntry {
@@ -287,6 +297,11 @@ pub trait UserStore: Send + Sync + 'static {
     /// Accounts (active or not) with the given ids, in one query; unknown
     /// ids are left out, order not guaranteed.
     async fn users_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<User>>;
+    /// Accounts (active or not) with the given usernames (case-insensitive),
+    /// in one query; unknown names are left out, order not guaranteed.
+    async fn users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>>;
+    /// The account (active or not) registered with `email` (case-insensitive).
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Active accounts by username ascending, after `after` (a lower-cased username).
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
     async fn update_user(&self, id: i64, update: UserUpdate) -> StoreResult<User>;
@@ -387,6 +402,10 @@ pub trait UserStore: Send + Sync + 'static {
     /// downvotes). Idempotent: a tally older than (or as old as) the one
     /// applied for its post changes nothing. Returns the authors whose karma moved.
     async fn apply_karma(&self, changes: &[KarmaChange]) -> StoreResult<Vec<i64>>;
+
+    /// The viewer's follows, followers, blocks and mutes among `targets`
+    /// (one entry per target, in its order).
+    async fn relationships(&self, viewer: i64, targets: &[i64]) -> StoreResult<Vec<Relationship>>;
 
     /// Cheap liveness query for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -314,6 +314,36 @@ macro_rules! sql_user_store {
                 Ok(out)
             }
 
+            async fn users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>> {
+                let mut keys: Vec<String> = usernames.iter().map(|u| u.to_lowercase()).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let mut out = Vec::with_capacity(keys.len());
+                for chunk in keys.chunks(IMPORT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE username_key IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for key in chunk {
+                        list.push_bind(key.as_str());
+                    }
+                    q.push(")");
+                    let rows: Vec<User> =
+                        q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
+                    out.extend(rows);
+                }
+                Ok(out)
+            }
+
+            async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+                Ok(
+                    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"))
+                        .bind(email.to_lowercase())
+                        .fetch_optional(self.reader())
+                        .await?,
+                )
+            }
+
             async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
                 Ok(sqlx::query_as(&format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE active AND username_key > $1
@@ -778,6 +808,57 @@ macro_rules! sql_user_store {
                 }
                 tx.commit().await?;
                 Ok(deltas.into_iter().map(|(author, _)| author).collect())
+            }
+
+            async fn relationships(
+                &self,
+                viewer: i64,
+                targets: &[i64],
+            ) -> StoreResult<Vec<$crate::store::Relationship>> {
+                let mut found: std::collections::HashMap<i64, $crate::store::Relationship> = targets
+                    .iter()
+                    .map(|&t| (t, $crate::store::Relationship { target_id: t, ..Default::default() }))
+                    .collect();
+                for chunk in targets.chunks(IMPORT_CHUNK) {
+                    // One query: each side of the follow graph on its unique
+                    // (follower_id, followee_id) index, then blocks and mutes.
+                    let mut q = sqlx::QueryBuilder::new("SELECT followee_id, CAST(0 AS BIGINT) FROM follows WHERE follower_id = ");
+                    q.push_bind(viewer);
+                    q.push(" AND followee_id IN (");
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(*t);
+                    }
+                    q.push(") UNION ALL SELECT follower_id, CAST(1 AS BIGINT) FROM follows WHERE followee_id = ");
+                    q.push_bind(viewer);
+                    q.push(" AND follower_id IN (");
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(*t);
+                    }
+                    q.push(") UNION ALL SELECT target_id, CAST(1 + kind AS BIGINT) FROM user_relations WHERE user_id = ");
+                    q.push_bind(viewer);
+                    q.push(" AND target_id IN (");
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(*t);
+                    }
+                    q.push(")");
+                    let rows: Vec<(i64, i64)> =
+                        q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
+                    for (target, what) in rows {
+                        if let Some(r) = found.get_mut(&target) {
+                            match what {
+                                0 => r.following = true,
+                                1 => r.followed_by = true,
+                                // user_relations.kind: 1 block, 2 mute.
+                                2 => r.blocking = true,
+                                _ => r.muting = true,
+                            }
+                        }
+                    }
+                }
+                Ok(targets.iter().filter_map(|t| found.get(t).copied()).collect())
             }
 
             async fn ping(&self) -> StoreResult<()> {

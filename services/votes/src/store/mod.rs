@@ -188,6 +188,9 @@ pub trait VoteStore: Send + Sync + 'static {
     ) -> StoreResult<Tally>;
     /// The post's tallies, with `viewer`'s vote; `None` for an unknown or deleted post.
     async fn tally(&self, post_id: i64, viewer: Option<i64>) -> StoreResult<Option<Tally>>;
+    /// The tallies of the known, live posts among `post_ids`, with
+    /// `viewer`'s votes, in one query (order not guaranteed).
+    async fn tallies(&self, post_ids: &[i64], viewer: Option<i64>) -> StoreResult<Vec<Tally>>;
     /// Top-level posts, highest score first, ties newer first.
     async fn top(&self, community: Option<&str>, limit: usize) -> StoreResult<Vec<Ranked>>;
     /// Scores of the known, live posts among `ids`.
@@ -202,6 +205,8 @@ pub trait VoteStore: Send + Sync + 'static {
 
     async fn create_poll(&self, poll: NewPoll) -> StoreResult<Poll>;
     async fn poll(&self, id: i64) -> StoreResult<Option<Poll>>;
+    /// The 0-based choice `user_id` voted for in the poll, if they voted.
+    async fn poll_choice(&self, poll_id: i64, user_id: i64) -> StoreResult<Option<i64>>;
     /// One vote per user: `AlreadyVoted` on a second, `ChoiceOutOfRange` for a bad index.
     async fn vote_in_poll(&self, poll_id: i64, user_id: i64, choice: i64) -> StoreResult<Poll>;
 

@@ -287,6 +287,34 @@ macro_rules! sql_vote_store {
                 }))
             }
 
+            async fn tallies(&self, post_ids: &[i64], viewer: Option<i64>) -> StoreResult<Vec<Tally>> {
+                if post_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Posts by primary key, the viewer's votes by (user_id, post_id).
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT p.id, p.upvotes, p.downvotes, v.direction FROM posts p
+                     LEFT JOIN votes v ON v.post_id = p.id AND v.user_id = ",
+                );
+                q.push_bind(viewer.unwrap_or(0)).push(" WHERE NOT p.deleted AND p.id IN (");
+                let mut list = q.separated(", ");
+                for id in post_ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                let rows: Vec<(i64, i64, i64, Option<i16>)> =
+                    q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(post_id, upvotes, downvotes, mine)| Tally {
+                        post_id,
+                        upvotes,
+                        downvotes,
+                        my_vote: viewer.and(mine).and_then(Direction::from_i16),
+                    })
+                    .collect())
+            }
+
             async fn top(&self, community: Option<&str>, limit: usize) -> StoreResult<Vec<Ranked>> {
                 let columns = "id, score, upvotes, downvotes, title, community, author";
                 let rows = match community {
@@ -372,6 +400,17 @@ macro_rules! sql_vote_store {
             async fn poll(&self, id: i64) -> StoreResult<Option<Poll>> {
                 let mut conn = self.reader().acquire().await?;
                 Ok(Self::poll_in(&mut conn, id).await?)
+            }
+
+            async fn poll_choice(&self, poll_id: i64, user_id: i64) -> StoreResult<Option<i64>> {
+                // The primary key (poll_id, user_id).
+                let row: Option<(i64,)> =
+                    sqlx::query_as("SELECT choice FROM poll_votes WHERE poll_id = $1 AND user_id = $2")
+                        .bind(poll_id)
+                        .bind(user_id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(row.map(|r| r.0))
             }
 
             async fn vote_in_poll(&self, poll_id: i64, user_id: i64, choice: i64) -> StoreResult<Poll> {

@@ -10,7 +10,7 @@ use super::{
     ListQuery, PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response,
     here, now, redirect,
 };
-use crate::api::{ApiFailure, Page, Post, Token, User, enc};
+use crate::api::{ApiFailure, Page, Post, RelationshipList, Token, User, enc};
 use crate::session::Ctx;
 use crate::views::{PostControls, avatar, csrf_field, empty, next_field, post_list, time_ago};
 
@@ -49,14 +49,6 @@ fn relation_box(ctx: &Ctx, username: &str, kind: &str, on: bool, next: &str) -> 
 }
 
 /// Whether `name` is among the first page of a list of accounts.
-fn listed(page: &Option<Page<User>>, name: &str) -> bool {
-    page.as_ref().is_some_and(|p| {
-        p.items
-            .iter()
-            .any(|u| u.username.eq_ignore_ascii_case(name))
-    })
-}
-
 pub async fn profile(
     ctx: Ctx,
     Path(name): Path<String>,
@@ -76,28 +68,25 @@ pub async fn profile(
         enc(&name),
         cursor_param(&q.cursor)
     );
-    // Relation state: the most recent 100 follows, blocks and mutes of the
-    // viewer (the API has no per-pair lookup; see docs/architecture.md).
-    let caller = &ctx.caller;
-    let relation = |path: String| async move {
+    // Where the viewer stands with them: one exact lookup.
+    let relation_path = format!("/api/v1/relationships?usernames={}", enc(&name));
+    let relation = async {
         if other {
-            api.get::<Page<User>>(caller, &path).await.ok()
+            api.get::<RelationshipList>(&ctx.caller, &relation_path)
+                .await
+                .ok()
+                .and_then(|list| list.items.into_iter().next())
         } else {
             None
         }
     };
-    let following_path = format!(
-        "/api/v1/users/{}/following?limit=100",
-        enc(me.as_deref().unwrap_or(""))
-    );
-    let (user, posts, following, blocks, mutes, unread) = tokio::join!(
+    let (user, posts, relation, unread) = tokio::join!(
         api.get::<User>(&ctx.caller, &user_path),
         api.get::<Page<Post>>(&ctx.caller, &posts_path),
-        relation(following_path),
-        relation("/api/v1/blocks?limit=100".into()),
-        relation("/api/v1/mutes?limit=100".into()),
+        relation,
         ctx.unread(),
     );
+    let relation = relation.unwrap_or_default();
     let user = ctx.ok(user).await?;
     let posts = ctx.ok(posts).await?;
     let unread = unread?;
@@ -127,10 +116,10 @@ pub async fn profile(
         }
         @if other {
             div.actions {
-                (relation_box(&ctx, &user.username, "follow", listed(&following, &user.username), &here))
+                (relation_box(&ctx, &user.username, "follow", relation.following, &here))
                 a.button href={ "/messages?to=" (enc(&user.username)) } { "Message" }
-                (relation_box(&ctx, &user.username, "mute", listed(&mutes, &user.username), &here))
-                (relation_box(&ctx, &user.username, "block", listed(&blocks, &user.username), &here))
+                (relation_box(&ctx, &user.username, "mute", relation.muting, &here))
+                (relation_box(&ctx, &user.username, "block", relation.blocking, &here))
             }
         } @else if own {
             p { a href="/settings" { "Edit your profile" } }
