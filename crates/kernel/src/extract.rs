@@ -154,6 +154,55 @@ pub fn optional_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     <Option<Integral> as serde::Deserialize>::deserialize(d).map(|o| o.map(|i| i.0))
 }
 
+/// The members of a comma-separated list parameter, exactly what its
+/// OpenAPI pattern accepts (`^ *[0-9]{1,18} *(, *[0-9]{1,18} *){0,99}$` for
+/// ids, the same with `[A-Za-z0-9_]{1,30}` for usernames): 1..=100 members, spaces around each trimmed,
+/// each `valid`; each once, in the order given. Anything else is a 400
+/// naming `field`.
+fn comma_list<'a>(
+    field: &str,
+    raw: &'a str,
+    valid: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<Vec<&'a str>, ApiError> {
+    let members: Vec<&str> = raw.split(',').map(|m| m.trim_matches(' ')).collect();
+    if members.len() > 100 || !members.iter().all(|m| valid(m)) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be 1 to 100 comma-separated {what}"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(members
+        .into_iter()
+        .filter(|m| seen.insert(m.to_ascii_lowercase()))
+        .collect())
+}
+
+/// Post, message or poll ids: 1..=18 decimal digits each.
+pub fn id_list(field: &str, raw: &str) -> Result<Vec<i64>, ApiError> {
+    let members = comma_list(
+        field,
+        raw,
+        |m| (1..=18).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_digit()),
+        "ids (decimal digits)",
+    )?;
+    Ok(members.into_iter().filter_map(|m| m.parse().ok()).collect())
+}
+
+/// Usernames: `[A-Za-z0-9_]{1,30}` each, once each case-insensitively.
+pub fn name_list(field: &str, raw: &str) -> Result<Vec<String>, ApiError> {
+    let members = comma_list(
+        field,
+        raw,
+        |m| {
+            (1..=30).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        },
+        "usernames",
+    )?;
+    Ok(members.into_iter().map(str::to_owned).collect())
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize)]

@@ -95,8 +95,13 @@ pub fn parse_limit(name: &str, raw: Option<&str>) -> Result<usize, ApiError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_LIMIT);
     };
-    match raw.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+    // Digits only: `+3` and ` 3` are not integers to a schema either.
+    match raw
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| raw.parse::<usize>())
+    {
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         _ => Err(ApiError::invalid(
             name,
             format!("limit must be an integer from 1 to {MAX_LIMIT}"),
@@ -114,7 +119,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
         let mut kept = Vec::new();
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
-                "limit" | "n" => limit = Some((k.into_owned(), v.into_owned())),
+                "limit" | "n" => {
+                    // One limit: a list of them is not an integer.
+                    if limit.is_some() {
+                        return Err(ApiError::invalid(k.as_ref(), "give limit once"));
+                    }
+                    limit = Some((k.into_owned(), v.into_owned()))
+                }
                 "cursor" => cursor = Some(v.into_owned()),
                 _ => kept.push((k.into_owned(), v.into_owned())),
             }

@@ -960,9 +960,7 @@ async fn posts_by_ids() {
     let resp = s
         .req(
             Method::GET,
-            &format!(
-                "/api/v1/posts?ids={c},%20{m},{g},999999,{c}&sort=bogus&limit=0&community=NOPE"
-            ),
+            &format!("/api/v1/posts?ids={c},%20{m},{g},999999,{c}&sort=top&limit=5"),
         )
         .send()
         .await
@@ -996,7 +994,6 @@ async fn posts_by_ids() {
         format!("{m},,{c}"),
         "abc".into(),
         "-1".into(),
-        "0".into(),
         "1.5".into(),
         "99999999999999999999".into(),
     ] {

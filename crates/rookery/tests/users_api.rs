@@ -1161,13 +1161,9 @@ async fn users_by_usernames() {
     let (_, mine) = send_json(alice.basic(s.req(Method::GET, path))).await;
     assert_eq!(mine["items"][2]["email"], "alice@example.com");
     assert!(mine["items"][0].get("email").is_none());
-    // Page parameters are ignored with `usernames`, even bad ones.
-    let (status, body) =
-        send_json(s.req(Method::GET, "/api/v1/users?usernames=bob&limit=0&cursor=!!")).await;
-    assert_eq!(
-        (status, names(&body)),
-        (StatusCode::OK, vec!["Bob".to_string()])
-    );
+    // Page parameters are not used with `usernames`, but bad ones are refused.
+    let (status, _) = send_json(s.req(Method::GET, "/api/v1/users?usernames=bob&limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, body) = send_json(s.req(Method::GET, "/api/v1/users?usernames=nobody")).await;
     assert_eq!(body["items"], json!([]));
 
@@ -1184,6 +1180,7 @@ async fn users_by_usernames() {
         "alice,,bob".into(),
         "alice,".into(),
         "%20".into(),
+        "not-a-name".into(),
     ] {
         let body = expect(
             s.req(Method::GET, &format!("/api/v1/users?usernames={bad}")),

@@ -329,9 +329,6 @@ pub async fn tally(
     Ok(Json(tally.into()))
 }
 
-/// Ids one tallies request takes at most.
-const TALLIES_MAX: usize = 100;
-
 #[derive(Deserialize)]
 pub struct TalliesParams {
     pub post_ids: Option<String>,
@@ -342,39 +339,19 @@ pub struct TallyList {
     pub items: Vec<TallyView>,
 }
 
-/// `post_ids`: 1..=100 comma-separated decimal ids (trimmed, none empty),
-/// each once, in the order given.
+/// `post_ids`: 1..=100 comma-separated decimal ids, each once, in the
+/// order given.
 fn parse_post_ids(raw: Option<&str>) -> ApiResult<Vec<i64>> {
     let raw = raw.ok_or_else(|| {
         ApiError::invalid("post_ids", "post_ids is required: comma-separated post ids")
     })?;
-    let members: Vec<&str> = raw.split(',').map(str::trim).collect();
-    if members.len() > TALLIES_MAX {
-        return Err(ApiError::invalid(
-            "post_ids",
-            "post_ids takes at most 100 ids",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut ids = Vec::with_capacity(members.len());
-    for member in members {
-        let id = parse_id(member).ok_or_else(|| {
-            ApiError::invalid(
-                "post_ids",
-                "post_ids must be comma-separated post ids (decimal digits)",
-            )
-        })?;
-        if seen.insert(id) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
+    rookery_kernel::extract::id_list("post_ids", raw)
 }
 
 /// Several posts' tallies at once (each as `GET /api/v1/posts/{id}/votes`
 /// gives it); `my_vote` is the caller's when authenticated.
 #[utoipa::path(get, path = "/api/v1/votes/tallies", tag = "votes",
-    params(("post_ids" = String, Query, example = "7214859302147,7214859302150",
+    params(("post_ids" = String, Query, pattern = r"^ *[0-9]{1,18} *(, *[0-9]{1,18} *){0,99}$", example = "7214859302147,7214859302150",
         description = "Comma-separated post ids (1..=100, decimal, none empty)")),
     responses(
         (status = 200, description = "The tallies in the order asked, each post once; unknown and \

@@ -219,15 +219,6 @@ pub async fn mutes(ctx: Ctx) -> JsonResult {
     account_list(&ctx, "/api/v1/mutes", true).await
 }
 
-#[derive(Deserialize)]
-struct NativeRelationship {
-    username: String,
-    following: bool,
-    followed_by: bool,
-    blocking: bool,
-    muting: bool,
-}
-
 /// The caller's relationships with `names` (in that order; unknown names
 /// give an all-false relationship, as Mastodon does for an unknown id).
 async fn relationships_of(ctx: &Ctx, names: &[String]) -> MastoResult<Vec<Relationship>> {
@@ -235,7 +226,7 @@ async fn relationships_of(ctx: &Ctx, names: &[String]) -> MastoResult<Vec<Relati
         return Ok(Vec::new());
     }
     let joined: Vec<String> = names.iter().map(|n| enc(n)).collect();
-    let found: Items<NativeRelationship> = ctx
+    let found: Items<crate::native::Relationship> = ctx
         .get(&format!(
             "/api/v1/relationships?usernames={}",
             joined.join(",")

@@ -83,11 +83,11 @@ async fn listing(
 /// `controversial`; or, with `ids`, the posts with those ids.
 #[utoipa::path(get, path = "/api/v1/posts", tag = "listings",
     params(
-        ("ids" = Option<String>, Query, example = "7214859302147,7214859302150",
+        ("ids" = Option<String>, Query, pattern = r"^ *[0-9]{1,18} *(, *[0-9]{1,18} *){0,99}$", example = "7214859302147,7214859302150",
             description = "Comma-separated post ids (1..=100, decimal, none empty): the answer is \
                 those posts as `GET /api/v1/posts/{id}` gives them (`text` and `url` included for \
                 community posts too), in the order asked, each once, unknown and deleted ones left \
-                out, `next_cursor` null. Every other parameter is ignored with it."),
+                out, `next_cursor` null. The other parameters are checked but not used with it."),
         ("community" = Option<String>, Query, pattern = "^[a-z0-9_]{1,50}$",
             description = "Only this community's posts"),
         ("author" = Option<String>, Query, description = "Only this user's posts"),
@@ -102,6 +102,14 @@ pub async fn list_posts(
     Query(params): Query<ListParams>,
     page: Result<PageRequest, ApiError>,
 ) -> ApiResult<Page<PostView>> {
+    // Every parameter is checked, also where `ids` makes it unused.
+    let page = page?;
+    let sort = Sort::parse(params.sort.as_deref())?;
+    let community = params
+        .community
+        .as_deref()
+        .map(parse_community)
+        .transpose()?;
     if let Some(raw) = params.ids.as_deref() {
         let ids = parse_id_list("ids", raw)?;
         let found = svc.store.posts_by_ids(&ids).await?;
@@ -114,13 +122,6 @@ pub async fn list_posts(
             link: None,
         });
     }
-    let page = page?;
-    let sort = Sort::parse(params.sort.as_deref())?;
-    let community = params
-        .community
-        .as_deref()
-        .map(parse_community)
-        .transpose()?;
     let author_id = match params.author.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(name) => match svc.account(name).await? {

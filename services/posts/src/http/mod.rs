@@ -5,42 +5,17 @@ pub mod posts;
 pub mod search;
 pub mod tags;
 
-use rookery_kernel::ids::parse_id;
+use rookery_kernel::ApiResult;
 use rookery_kernel::time::rfc3339;
-use rookery_kernel::{ApiError, ApiResult};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::store::Post;
 
-/// Most ids one public batch lookup (`ids`, `of`) takes.
-pub const ID_LIST_MAX: usize = 100;
-
-/// A comma-separated list of 1..=100 post ids (decimal, surrounding spaces
-/// trimmed, none empty) from the query parameter `field`: each once, in
-/// the order given. Anything else is a 400 naming `field`.
+/// A comma-separated list of 1..=100 post ids from the query parameter
+/// `field` (see [`rookery_kernel::extract::id_list`]).
 pub(crate) fn parse_id_list(field: &str, raw: &str) -> ApiResult<Vec<i64>> {
-    let members: Vec<&str> = raw.split(',').map(str::trim).collect();
-    if members.len() > ID_LIST_MAX {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} takes at most {ID_LIST_MAX} ids"),
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut ids = Vec::with_capacity(members.len());
-    for member in members {
-        let id = parse_id(member).ok_or_else(|| {
-            ApiError::invalid(
-                field,
-                format!("{field} must be comma-separated post ids (decimal digits)"),
-            )
-        })?;
-        if seen.insert(id) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
+    rookery_kernel::extract::id_list(field, raw)
 }
 
 /// `found` (in any order) arranged in the order of `ids`; ids without a

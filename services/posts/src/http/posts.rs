@@ -448,7 +448,7 @@ pub struct RepostList {
 
 /// Which of the given originals the caller has reposted, with their reposts.
 #[utoipa::path(get, path = "/api/v1/reposts", tag = "posts",
-    params(("of" = String, Query, example = "7214859302147,7214859302150",
+    params(("of" = String, Query, pattern = r"^ *[0-9]{1,18} *(, *[0-9]{1,18} *){0,99}$", example = "7214859302147,7214859302150",
         description = "Comma-separated ids of original posts (1..=100, decimal, none empty)")),
     security(("basic" = []), ("bearer" = [])),
     responses(

@@ -220,7 +220,8 @@ pub struct RelationshipList {
 /// at most 100), in that order; unknown and deactivated names are left out.
 /// Whether someone blocks the caller is theirs to know, not part of it.
 #[utoipa::path(get, path = "/api/v1/relationships", tag = "blocks",
-    params(("usernames" = String, Query, description = "Comma-separated usernames (1..=100)")),
+    params(("usernames" = String, Query, pattern = r"^ *[A-Za-z0-9_]{1,30} *(, *[A-Za-z0-9_]{1,30} *){0,99}$",
+        description = "Comma-separated usernames (1..=100)")),
     security(("basic" = []), ("bearer" = [])),
     responses(
         (status = 200, body = RelationshipList),
@@ -232,17 +233,13 @@ pub async fn relationships(
     caller: Identity,
     rookery_kernel::extract::Query(params): rookery_kernel::extract::Query<RelationshipsParams>,
 ) -> ApiResult<Json<RelationshipList>> {
-    let raw = params.usernames.unwrap_or_default();
-    let names: Vec<String> = raw.split(',').map(|n| n.trim().to_string()).collect();
-    if raw.trim().is_empty() || names.iter().any(String::is_empty) {
-        return Err(ApiError::invalid(
+    let raw = params.usernames.ok_or_else(|| {
+        ApiError::invalid(
             "usernames",
-            "give 1 to 100 comma-separated usernames",
-        ));
-    }
-    if names.len() > 100 {
-        return Err(ApiError::invalid("usernames", "at most 100 usernames"));
-    }
+            "usernames is required: comma-separated usernames",
+        )
+    })?;
+    let names = super::users::parse_usernames(&raw)?;
     let users = svc.store.users_by_usernames(&names).await?;
     // In the asked order, each account once.
     let mut seen = std::collections::HashSet::new();

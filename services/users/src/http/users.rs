@@ -124,33 +124,20 @@ pub struct ListParams {
     pub usernames: Option<String>,
 }
 
-/// The names of a `usernames` parameter: comma-separated, trimmed, 1..=100,
-/// none empty; each once (case-insensitively), in the order given.
-fn parse_usernames(raw: &str) -> ApiResult<Vec<String>> {
-    let invalid = |why: &str| ApiError::invalid("usernames", why.to_string());
-    let names: Vec<&str> = raw.split(',').map(str::trim).collect();
-    if names.len() > USERNAMES_MAX {
-        return Err(invalid("usernames takes at most 100 names"));
-    }
-    if names.iter().any(|n| n.is_empty()) {
-        return Err(invalid("usernames must not contain an empty name"));
-    }
-    let mut seen = std::collections::HashSet::new();
-    Ok(names
-        .into_iter()
-        .filter(|n| seen.insert(n.to_lowercase()))
-        .map(str::to_string)
-        .collect())
+/// The names of a `usernames` parameter: 1..=100, each once
+/// (case-insensitively), in the order given.
+pub(crate) fn parse_usernames(raw: &str) -> ApiResult<Vec<String>> {
+    rookery_kernel::extract::name_list("usernames", raw)
 }
 
 /// List active users by username ascending; or, with `usernames`, those
 /// accounts (one lookup). Views are public, your own account's private.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     params(
-        ("usernames" = Option<String>, Query, example = "alice,bob",
+        ("usernames" = Option<String>, Query, pattern = r"^ *[A-Za-z0-9_]{1,30} *(, *[A-Za-z0-9_]{1,30} *){0,99}$", example = "alice,bob",
             description = "Comma-separated usernames (1..=100, case-insensitive, none empty): the answer \
                 is those accounts in the order asked, each once, unknown and deactivated ones left out, \
-                `next_cursor` null. `limit` and `cursor` are ignored with it."),
+                `next_cursor` null. `limit` and `cursor` are checked but not used with it."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20 (alias `n`)"),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `next_cursor`"),
     ),
@@ -163,6 +150,8 @@ pub async fn list(
     page: Result<PageRequest, ApiError>,
 ) -> ApiResult<Page<UserView>> {
     let viewer = viewer.map(|v| v.user_id);
+    // `limit` and `cursor` are checked even where they are not used.
+    let page = page?;
     if let Some(raw) = params.usernames.as_deref() {
         let names = parse_usernames(raw)?;
         let mut found: std::collections::HashMap<String, User> = svc
@@ -184,7 +173,6 @@ pub async fn list(
             link: None,
         });
     }
-    let page = page?;
     let users = svc
         .store
         .list_users(page.after.as_deref(), page.limit + 1)

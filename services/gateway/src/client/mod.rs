@@ -14,6 +14,8 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod views;
+
 /// Largest API response read (a page of 100 community posts is far below it).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
