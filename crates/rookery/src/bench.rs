@@ -298,8 +298,8 @@ pub struct StreamsResult {
     pub max_ms: f64,
     /// Deliveries that did not arrive within 10 s.
     pub missed: usize,
-    /// The server's resident memory before opening and with all open (KiB),
-    /// when its pid was given.
+    /// The server's resident memory before opening and the most with all
+    /// open, after opening or after the posts (KiB), when its pid was given.
     pub rss_kib: Option<(u64, u64)>,
 }
 
@@ -386,6 +386,8 @@ pub async fn streams(
         }
         missed += count - arrived;
     }
+    // Buffers fill once statuses flow: the peak is after the posts.
+    let after = server_pid.and_then(rss_kib);
     for reader in readers {
         reader.abort();
     }
@@ -396,7 +398,7 @@ pub async fn streams(
         p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
         max_ms: latencies.max() as f64 / 1000.0,
         missed,
-        rss_kib: before.zip(during),
+        rss_kib: before.zip(during.max(after)),
     })
 }
 

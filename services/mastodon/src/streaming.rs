@@ -31,6 +31,11 @@ use crate::render;
 
 /// Frames the ring holds; a connection further behind is dropped.
 pub const RING: usize = 1024;
+/// A WebSocket's read and write buffers.
+const STREAM_BUFFER: usize = 8 * 1024;
+/// What a WebSocket may hold unsent before the connection fails (a reader
+/// that stopped reading).
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// How long a connection may go without traffic before a heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -461,7 +466,13 @@ pub async fn websocket(
         Some(p) => ws.protocols([p]),
         None => ws,
     };
+    // Small buffers: a stream sends statuses of a few KiB and reads only
+    // subscribe messages, and tungstenite's defaults (128 KiB each way)
+    // would cost a thousand streams a quarter of a gigabyte.
     Ok(ws
+        .read_buffer_size(STREAM_BUFFER)
+        .write_buffer_size(STREAM_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| run_socket(socket, listener, first))
         .into_response())
