@@ -18,6 +18,15 @@ use crate::error::ApiError;
 use crate::secret::Secret;
 
 pub const IDENTITY_HEADER: &str = "x-rookery-identity";
+
+/// Whether a token's OAuth scopes (space-separated) allow changes: `write`,
+/// any `write:...`, or `follow` (OAuth's legacy scope for follows, blocks
+/// and mutes). A token without them is read-only on the native API.
+pub fn scope_allows_writes(scope: &str) -> bool {
+    scope
+        .split_whitespace()
+        .any(|s| s == "write" || s == "follow" || s.starts_with("write:"))
+}
 const AUDIENCE: &str = "rookery-internal";
 /// Identity tokens live for one request; a minute covers clock skew and retries.
 const IDENTITY_TTL_SECS: u64 = 60;

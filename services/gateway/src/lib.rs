@@ -598,10 +598,7 @@ fn read_only_bearer(authorization: &str) -> bool {
         scope: Option<String>,
     }
     match serde_json::from_slice::<Scoped>(&json) {
-        // `follow` is OAuth's legacy scope for follows, blocks and mutes.
-        Ok(Scoped { scope: Some(scope) }) => !scope
-            .split_whitespace()
-            .any(|s| s == "write" || s == "follow" || s.starts_with("write:")),
+        Ok(Scoped { scope: Some(scope) }) => !rookery_kernel::identity::scope_allows_writes(&scope),
         _ => false,
     }
 }

@@ -64,7 +64,8 @@ pub async fn statuses(ctx: &Ctx, posts: &[Post], full: bool) -> MastoResult<Vec<
     let mut authors: Vec<String> = posts.iter().map(|p| p.author.clone()).collect();
     authors.extend(shown.iter().map(|p| p.author.clone()));
     let shown_ids: Vec<String> = shown.iter().map(|p| p.id.clone()).collect();
-    let signed_in = ctx.viewer().is_some() || ctx.caller().token.is_some();
+    // An account token (not an app's): its views carry favourited/reblogged.
+    let signed_in = ctx.token.as_ref().is_some_and(|t| !t.app);
     let post_ids: Vec<i64> = shown.iter().map(|p| p.id_num()).collect();
 
     let users = native::users_by_names(ctx, &authors);

@@ -351,14 +351,6 @@ pub async fn health() -> Response {
     ([(header::CONTENT_TYPE, "text/plain")], "OK").into_response()
 }
 
-fn scope_for(channel: &Channel) -> &'static str {
-    match channel {
-        Channel::User => "read:statuses",
-        Channel::Direct => "read:statuses",
-        _ => "read:statuses",
-    }
-}
-
 // ----- SSE -----
 
 /// `GET /api/v1/streaming/{stream}` (and `/{stream}/{sub}`, e.g. `public/local`).
@@ -366,10 +358,11 @@ pub async fn sse(ctx: Ctx, Path(path): Path<String>) -> MastoResult<Response> {
     let stream = path.trim_matches('/').replace('/', ":");
     let tag = ctx.query.text("tag");
     let channel = Channel::parse(&stream, tag.as_deref()).ok_or_else(MastoError::not_found)?;
+    // Every stream reads statuses; user and direct need an account.
     if channel.needs_account() {
-        ctx.require(scope_for(&channel))?;
+        ctx.require("read:statuses")?;
     } else {
-        ctx.optional(scope_for(&channel))?;
+        ctx.optional("read:statuses")?;
     }
     let listener = Listener::new(ctx).await?;
     let events = sse_events(listener, channel);
@@ -383,42 +376,24 @@ pub async fn sse(ctx: Ctx, Path(path): Path<String>) -> MastoResult<Response> {
 }
 
 fn sse_events(
-    mut listener: Listener,
+    listener: Listener,
     channel: Channel,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let mut rx = listener.ctx.svc.hub.subscribe();
-    async_stream(move |tx| async move {
-        loop {
-            let frame = match rx.recv().await {
-                Ok(f) => f,
+    let rx = listener.ctx.svc.hub.subscribe();
+    // The stream owns its state: when the client goes, all of it goes.
+    futures::stream::unfold(
+        (listener, rx, channel),
+        |(mut listener, mut rx, channel)| async move {
+            loop {
                 // Too slow for the ring, or the hub is gone: the stream ends.
-                Err(_) => return,
-            };
-            if let Some((event, payload)) = listener.render(&channel, &frame).await
-                && tx
-                    .send(Ok(SseEvent::default().event(event).data(payload)))
-                    .await
-                    .is_err()
-            {
-                return;
+                let frame = rx.recv().await.ok()?;
+                if let Some((event, payload)) = listener.render(&channel, &frame).await {
+                    let event = SseEvent::default().event(event).data(payload);
+                    return Some((Ok(event), (listener, rx, channel)));
+                }
             }
-        }
-    })
-}
-
-/// A stream fed by `f` through a small bounded channel.
-fn async_stream<T: Send + 'static, F, Fut>(f: F) -> impl Stream<Item = T>
-where
-    F: FnOnce(mpsc::Sender<T>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(f(tx));
-    tokio_stream(rx)
-}
-
-fn tokio_stream<T>(mut rx: mpsc::Receiver<T>) -> impl Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        },
+    )
 }
 
 // ----- WebSocket -----

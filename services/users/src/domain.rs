@@ -107,11 +107,6 @@ pub fn parse_bio(raw: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
-/// Whether one scope name allows changes (see [`Scope::allows_writes`]).
-fn grants_writes(scope: &str) -> bool {
-    scope == "write" || scope == "follow" || scope.starts_with("write:")
-}
-
 /// Most scope names a token request may carry.
 pub const SCOPE_NAMES_MAX: usize = 30;
 /// Longest `scope` a token request may carry (characters, once trimmed).
@@ -161,11 +156,11 @@ impl Scope {
                 .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
     }
 
-    /// Whether the scopes allow changes: `write`, any `write:...`, or
-    /// `follow` (OAuth's legacy scope for follows, blocks and mutes). A
-    /// token without them is read-only (the gateway refuses its writes).
+    /// Whether the scopes allow changes (the gateway refuses the writes
+    /// of a token without them; see
+    /// [`rookery_kernel::identity::scope_allows_writes`]).
     pub fn allows_writes(&self) -> bool {
-        self.0.split(' ').any(grants_writes)
+        rookery_kernel::identity::scope_allows_writes(&self.0)
     }
 
     pub fn as_str(&self) -> &str {
