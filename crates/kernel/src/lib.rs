@@ -2,6 +2,8 @@
 
 pub mod db;
 pub mod directory;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 pub mod error;
 pub mod events;
 pub mod extract;

@@ -21,7 +21,7 @@ pub mod http;
 pub mod store;
 
 use store::Account;
-pub use store::{MessageStore, PostgresMessageStore, SqliteMessageStore};
+pub use store::{DynamoMessageStore, MessageStore, PostgresMessageStore, SqliteMessageStore};
 
 pub struct MessagesService {
     pub store: Arc<dyn MessageStore>,
@@ -107,6 +107,17 @@ pub struct MessagesApi;
 
 /// The service's store on the database named by `url` (created and migrated).
 pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
+    if url.starts_with("dynamodb://") {
+        let url = rookery_kernel::dynamo::DynamoUrl::parse(url)?;
+        let signal = rookery_kernel::events::OutboxSignal::default();
+        let (store, outbox) = store::DynamoMessageStore::open(&url, ids, signal.clone()).await?;
+        return Ok(OpenedStore {
+            store: Arc::new(store),
+            outbox: Arc::new(outbox),
+            signal,
+            close: Box::new(|| Box::pin(async {})),
+        });
+    }
     let pg_ids = ids.clone();
     rookery_kernel::db::open_store(
         url,

@@ -1,16 +1,20 @@
 //! One test suite for every `MessageStore` implementation: SQLite always,
-//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set.
+//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set, DynamoDB when
+//! `ROOKERY_TEST_DYNAMODB_URL` is.
 
 use std::sync::Arc;
 
 use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
+use rookery_kernel::dynamo::DynamoUrl;
 use rookery_kernel::events::{OutboxSignal, OutboxSource, topics};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::relations::{RelationChange, RelationKind};
 use rookery_messages::store::{
     Account, BoxQuery, Message, MessageBox, NewMessage, StoreError, postgres, sqlite,
 };
-use rookery_messages::{MessageStore, PostgresMessageStore, SqliteMessageStore};
+use rookery_messages::{
+    DynamoMessageStore, MessageStore, PostgresMessageStore, SqliteMessageStore,
+};
 
 const ALICE: i64 = 1;
 const BOB: i64 = 2;
@@ -376,4 +380,62 @@ async fn postgres_message_store_suite() {
     suite(Arc::new(store)).await;
     outbox_holds_one_event_per_sent_message(&pg.pool).await;
     pg.cleanup().await;
+}
+
+/// The same suite on DynamoDB when `ROOKERY_TEST_DYNAMODB_URL` names an
+/// emulator (`.ci/dynamodb/start`), in a table of its own per run.
+#[tokio::test]
+async fn dynamodb_message_store_suite() {
+    let Ok(endpoint) = std::env::var("ROOKERY_TEST_DYNAMODB_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_DYNAMODB_URL is not set");
+        return;
+    };
+    let url = DynamoUrl::parse(&format!(
+        "dynamodb://test_{}_?region=us-east-1&endpoint={endpoint}",
+        IdGenerator::new(1).next()
+    ))
+    .unwrap();
+    let ids = Arc::new(IdGenerator::new(1));
+    let (store, outbox) = DynamoMessageStore::open(&url, ids.clone(), OutboxSignal::default())
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    suite(store.clone()).await;
+    outbox_holds_one_event_per_sent_message(&outbox).await;
+    concurrent_sends_all_arrive(store.as_ref()).await;
+    // Published events leave the relay's index.
+    let pending = outbox.unpublished(100_000).await.unwrap();
+    let seqs: Vec<i64> = pending.iter().map(|(seq, _)| *seq).collect();
+    outbox.mark_published(&seqs).await.unwrap();
+    assert!(outbox.unpublished(100).await.unwrap().is_empty());
+}
+
+/// 50 sends at once from different accounts to one: every one is in the
+/// inbox, once, with its event.
+async fn concurrent_sends_all_arrive(store: &dyn MessageStore) {
+    let sends = (0..50).map(|i| {
+        store.send(NewMessage {
+            sender_id: 1_000 + i,
+            sender: format!("sender{i}"),
+            ..new(ALICE, BOB, &format!("hello {i}"))
+        })
+    });
+    let sent = futures::future::join_all(sends).await;
+    assert!(sent.iter().all(|s| s.is_ok()), "{sent:?}");
+    let inbox = store
+        .list(&BoxQuery {
+            owner_id: BOB,
+            mailbox: MessageBox::Inbox,
+            favorites_only: false,
+            before: None,
+            limit: 200,
+        })
+        .await
+        .unwrap();
+    let texts: std::collections::HashSet<&str> = inbox
+        .iter()
+        .filter(|m| m.sender_id >= 1_000)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(texts.len(), 50);
 }

@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 
+pub mod dynamodb;
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+pub use dynamodb::DynamoMessageStore;
 pub use postgres::PostgresMessageStore;
 pub use rookery_kernel::directory::Account;
 pub use rookery_kernel::relations::RelationChange;
@@ -84,6 +86,9 @@ pub enum StoreError {
     Blocked,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A failed call to a store that is not SQL (DynamoDB).
+    #[error("store: {0}")]
+    Backend(String),
 }
 
 impl From<StoreError> for rookery_kernel::ApiError {
@@ -92,6 +97,10 @@ impl From<StoreError> for rookery_kernel::ApiError {
             StoreError::NotFound => rookery_kernel::ApiError::not_found("no such message"),
             StoreError::Blocked => rookery_kernel::relations::blocked(),
             StoreError::Database(e) => e.into(),
+            StoreError::Backend(message) => {
+                tracing::error!(error = %message, "message store failed");
+                rookery_kernel::ApiError::unavailable("the message store is unavailable; try again")
+            }
         }
     }
 }
