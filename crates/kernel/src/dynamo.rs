@@ -135,6 +135,11 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     }
 }
 
+/// Whether a conditional write was refused because its condition did not hold.
+pub fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    error_code(err) == Some("ConditionalCheckFailedException")
+}
+
 pub type Item = HashMap<String, AttributeValue>;
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
@@ -329,7 +334,7 @@ impl OutboxSource for DynamoOutbox {
             for result in futures::future::join_all(updates).await {
                 match result {
                     Ok(_) => {}
-                    Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {}
+                    Err(e) if condition_failed(&e) => {}
                     Err(e) => anyhow::bail!("marking the outbox: {}", describe(&e)),
                 }
             }

@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
 };
 use rookery_kernel::dynamo::{
-    self, DynamoOutbox, DynamoUrl, Item, OUTBOX_INDEX, TableSpec, b, describe, error_code,
+    self, DynamoOutbox, DynamoUrl, Item, OUTBOX_INDEX, TableSpec, b, condition_failed, describe,
     get_bool, get_n, get_opt_n, get_s, n, s,
 };
 use rookery_kernel::events::OutboxSignal;
@@ -196,18 +196,7 @@ impl DynamoMessageStore {
 
     /// Stores `new` in one transaction (with its event when `notify`).
     async fn store_one(&self, new: &NewMessage, notify: bool) -> StoreResult<Message> {
-        let message = Message {
-            id: self.ids.next(),
-            sender_id: new.sender_id,
-            sender: new.sender.clone(),
-            recipient_id: new.recipient_id,
-            recipient: new.recipient.clone(),
-            text: new.text.clone(),
-            quick_replies: new.quick_replies.clone(),
-            in_reply_to: new.in_reply_to,
-            created_at: now_ms(),
-            favorite: false,
-        };
+        let message = new.stored(self.ids.next(), now_ms());
         // The order matters: cancellation reasons come back by position.
         // One transaction may not touch an item twice (a note to oneself).
         let myself = new.sender_id == new.recipient_id;
@@ -364,7 +353,7 @@ impl MessageStore for DynamoMessageStore {
                 .await;
             match put {
                 Ok(_) => {}
-                Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                Err(e) if condition_failed(&e) => {
                     if !account.active {
                         self.client
                             .update_item()
@@ -404,7 +393,7 @@ impl MessageStore for DynamoMessageStore {
                 .await;
             match put {
                 Ok(_) => {}
-                Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(failed(e)),
             }
         }
@@ -533,9 +522,7 @@ impl MessageStore for DynamoMessageStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StoreError::NotFound)
-            }
+            Err(e) if condition_failed(&e) => Err(StoreError::NotFound),
             Err(e) => Err(failed(e)),
         }
     }
@@ -560,9 +547,7 @@ impl MessageStore for DynamoMessageStore {
         };
         match update.send().await {
             Ok(out) => from_item(out.attributes.as_ref().ok_or(StoreError::NotFound)?),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StoreError::NotFound)
-            }
+            Err(e) if condition_failed(&e) => Err(StoreError::NotFound),
             Err(e) => Err(failed(e)),
         }
     }

@@ -64,6 +64,24 @@ pub struct NewMessage {
     pub in_reply_to: Option<i64>,
 }
 
+impl NewMessage {
+    /// The message as stored with `id` at `created_at` (no favorite yet).
+    pub fn stored(&self, id: i64, created_at: i64) -> Message {
+        Message {
+            id,
+            sender_id: self.sender_id,
+            sender: self.sender.clone(),
+            recipient_id: self.recipient_id,
+            recipient: self.recipient.clone(),
+            text: self.text.clone(),
+            quick_replies: self.quick_replies.clone(),
+            in_reply_to: self.in_reply_to,
+            created_at,
+            favorite: false,
+        }
+    }
+}
+
 /// A page of one participant's messages, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxQuery {

@@ -143,18 +143,7 @@ macro_rules! sql_message_store {
                         outcomes.push(Err(StoreError::Blocked));
                         continue;
                     }
-                    outcomes.push(Ok(Message {
-                        id: self.ids.next(),
-                        sender_id: new.sender_id,
-                        sender: new.sender.clone(),
-                        recipient_id: new.recipient_id,
-                        recipient: new.recipient.clone(),
-                        text: new.text.clone(),
-                        quick_replies: new.quick_replies.clone(),
-                        in_reply_to: new.in_reply_to,
-                        created_at: now,
-                        favorite: false,
-                    }));
+                    outcomes.push(Ok(new.stored(self.ids.next(), now)));
                 }
                 let stored: Vec<&Message> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
                 // 9 bound values per message and 3 per mailbox row, well
