@@ -24,6 +24,13 @@ use crate::events::{Event, OutboxSource};
 pub const BATCH_WRITE_LIMIT: usize = 25;
 /// DynamoDB's limit of actions in one `TransactWriteItems`.
 pub const TRANSACTION_LIMIT: usize = 100;
+/// DynamoDB's limit of keys in one `BatchGetItem`.
+pub const BATCH_GET_LIMIT: usize = 100;
+/// Batch calls of one [`batch_put`] or [`batch_get`] in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Rounds of retrying what DynamoDB left unprocessed (throttling) before
+/// giving up.
+const UNPROCESSED_ROUNDS: u32 = 8;
 
 /// A parsed `dynamodb://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +186,113 @@ pub fn get_bool(item: &Item, key: &str) -> bool {
     matches!(item.get(key), Some(AttributeValue::Bool(true)))
 }
 
+/// The waits between rounds of retrying unprocessed batch items: 50 ms
+/// doubling, as AWS advises for `UnprocessedItems`/`UnprocessedKeys`.
+fn unprocessed_backoff(round: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(50 << round.min(6))
+}
+
+/// Writes `items` into `table` with `BatchWriteItem`: 25 per call (the
+/// limit is kept here, emulators do not all enforce it), a few calls at a
+/// time, retrying what the service leaves unprocessed. Not atomic: for
+/// bulk loads whose items need no condition (fresh keys).
+pub async fn batch_put(client: &Client, table: &str, items: Vec<Item>) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use futures::StreamExt;
+    let calls: Vec<Vec<WriteRequest>> = items
+        .into_iter()
+        .map(|item| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("put request"),
+                )
+                .build()
+        })
+        .collect::<Vec<_>>()
+        .chunks(BATCH_WRITE_LIMIT)
+        .map(<[_]>::to_vec)
+        .collect();
+    let mut results = futures::stream::iter(calls.into_iter().map(|requests| async move {
+        let mut pending = requests;
+        for round in 0..UNPROCESSED_ROUNDS {
+            let out = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("writing a batch into {table}: {}", describe(&e)))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(unprocessed_backoff(round)).await;
+        }
+        anyhow::bail!(
+            "DynamoDB kept {} items of a batch unprocessed",
+            pending.len()
+        )
+    }))
+    .buffer_unordered(BATCHES_IN_FLIGHT);
+    while let Some(result) = results.next().await {
+        result?;
+    }
+    Ok(())
+}
+
+/// The items of `table` under `keys` (those that exist, in no particular
+/// order), read with strongly consistent `BatchGetItem`s of up to 100 keys.
+/// `keys` must not repeat a key.
+pub async fn batch_get(client: &Client, table: &str, keys: Vec<Item>) -> anyhow::Result<Vec<Item>> {
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    use futures::StreamExt;
+    let calls: Vec<Vec<Item>> = keys.chunks(BATCH_GET_LIMIT).map(<[_]>::to_vec).collect();
+    let mut results = futures::stream::iter(calls.into_iter().map(|keys| async move {
+        let mut found = Vec::new();
+        let mut pending = keys;
+        for round in 0..UNPROCESSED_ROUNDS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .expect("keys and attributes");
+            let out = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("reading a batch of {table}: {}", describe(&e)))?;
+            if let Some(mut items) = out.responses {
+                found.extend(items.remove(table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut left| left.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(unprocessed_backoff(round)).await;
+        }
+        anyhow::bail!(
+            "DynamoDB kept {} keys of a batch unprocessed",
+            pending.len()
+        )
+    }))
+    .buffer_unordered(BATCHES_IN_FLIGHT);
+    let mut found = Vec::new();
+    while let Some(result) = results.next().await {
+        found.extend(result?);
+    }
+    Ok(found)
+}
+
 /// A table of the store's: `pk` (string) and `sk` (number) as its key, and
 /// sparse global indexes, each keyed by its own string attribute and `sk`,
 /// projecting every attribute.
@@ -246,6 +360,16 @@ pub async fn ensure_table(client: &Client, spec: &TableSpec<'_>) -> anyhow::Resu
         Err(e) => anyhow::bail!("creating table {}: {}", spec.name, describe(&e)),
     }
     Ok(())
+}
+
+/// Deletes the table (tests clean up with it; an emulator copies its tables
+/// in every transaction, so leftovers would slow every later run).
+pub async fn drop_table(client: &Client, name: &str) -> anyhow::Result<()> {
+    match client.delete_table().table_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+        Err(e) => anyhow::bail!("deleting table {name}: {}", describe(&e)),
+    }
 }
 
 /// The outbox index of a store's table: events carry `pending` until published.

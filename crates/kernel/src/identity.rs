@@ -154,6 +154,69 @@ impl IdentityKeys {
     }
 }
 
+/// The header of a call between services where their internal routes are
+/// reachable from outside (Lambda function URLs): a [`ServiceKeys`] token.
+pub const SERVICE_HEADER: &str = "x-rookery-service";
+const SERVICE_AUDIENCE: &str = "rookery-service";
+
+#[derive(Serialize, Deserialize)]
+struct ServiceClaims {
+    aud: String,
+    exp: u64,
+}
+
+/// Tokens that prove a request comes from another Rookery service (it holds
+/// the shared secret): a short-lived HMAC-signed token, re-minted when half
+/// its minute is gone.
+#[derive(Clone)]
+pub struct ServiceKeys(Arc<ServiceKeysInner>);
+
+struct ServiceKeysInner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    current: std::sync::Mutex<(String, u64)>,
+}
+
+impl ServiceKeys {
+    pub fn new(secret: &Secret) -> Self {
+        let key = secret.derive("service-token");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[SERVICE_AUDIENCE]);
+        validation.leeway = 5;
+        Self(Arc::new(ServiceKeysInner {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            validation,
+            current: std::sync::Mutex::new((String::new(), 0)),
+        }))
+    }
+
+    /// A token valid for about a minute.
+    pub fn token(&self) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut current = self.0.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.1 <= now + IDENTITY_TTL_SECS / 2 {
+            let exp = now + IDENTITY_TTL_SECS;
+            let claims = ServiceClaims {
+                aud: SERVICE_AUDIENCE.into(),
+                exp,
+            };
+            let token =
+                jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
+                    .expect("HMAC signing cannot fail");
+            *current = (token, exp);
+        }
+        current.0.clone()
+    }
+
+    /// Whether `token` was made by [`ServiceKeys::token`] with the same secret
+    /// and has not expired.
+    pub fn verify(&self, token: &str) -> bool {
+        jsonwebtoken::decode::<ServiceClaims>(token, &self.0.decoding, &self.0.validation).is_ok()
+    }
+}
+
 /// Turns a client's `Authorization` header into a signed identity token. The
 /// gateway calls the users service for it: over HTTP when scaled out, or
 /// directly through this trait when both run in one process.
@@ -225,5 +288,27 @@ mod tests {
         assert_eq!(keys.verify(&token), Some(id));
         assert_eq!(other.verify(&token), None);
         assert_eq!(keys.verify("garbage"), None);
+    }
+
+    #[test]
+    fn service_tokens_need_the_same_secret_and_are_no_identity() {
+        let secret = Secret::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let keys = ServiceKeys::new(&secret);
+        let token = keys.token();
+        assert_eq!(keys.token(), token, "reused while fresh");
+        assert!(keys.verify(&token));
+        assert!(ServiceKeys::new(&secret).verify(&token));
+        let other = ServiceKeys::new(&Secret::from_bytes(b"another secret of enough length!"));
+        assert!(!other.verify(&token));
+        assert!(!keys.verify("garbage"));
+        // Different keys and audiences: neither token passes for the other.
+        assert_eq!(IdentityKeys::new(&secret).verify(&token), None);
+        let identity = IdentityKeys::new(&secret).sign(&Identity {
+            user_id: 1,
+            username: "a".into(),
+            method: AuthMethod::Basic,
+            session_id: None,
+        });
+        assert!(!keys.verify(&identity));
     }
 }

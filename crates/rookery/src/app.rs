@@ -15,7 +15,7 @@ use rookery_kernel::db::sqlite_url_in;
 use rookery_kernel::directory::{Account, AccountDirectory};
 use rookery_kernel::events::nats::{JetStreamBus, JetStreamConfig};
 use rookery_kernel::events::{
-    DeliveryWait, EventBus, InProcessBus, RelayProgress, run_relay, run_relay_tracked,
+    DeliveryWait, EventBus, InProcessBus, OutboxSource, RelayProgress, run_relay, run_relay_tracked,
 };
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
@@ -48,6 +48,9 @@ const STREAMS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct App {
     pub router: Router,
     pub bus: Arc<dyn EventBus>,
+    /// The outboxes of a standalone service instance, for runtimes that
+    /// publish them themselves before answering (Lambda); empty otherwise.
+    pub outboxes: Vec<Arc<dyn OutboxSource>>,
     /// What the Mastodon API needs in `rookery serve` (its own listener).
     pub mastodon: Option<MastodonParts>,
     shutdown: CancellationToken,
@@ -252,8 +255,13 @@ pub async fn embedded_with_gateway(
         votes_events,
         shutdown.clone(),
     ));
-    let messages =
-        rookery_messages::open_store(&sqlite_url_in(data_dir, "messages"), ids.clone()).await?;
+    // Messages may live elsewhere (DynamoDB: docs/dynamodb.md), e.g. to
+    // compare stores in one process.
+    let messages_url = std::env::var("ROOKERY_MESSAGES_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| sqlite_url_in(data_dir, "messages"));
+    let messages = rookery_messages::open_store(&messages_url, ids.clone()).await?;
     let messages_events = rookery_messages::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_messages::events::run_consumer(
         messages.store.clone(),
@@ -304,6 +312,7 @@ pub async fn embedded_with_gateway(
     let posts_router = rookery_posts::router(posts_service);
     let votes_service = VotesService::new(
         votes.store.clone(),
+        votes.store.clone().polls(),
         IdentityKeys::new(&secret),
         Arc::new(PostsDirectory {
             posts: Upstream::InProcess(posts_router.clone()),
@@ -366,6 +375,7 @@ pub async fn embedded_with_gateway(
         bus,
         shutdown,
         tasks,
+        outboxes: Vec::new(),
         closers: vec![
             users.close,
             posts.close,
@@ -414,6 +424,7 @@ pub async fn web_instance(database_url: &str, gateways: &[String]) -> anyhow::Re
         bus: InProcessBus::new(),
         shutdown,
         tasks,
+        outboxes: Vec::new(),
         closers: vec![web.close],
     })
 }
@@ -457,6 +468,7 @@ pub async fn mastodon_instance(database_url: &str, gateways: &[String]) -> anyho
         bus: InProcessBus::new(),
         shutdown,
         tasks,
+        outboxes: Vec::new(),
         closers: vec![mastodon.close],
     })
 }
@@ -517,20 +529,24 @@ pub async fn users_instance_on(
         bus,
         shutdown,
         tasks,
+        outboxes: vec![users.outbox.clone()],
         closers: vec![users.close],
     })
 }
 
-/// One votes service instance on `DATABASE_URL`, asking the posts instances
-/// at `posts` and the users instances at `users` (base URLs) about posts and
-/// accounts it does not know yet; on the bus of [`instance_bus`].
+/// One votes service instance on `DATABASE_URL` (polls too, unless
+/// `polls_url` names a DynamoDB table prefix for them), asking the posts
+/// instances at `posts` and the users instances at `users` (base URLs) about
+/// posts and accounts it does not know yet; on the bus of [`instance_bus`].
 pub async fn votes_instance(
     database_url: &str,
+    polls_url: Option<&str>,
     secret: &Secret,
     posts: &[String],
     users: &[String],
 ) -> anyhow::Result<App> {
-    votes_instance_on(database_url, secret, posts, users, instance_bus().await?).await
+    let bus = instance_bus().await?;
+    votes_instance_on(database_url, polls_url, secret, posts, users, bus).await
 }
 
 /// [`votes_instance`] on `bus`. With a bus it relays its `vote.changed`
@@ -538,13 +554,15 @@ pub async fn votes_instance(
 /// one its events wait in the outbox.
 pub async fn votes_instance_on(
     database_url: &str,
+    polls_url: Option<&str>,
     secret: &Secret,
     posts: &[String],
     users: &[String],
     bus: Option<Arc<dyn EventBus>>,
 ) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
-    let votes = rookery_votes::open_store(database_url, ids).await?;
+    let votes = rookery_votes::open_store(database_url, ids.clone()).await?;
+    let polls = rookery_votes::open_poll_store(polls_url, &votes, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let posts = HttpPool::new("posts", posts)?;
     let users = HttpPool::new("users", users)?;
@@ -571,6 +589,7 @@ pub async fn votes_instance_on(
     };
     let service = VotesService::new(
         votes.store.clone(),
+        polls,
         IdentityKeys::new(secret),
         Arc::new(PostsDirectory {
             posts: Upstream::Http(posts),
@@ -586,6 +605,7 @@ pub async fn votes_instance_on(
         bus,
         shutdown,
         tasks,
+        outboxes: vec![votes.outbox.clone()],
         closers: vec![votes.close],
     })
 }
@@ -648,6 +668,7 @@ pub async fn messages_instance_on(
         bus,
         shutdown,
         tasks,
+        outboxes: vec![messages.outbox.clone()],
         closers: vec![messages.close],
     })
 }
@@ -716,6 +737,7 @@ pub async fn notifications_instance_on(
         bus,
         shutdown,
         tasks,
+        outboxes: vec![notifications.outbox.clone()],
         closers: vec![notifications.close],
     })
 }
@@ -791,6 +813,7 @@ pub fn gateway_only_with(
         mastodon,
         router: rookery_gateway::router(gateway, crate::openapi::document()),
         bus: InProcessBus::new(),
+        outboxes: Vec::new(),
         shutdown,
         tasks,
         closers: Vec::new(),
@@ -860,6 +883,7 @@ pub async fn posts_instance_on(
         bus,
         shutdown,
         tasks,
+        outboxes: vec![posts.outbox.clone()],
         closers: vec![posts.close],
     })
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bench;
 pub mod formation;
+pub mod lambda;
 pub mod load;
 pub mod openapi;
 pub mod seed;

@@ -264,6 +264,7 @@ async fn votes_instance_on_postgres_asks_posts_and_users_over_http() {
     let votes = serve(
         rookery::app::votes_instance(
             &votes_url,
+            None,
             &secret,
             std::slice::from_ref(&posts.base),
             std::slice::from_ref(&users.base),
@@ -551,6 +552,7 @@ async fn instances_on_postgres_connected_by_nats_jetstream() {
     let votes = serve(
         rookery::app::votes_instance_on(
             &votes_url,
+            None,
             &secret,
             &posts_bases,
             std::slice::from_ref(&users.base),

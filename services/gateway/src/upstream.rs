@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -11,14 +11,27 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::Rng;
 use rookery_kernel::ApiError;
+use rookery_kernel::identity::{SERVICE_HEADER, ServiceKeys};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+/// Set by [`sign_calls`]: every request to an instance carries a service token.
+static CALL_SIGNER: OnceLock<ServiceKeys> = OnceLock::new();
+
+/// From now on, every request sent to HTTP instances carries a token of
+/// `keys` in `x-rookery-service`: where the services' internal routes are
+/// reachable from outside (Lambda function URLs), they answer only calls
+/// that carry one. A second call changes nothing.
+pub fn sign_calls(keys: ServiceKeys) {
+    let _ = CALL_SIGNER.set(keys);
+}
 
 /// Registered instances per service beyond which registrations are refused.
 pub const MAX_REGISTERED: usize = 1024;
@@ -127,6 +140,9 @@ pub enum Origin {
     Dns,
     /// `POST /admin/instances`, kept alive by heartbeats.
     Registered,
+    /// An https URL or one with a path (a Lambda function URL, a load
+    /// balancer): balanced behind it, so never probed nor ejected here.
+    Endpoint,
 }
 
 pub struct Instance {
@@ -152,6 +168,9 @@ impl Instance {
     }
 
     fn eject(&self, service: &str, why: &str) {
+        if self.origin == Origin::Endpoint {
+            return;
+        }
         if self.healthy.swap(false, Ordering::Relaxed) {
             tracing::warn!(service, instance = %self.base, why, "instance ejected");
         }
@@ -201,7 +220,7 @@ pub struct HttpPool {
     /// `--upstream` entries given as host names: `(authority, host, port)`.
     dns: Vec<(String, String, u16)>,
     started: Instant,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// `http://host:port` (no path) of `url`, or an error naming it.
@@ -218,6 +237,18 @@ pub fn base_of(url: &str) -> anyhow::Result<(String, String, u16)> {
     }
 }
 
+/// An `https://` URL, or one with a path: a managed endpoint (a Lambda
+/// function URL, a load balancer) rather than one instance. Its base is the
+/// URL without a trailing slash.
+fn endpoint_of(url: &str) -> Option<String> {
+    let uri: Uri = url.trim().trim_end_matches('/').parse().ok()?;
+    uri.authority()?;
+    let https = uri.scheme_str() == Some("https");
+    let path = !matches!(uri.path(), "" | "/");
+    (uri.query().is_none() && matches!(uri.scheme_str(), Some("http" | "https")) && (https || path))
+        .then(|| url.trim().trim_end_matches('/').to_string())
+}
+
 impl HttpPool {
     pub fn new(service: &str, bases: &[String]) -> anyhow::Result<Arc<Self>> {
         Self::with_config(service, bases, PoolConfig::from_env())
@@ -232,6 +263,10 @@ impl HttpPool {
         let mut instances = Vec::new();
         let mut dns = Vec::new();
         for b in bases {
+            if let Some(base) = endpoint_of(b) {
+                instances.push(Arc::new(Instance::new(base, Origin::Endpoint, None, 0)));
+                continue;
+            }
             let (base, host, port) = base_of(b)?;
             if host.parse::<IpAddr>().is_ok() {
                 instances.push(Arc::new(Instance::new(base, Origin::Static, None, 0)));
@@ -242,6 +277,14 @@ impl HttpPool {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.connect_timeout));
+        // Plain HTTP passes through untouched; TLS only for https endpoints.
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            // rustls's one crypto provider in this build: ring.
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
@@ -437,6 +480,15 @@ impl HttpPool {
                 let mut out = Request::builder().method(req.method()).uri(uri);
                 if let Some(headers) = out.headers_mut() {
                     *headers = req.headers().clone();
+                    // An endpoint is named by its host (TLS, virtual hosts).
+                    if instance.origin == Origin::Endpoint {
+                        headers.remove(http::header::HOST);
+                    }
+                    if let Some(token) = CALL_SIGNER.get().map(ServiceKeys::token)
+                        && let Ok(value) = http::HeaderValue::from_str(&token)
+                    {
+                        headers.insert(SERVICE_HEADER, value);
+                    }
                 }
                 out.body(Full::new(req.body().clone()))
                     .map_err(SendError::internal)
@@ -495,7 +547,8 @@ impl HttpPool {
             }
             self.expire_heartbeats();
             let instances = self.instances();
-            futures::future::join_all(instances.iter().map(|i| self.probe(i))).await;
+            let probed = instances.iter().filter(|i| i.origin != Origin::Endpoint);
+            futures::future::join_all(probed.map(|i| self.probe(i))).await;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(self.config.health_interval) => {}
@@ -608,5 +661,42 @@ impl SendError {
             failure: Failure::Local,
             api: ApiError::internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_urls_and_urls_with_paths_are_endpoints() {
+        assert_eq!(
+            endpoint_of("https://abc.lambda-url.eu-west-1.on.aws/").as_deref(),
+            Some("https://abc.lambda-url.eu-west-1.on.aws")
+        );
+        assert_eq!(
+            endpoint_of("http://127.0.0.1:9000/lambda-url/rookery/").as_deref(),
+            Some("http://127.0.0.1:9000/lambda-url/rookery")
+        );
+        assert_eq!(endpoint_of("http://10.0.0.5:5001"), None);
+        assert_eq!(endpoint_of("http://users:5001/"), None);
+        assert_eq!(endpoint_of("https://lb.example/?x=1"), None);
+        assert_eq!(endpoint_of("ftp://example.com/x"), None);
+    }
+
+    #[test]
+    fn endpoints_are_kept_as_given_and_never_ejected() {
+        let pool = HttpPool::with_config(
+            "users",
+            &["https://abc.lambda-url.eu-west-1.on.aws/".to_string()],
+            PoolConfig::default(),
+        )
+        .unwrap();
+        let instances = pool.instances();
+        assert_eq!(instances.len(), 1);
+        assert_eq!(instances[0].base, "https://abc.lambda-url.eu-west-1.on.aws");
+        assert_eq!(instances[0].origin, Origin::Endpoint);
+        instances[0].eject("users", "a test");
+        assert!(instances[0].is_healthy());
     }
 }

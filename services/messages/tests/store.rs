@@ -408,6 +408,10 @@ async fn dynamodb_message_store_suite() {
     let seqs: Vec<i64> = pending.iter().map(|(seq, _)| *seq).collect();
     outbox.mark_published(&seqs).await.unwrap();
     assert!(outbox.unpublished(100).await.unwrap().is_empty());
+    let table = rookery_messages::store::dynamodb::table_spec(&url).name;
+    rookery_kernel::dynamo::drop_table(&url.client().await, &table)
+        .await
+        .unwrap();
 }
 
 /// 50 sends at once from different accounts to one: every one is in the

@@ -496,7 +496,7 @@ pub async fn create_poll(
         ));
     }
     let poll = svc
-        .store
+        .polls
         .create_poll(NewPoll {
             author_id: caller.user_id,
             author: caller.username.clone(),
@@ -523,12 +523,12 @@ pub async fn get_poll(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PollView>> {
     let poll = svc
-        .store
+        .polls
         .poll(poll_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("no such poll"))?;
     let my_choice = match caller {
-        Some(caller) => svc.store.poll_choice(poll.id, caller.user_id).await?,
+        Some(caller) => svc.polls.poll_choice(poll.id, caller.user_id).await?,
         None => None,
     };
     Ok(Json(PollView::new(poll, my_choice)))
@@ -548,7 +548,7 @@ pub async fn vote_in_poll(
     JsonBody(body): JsonBody<PollVoteRequest>,
 ) -> ApiResult<(StatusCode, Json<PollView>)> {
     let poll = svc
-        .store
+        .polls
         .vote_in_poll(poll_id(&id)?, caller.user_id, body.choice)
         .await?;
     // The vote just counted is the caller's choice.

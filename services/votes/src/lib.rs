@@ -34,6 +34,7 @@ pub trait PostDirectory: Send + Sync {
 
 pub struct VotesService {
     pub store: Arc<dyn VoteStore>,
+    pub polls: Arc<dyn PollStore>,
     pub identity: IdentityKeys,
     directory: Arc<dyn PostDirectory>,
     accounts: Arc<dyn AccountDirectory>,
@@ -42,12 +43,14 @@ pub struct VotesService {
 impl VotesService {
     pub fn new(
         store: Arc<dyn VoteStore>,
+        polls: Arc<dyn PollStore>,
         identity: IdentityKeys,
         directory: Arc<dyn PostDirectory>,
         accounts: Arc<dyn AccountDirectory>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
+            polls,
             identity,
             directory,
             accounts,
@@ -93,10 +96,13 @@ impl VotesService {
 
 pub fn router(svc: Arc<VotesService>) -> Router {
     use http as h;
-    let store = svc.store.clone();
+    let (store, polls) = (svc.store.clone(), svc.polls.clone());
     let ready: ReadyCheck = Arc::new(move || {
-        let store = store.clone();
-        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        let (store, polls) = (store.clone(), polls.clone());
+        Box::pin(async move {
+            store.ping().await.map_err(|e| e.to_string())?;
+            polls.ping().await.map_err(|e| e.to_string())
+        })
     });
     let api = Router::new()
         .route(
@@ -137,7 +143,7 @@ pub fn router(svc: Arc<VotesService>) -> Router {
 )]
 pub struct VotesApi;
 
-pub use store::{PostgresVoteStore, SqliteVoteStore, VoteStore};
+pub use store::{DynamoPollStore, PollStore, PostgresVoteStore, SqliteVoteStore, VoteStore};
 
 /// The service's store on the database named by `url` (created and migrated).
 pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<OpenedStore> {
@@ -149,6 +155,26 @@ pub async fn open_store(url: &str, ids: Arc<IdGenerator>) -> anyhow::Result<Open
         |pool, signal| Arc::new(PostgresVoteStore::new(pool, pg_ids, signal)) as Arc<dyn VoteStore>,
     )
     .await
+}
+
+/// The polls store: on `polls_url` when given (a `dynamodb://` URL: polls
+/// in DynamoDB, votes in SQL), else the votes store's own database.
+pub async fn open_poll_store(
+    polls_url: Option<&str>,
+    votes: &OpenedStore,
+    ids: Arc<IdGenerator>,
+) -> anyhow::Result<Arc<dyn PollStore>> {
+    match polls_url {
+        None => Ok(votes.store.clone().polls()),
+        Some(url) if url.starts_with("dynamodb://") => {
+            let url = rookery_kernel::dynamo::DynamoUrl::parse(url)?;
+            Ok(Arc::new(DynamoPollStore::open(&url, ids).await?))
+        }
+        Some(url) => anyhow::bail!(
+            "a separate polls database is a dynamodb:// URL (got {url:?}); \
+             on SQL the polls live with the votes"
+        ),
+    }
 }
 
 /// An opened store of this service.

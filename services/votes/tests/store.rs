@@ -1,16 +1,18 @@
 //! One test suite for every `VoteStore` implementation: SQLite always,
-//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set.
+//! PostgreSQL when `ROOKERY_TEST_POSTGRES_URL` is set; one for every
+//! `PollStore`: those two and DynamoDB when `ROOKERY_TEST_DYNAMODB_URL` is.
 
 use std::sync::Arc;
 
 use rookery_kernel::db::{SqliteDb, TestPostgres, sqlite_url_in};
+use rookery_kernel::dynamo::DynamoUrl;
 use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::relations::{RelationChange, RelationKind};
 use rookery_votes::store::{
     Account, Applied, Change, Direction, NewPoll, PostFacts, StoreError, postgres, sqlite,
 };
-use rookery_votes::{PostgresVoteStore, SqliteVoteStore, VoteStore};
+use rookery_votes::{DynamoPollStore, PollStore, PostgresVoteStore, SqliteVoteStore, VoteStore};
 use serde_json::json;
 
 fn facts(id: i64, author_id: i64, community: Option<&str>, title: Option<&str>) -> PostFacts {
@@ -337,7 +339,12 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
         Some(account(7, "Kim", false))
     );
 
-    // Polls: create, vote once, bounds, unknown polls, exact counts under concurrency.
+    blocks_refuse_votes(store.as_ref(), &ids).await;
+}
+
+/// Polls: create, vote once, bounds, unknown polls, exact counts when 50
+/// accounts vote at once.
+async fn poll_suite(store: Arc<dyn PollStore>) {
     let poll = store
         .create_poll(NewPoll {
             author_id: 1,
@@ -386,7 +393,25 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     assert_eq!(read.total_votes, 51);
     assert_eq!(read.question, "tabs or spaces?");
 
-    blocks_refuse_votes(store.as_ref(), &ids).await;
+    // A poll's text survives as written (quotes, Unicode).
+    let odd = store
+        .create_poll(NewPoll {
+            author_id: 2,
+            author: "u2".into(),
+            question: "\"quoted\" — ünïcode? 🐦".into(),
+            options: (0..10).map(|i| format!("option {i} ✓")).collect(),
+        })
+        .await
+        .unwrap();
+    let voted = store.vote_in_poll(odd.id, 10, 9).await.unwrap();
+    assert_eq!(voted.options[9].votes, 1);
+    assert_eq!(voted.options[9].text, "option 9 ✓");
+    assert_eq!(store.poll(odd.id).await.unwrap().unwrap(), voted);
+    assert!(matches!(
+        store.vote_in_poll(odd.id, 11, 10).await,
+        Err(StoreError::ChoiceOutOfRange)
+    ));
+    store.ping().await.unwrap();
 }
 
 fn block(user_id: i64, target_id: i64, active: bool) -> Change {
@@ -450,7 +475,9 @@ async fn sqlite_vote_store_suite() {
         Arc::new(IdGenerator::new(1)),
         OutboxSignal::default(),
     );
-    suite(Arc::new(store), Arc::new(db.clone())).await;
+    let store = Arc::new(store);
+    suite(store.clone(), Arc::new(db.clone())).await;
+    poll_suite(store.polls()).await;
     db.close().await;
 }
 
@@ -464,6 +491,31 @@ async fn postgres_vote_store_suite() {
         Arc::new(IdGenerator::new(1)),
         OutboxSignal::default(),
     );
-    suite(Arc::new(store), Arc::new(pg.pool.clone())).await;
+    let store = Arc::new(store);
+    suite(store.clone(), Arc::new(pg.pool.clone())).await;
+    poll_suite(store.polls()).await;
     pg.cleanup().await;
+}
+
+/// The poll suite on DynamoDB when `ROOKERY_TEST_DYNAMODB_URL` names an
+/// emulator (`.ci/dynamodb/start`), in a table of its own per run.
+#[tokio::test]
+async fn dynamodb_poll_store_suite() {
+    let Ok(endpoint) = std::env::var("ROOKERY_TEST_DYNAMODB_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_DYNAMODB_URL is not set");
+        return;
+    };
+    let url = DynamoUrl::parse(&format!(
+        "dynamodb://test_{}_?region=us-east-1&endpoint={endpoint}",
+        IdGenerator::new(2).next()
+    ))
+    .unwrap();
+    let store = DynamoPollStore::open(&url, Arc::new(IdGenerator::new(1)))
+        .await
+        .unwrap();
+    poll_suite(Arc::new(store)).await;
+    let table = rookery_votes::store::dynamodb::table_spec(&url).name;
+    rookery_kernel::dynamo::drop_table(&url.client().await, &table)
+        .await
+        .unwrap();
 }

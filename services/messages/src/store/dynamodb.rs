@@ -15,7 +15,7 @@
 //! the sender's mailbox; no event is lost and none is written for a send
 //! that did not happen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -40,8 +40,6 @@ use super::{
 const BY_BOX: (&str, &str) = ("by_box", "box_pk");
 const FAVORITES: (&str, &str) = ("favorites", "fav_pk");
 const REPLIES: (&str, &str) = ("replies", "reply_pk");
-/// Imports in flight at once (each is one transaction).
-const IMPORT_CONCURRENCY: usize = 16;
 
 /// The table of the store under `url` (for `rookery migrate` and tests).
 pub fn table_spec(url: &DynamoUrl) -> TableSpec<'static> {
@@ -78,8 +76,26 @@ fn account_pk(username: &str) -> AttributeValue {
     s(format!("account#{}", username.trim().to_lowercase()))
 }
 
+fn relation_key(user: i64, target: i64, kind: RelationKind) -> String {
+    format!("relation#{user}#{target}#{}", kind.as_i16())
+}
+
 fn relation_pk(user: i64, target: i64, kind: RelationKind) -> AttributeValue {
-    s(format!("relation#{user}#{target}#{}", kind.as_i16()))
+    s(relation_key(user, target, kind))
+}
+
+/// A replied-to message in `owner`'s mailbox, as one value for a set.
+fn parent_key(owner: i64, parent: i64) -> String {
+    format!("parent#{owner}#{parent}")
+}
+
+fn parent_key_of(copy: &Item) -> StoreResult<String> {
+    let pk = get_s(copy, "pk").map_err(corrupt)?;
+    let owner = pk
+        .strip_prefix("box#")
+        .and_then(|o| o.parse().ok())
+        .ok_or_else(|| StoreError::Backend(format!("unexpected item {pk}")))?;
+    Ok(parent_key(owner, get_n(copy, "sk").map_err(corrupt)?))
 }
 
 /// `owner`'s copy of `m` (`sent`: the sender's).
@@ -253,6 +269,51 @@ impl DynamoMessageStore {
                 None => Err(failed(err)),
             },
         }
+    }
+
+    /// What would refuse some of `messages`, as the `pk`s of the relation
+    /// items that are active blocks and the [`parent_key`]s of replied-to
+    /// messages the sender does not have; two batched reads in all.
+    async fn refused(&self, messages: &[NewMessage]) -> StoreResult<HashSet<String>> {
+        let mut blocks = HashSet::new();
+        let mut parents = HashSet::new();
+        for m in messages {
+            blocks.insert((m.sender_id, m.recipient_id));
+            blocks.insert((m.recipient_id, m.sender_id));
+            if let Some(parent) = m.in_reply_to {
+                parents.insert((m.sender_id, parent));
+            }
+        }
+        let key = |pk: AttributeValue, sk: i64| {
+            HashMap::from([("pk".to_string(), pk), ("sk".to_string(), n(sk))])
+        };
+        let mut keys: Vec<Item> = blocks
+            .iter()
+            .map(|(user, target)| key(relation_pk(*user, *target, RelationKind::Block), 0))
+            .collect();
+        keys.extend(
+            parents
+                .iter()
+                .map(|(owner, id)| key(mailbox_pk(*owner), *id)),
+        );
+        let found = dynamo::batch_get(&self.client, &self.table, keys)
+            .await
+            .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
+        let mut refused: HashSet<String> = parents
+            .iter()
+            .map(|(owner, id)| parent_key(*owner, *id))
+            .collect();
+        for item in &found {
+            let pk = get_s(item, "pk").map_err(corrupt)?;
+            if pk.starts_with("relation#") {
+                if get_bool(item, "active") {
+                    refused.insert(pk);
+                }
+            } else {
+                refused.remove(&parent_key_of(item)?);
+            }
+        }
+        Ok(refused)
     }
 
     /// Reads up to `limit` items of a query, page after page (a filter or
@@ -429,20 +490,40 @@ impl MessageStore for DynamoMessageStore {
     }
 
     async fn import(&self, messages: &[NewMessage]) -> StoreResult<usize> {
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for chunk in messages.chunks(IMPORT_CONCURRENCY) {
-            outcomes.extend(
-                futures::future::join_all(chunk.iter().map(|m| self.store_one(m, false))).await,
-            );
-        }
+        // Bulk loads need no transaction per message: the checks a send
+        // makes are read in batches first, then the copies are written 25
+        // per call. Not atomic as a whole (a failed import leaves part of
+        // it); imported messages carry no events, as on SQL.
+        let refused = self.refused(messages).await?;
+        let now = now_ms();
+        let mut items = Vec::with_capacity(messages.len() * 2);
         let mut stored = 0;
-        for outcome in outcomes {
-            match outcome {
-                Ok(_) => stored += 1,
-                Err(StoreError::Blocked | StoreError::NotFound) => {}
-                Err(e) => return Err(e),
+        for new in messages {
+            let blocked = refused.contains(&relation_key(
+                new.sender_id,
+                new.recipient_id,
+                RelationKind::Block,
+            )) || refused.contains(&relation_key(
+                new.recipient_id,
+                new.sender_id,
+                RelationKind::Block,
+            ));
+            let orphan = new
+                .in_reply_to
+                .is_some_and(|parent| refused.contains(&parent_key(new.sender_id, parent)));
+            if blocked || orphan {
+                continue;
             }
+            let message = new.stored(self.ids.next(), now);
+            items.push(copy_item(&message, message.sender_id, true));
+            if message.sender_id != message.recipient_id {
+                items.push(copy_item(&message, message.recipient_id, false));
+            }
+            stored += 1;
         }
+        dynamo::batch_put(&self.client, &self.table, items)
+            .await
+            .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
         Ok(stored)
     }
 

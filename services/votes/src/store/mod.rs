@@ -1,14 +1,20 @@
-//! Storage of the votes service: one trait, SQLite and PostgreSQL implementations.
+//! Storage of the votes service: [`VoteStore`] (votes, tallies, replicas)
+//! on SQLite and PostgreSQL, and [`PollStore`] (polls), which the SQL
+//! stores also implement and which can live in DynamoDB instead.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use rookery_kernel::directory::Account;
 
+pub mod dynamodb;
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+pub use dynamodb::DynamoPollStore;
 pub use postgres::PostgresVoteStore;
 pub use sqlite::SqliteVoteStore;
 
@@ -121,6 +127,9 @@ pub enum StoreError {
     Blocked,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A failed call to a store that is not SQL (DynamoDB).
+    #[error("store: {0}")]
+    Backend(String),
 }
 
 impl From<StoreError> for rookery_kernel::ApiError {
@@ -136,6 +145,10 @@ impl From<StoreError> for rookery_kernel::ApiError {
             }
             StoreError::Blocked => rookery_kernel::relations::blocked(),
             StoreError::Database(e) => e.into(),
+            StoreError::Backend(message) => {
+                tracing::error!(error = %message, "poll store failed");
+                ApiError::unavailable("the poll store is unavailable; try again")
+            }
         }
     }
 }
@@ -203,11 +216,23 @@ pub trait VoteStore: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<Like>>;
 
+    /// The polls kept in the same database (the SQL stores keep both).
+    fn polls(self: Arc<Self>) -> Arc<dyn PollStore>;
+
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Polls: standalone questions with 2..=10 options, one vote per account.
+/// No events: nothing else in Rookery follows poll votes.
+#[async_trait]
+pub trait PollStore: Send + Sync + 'static {
     async fn create_poll(&self, poll: NewPoll) -> StoreResult<Poll>;
     async fn poll(&self, id: i64) -> StoreResult<Option<Poll>>;
     /// The 0-based choice `user_id` voted for in the poll, if they voted.
     async fn poll_choice(&self, poll_id: i64, user_id: i64) -> StoreResult<Option<i64>>;
-    /// One vote per user: `AlreadyVoted` on a second, `ChoiceOutOfRange` for a bad index.
+    /// One vote per user: `AlreadyVoted` on a second, `ChoiceOutOfRange`
+    /// for a bad index, `NotFound` for an unknown poll (checked in that
+    /// order of precedence: an unknown poll first, then the choice).
     async fn vote_in_poll(&self, poll_id: i64, user_id: i64, choice: i64) -> StoreResult<Poll>;
 
     async fn ping(&self) -> StoreResult<()>;

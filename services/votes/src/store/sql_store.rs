@@ -364,6 +364,18 @@ macro_rules! sql_vote_store {
                 .await?)
             }
 
+            fn polls(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn PollStore> {
+                self
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl PollStore for $store {
             async fn create_poll(&self, poll: NewPoll) -> StoreResult<Poll> {
                 let id = self.ids.next();
                 let now = now_ms();

@@ -12,8 +12,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::sql_store::sql_vote_store;
 use super::{
-    Account, Applied, Change, Direction, Like, NewPoll, Poll, PollOption, PostFacts, Ranked,
-    StoreError, StoreResult, Tally, VoteStore,
+    Account, Applied, Change, Direction, Like, NewPoll, Poll, PollOption, PollStore, PostFacts,
+    Ranked, StoreError, StoreResult, Tally, VoteStore,
 };
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

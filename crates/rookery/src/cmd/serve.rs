@@ -1,0 +1,49 @@
+//! `rookery serve`: the gateway and every service in one process, on SQLite.
+
+use std::path::PathBuf;
+
+use rookery::app;
+
+use super::{bind, shutdown_signal};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address of the gateway.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ROOKERY_LISTEN")]
+    listen: String,
+    /// Where the SQLite databases and the generated secret live.
+    #[arg(long, default_value = "./data", env = "ROOKERY_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address of the Mastodon client API (its own origin); `off` disables it.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8081",
+        env = "ROOKERY_MASTODON_LISTEN"
+    )]
+    mastodon_listen: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let Args {
+        listen,
+        data_dir,
+        mastodon_listen,
+    } = args;
+    let app = app::embedded(&data_dir).await?;
+    let listener = bind(&listen).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %data_dir.display(), "rookery serving; docs at /docs");
+    let mut extra = Vec::new();
+    if mastodon_listen != "off" {
+        let mastodon = bind(&mastodon_listen).await?;
+        tracing::info!(address = %mastodon.local_addr()?, "Mastodon client API serving");
+        let config = rookery_mastodon::MastodonConfig::from_env(
+            &format!("http://{address}"),
+            &format!("http://{}", mastodon.local_addr()?),
+        );
+        if let Some(router) = app.mastodon_router(config).await? {
+            extra.push((mastodon, router));
+        }
+    }
+    app.serve_with(listener, extra, shutdown_signal()).await
+}
