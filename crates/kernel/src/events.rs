@@ -138,6 +138,13 @@ pub trait EventBus: Send + Sync {
     /// A named durable consumer of some topics. Instances that subscribe with the
     /// same name share the work.
     async fn subscribe(&self, consumer: &str, topics: &[&str]) -> anyhow::Result<Subscription>;
+    /// Whether services on this bus relay their outboxes in the background
+    /// (`run_relay`). A runtime that publishes them itself says no: a Lambda
+    /// function publishes before each answer, since nothing runs between
+    /// invocations.
+    fn background_relay(&self) -> bool {
+        true
+    }
 }
 
 /// The embedded bus: subscribers are bounded channels; publishing waits for

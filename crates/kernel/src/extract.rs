@@ -10,6 +10,67 @@ use crate::error::ApiError;
 /// The largest request body any service accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// A body past the limit is still read and dropped up to this much, so a
+/// client that sends all of it before reading the answer (Python's urllib
+/// and requests do) reads the 413 instead of a connection reset under it.
+pub const DISCARD_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// ... and for at most this long (a slow sender is not waited for).
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The whole request body, at most [`MAX_BODY_BYTES`]; beyond it 413, after
+/// the rest was read and dropped (bounded by [`DISCARD_MAX_BYTES`] and ten
+/// seconds), unless the client waits for `100 Continue` before sending it
+/// (then it is never asked for). A body that breaks off is 400.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let waits_for_continue = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        if !waits_for_continue && declared.is_some_and(|len| len <= DISCARD_MAX_BYTES) {
+            discard(body, MAX_BODY_BYTES.max(declared.unwrap_or(0))).await;
+        }
+        return Err(ApiError::payload_too_large());
+    }
+    let mut body = body;
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if collected.len() + data.len() > MAX_BODY_BYTES {
+            discard(body, DISCARD_MAX_BYTES).await;
+            return Err(ApiError::payload_too_large());
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(collected.freeze())
+}
+
+/// Reads and drops up to `limit` bytes of `body`, for at most [`DISCARD_TIME`].
+async fn discard(mut body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let _ = tokio::time::timeout(DISCARD_TIME, async {
+        let mut read = 0usize;
+        while read <= limit {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                _ => return,
+            }
+        }
+    })
+    .await;
+}
+
 /// A JSON (or form-encoded) request body. Malformed JSON, wrong types, invalid
 /// UTF-8 and empty bodies give 400 with the offending `field` where known;
 /// over 1 MiB gives 413.

@@ -513,12 +513,14 @@ pub async fn users_instance_on(
                 events,
                 shutdown.clone(),
             ));
-            tasks.spawn(run_relay(
-                users.outbox.clone(),
-                bus.clone(),
-                users.signal.clone(),
-                shutdown.clone(),
-            ));
+            if bus.background_relay() {
+                tasks.spawn(run_relay(
+                    users.outbox.clone(),
+                    bus.clone(),
+                    users.signal.clone(),
+                    shutdown.clone(),
+                ));
+            }
             bus
         }
         None => InProcessBus::new(),
@@ -577,12 +579,14 @@ pub async fn votes_instance_on(
                 events,
                 shutdown.clone(),
             ));
-            tasks.spawn(run_relay(
-                votes.outbox.clone(),
-                bus.clone(),
-                votes.signal.clone(),
-                shutdown.clone(),
-            ));
+            if bus.background_relay() {
+                tasks.spawn(run_relay(
+                    votes.outbox.clone(),
+                    bus.clone(),
+                    votes.signal.clone(),
+                    shutdown.clone(),
+                ));
+            }
             bus
         }
         None => InProcessBus::new(),
@@ -644,12 +648,14 @@ pub async fn messages_instance_on(
                 events,
                 shutdown.clone(),
             ));
-            tasks.spawn(run_relay(
-                messages.outbox.clone(),
-                bus.clone(),
-                messages.signal.clone(),
-                shutdown.clone(),
-            ));
+            if bus.background_relay() {
+                tasks.spawn(run_relay(
+                    messages.outbox.clone(),
+                    bus.clone(),
+                    messages.signal.clone(),
+                    shutdown.clone(),
+                ));
+            }
             bus
         }
         None => InProcessBus::new(),
@@ -711,12 +717,14 @@ pub async fn notifications_instance_on(
                 events,
                 shutdown.clone(),
             ));
-            tasks.spawn(run_relay(
-                notifications.outbox.clone(),
-                bus.clone(),
-                notifications.signal.clone(),
-                shutdown.clone(),
-            ));
+            if bus.background_relay() {
+                tasks.spawn(run_relay(
+                    notifications.outbox.clone(),
+                    bus.clone(),
+                    notifications.signal.clone(),
+                    shutdown.clone(),
+                ));
+            }
             bus
         }
         None => InProcessBus::new(),
@@ -871,12 +879,14 @@ pub async fn posts_instance_on(
         &shutdown,
     )
     .await?;
-    tasks.spawn(run_relay(
-        posts.outbox.clone(),
-        bus.clone(),
-        posts.signal.clone(),
-        shutdown.clone(),
-    ));
+    if bus.background_relay() {
+        tasks.spawn(run_relay(
+            posts.outbox.clone(),
+            bus.clone(),
+            posts.signal.clone(),
+            shutdown.clone(),
+        ));
+    }
     Ok(App {
         mastodon: None,
         router: rookery_posts::router(service),

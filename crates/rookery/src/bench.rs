@@ -838,3 +838,156 @@ pub fn stress_report(r: &StressResult) -> String {
         r.server_errors,
     )
 }
+
+/// One way of serving a request, timed: p50/p99/mean in microseconds.
+pub struct OverheadResult {
+    pub name: String,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+}
+
+/// The Lambda handler's overhead, in process (no sockets, no runtime API):
+/// `GET /api/v1/posts/{id}` answered `iterations` times, one at a time,
+/// (1) as an HTTP API (v2) event through the posts function, event JSON in
+/// and response JSON out, as the runtime hands them over; (2) the same
+/// function given the request directly (no event translation); (3) through
+/// `rookery serve`'s gateway router. All on SQLite in a temporary directory.
+pub async fn lambda_overhead(iterations: usize) -> anyhow::Result<Vec<OverheadResult>> {
+    use crate::lambda::{Function, FunctionConfig, LambdaService};
+    use rookery_kernel::events::{EventBus, InProcessBus};
+    use tower::{Service, ServiceExt};
+
+    let dir = tempfile_dir()?;
+    let app = crate::app::embedded(&dir).await?;
+    let gateway = app.router.clone();
+    let call = |req: http::Request<axum::body::Body>| {
+        let gateway = gateway.clone();
+        async move {
+            let response = gateway.oneshot(req).await.unwrap_or_else(|n| match n {});
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await?
+                .to_bytes();
+            anyhow::Ok((status, body))
+        }
+    };
+    let register = serde_json::json!({
+        "username": "bench", "email": "bench@example.com", "password": "bench-password-1",
+    });
+    let (status, _) = call(
+        http::Request::post("/api/v1/users")
+            .header("content-type", "application/json")
+            .body(register.to_string().into())?,
+    )
+    .await?;
+    anyhow::ensure!(status.is_success(), "registering: {status}");
+    let (status, body) = call(
+        http::Request::post("/api/v1/posts")
+            .header("content-type", "application/json")
+            .header("authorization", basic("bench", "bench-password-1"))
+            .body(r#"{"text": "one post to read again and again"}"#.into())?,
+    )
+    .await?;
+    anyhow::ensure!(status.is_success(), "posting: {status}");
+    let post: serde_json::Value = serde_json::from_slice(&body)?;
+    let id = match &post["id"] {
+        serde_json::Value::String(id) => id.clone(),
+        other => other.to_string(),
+    };
+    let path = format!("/api/v1/posts/{id}");
+
+    let secret = rookery_kernel::secret::Secret::load_or_create(&dir)?;
+    let built = Function::build(FunctionConfig {
+        service: LambdaService::Posts,
+        database_url: rookery_kernel::db::sqlite_url_in(&dir, "posts"),
+        polls_url: None,
+        secret,
+        // Not asked: the read is anonymous.
+        users: vec!["http://127.0.0.1:9".into()],
+        posts: Vec::new(),
+        bus: Some(InProcessBus::new() as std::sync::Arc<dyn EventBus>),
+        jetstream: None,
+    })
+    .await?;
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"host": "abc.lambda-url.eu-west-1.on.aws", "accept": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc", "domainName": "abc.lambda-url.eu-west-1.on.aws",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.9", "userAgent": "bench"},
+            "requestId": "id", "routeKey": "$default", "stage": "$default", "time": "02/Dec/2026:01:00:00 +0000", "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    })
+    .to_string();
+
+    let function = &built;
+    let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(
+        |req: lambda_http::Request| async move {
+            Ok::<_, lambda_http::Error>(function.handle(req).await)
+        },
+    ));
+    let mut results = Vec::new();
+    for name in [
+        "Lambda event -> posts function -> response JSON",
+        "posts function, the request given directly",
+        "rookery serve's gateway router (in process)",
+    ] {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        // The first tenth warms caches and is not counted.
+        for i in 0..iterations + iterations / 10 {
+            let started = std::time::Instant::now();
+            let ok = match name.chars().next() {
+                Some('L') => {
+                    let request: lambda_http::request::LambdaRequest =
+                        serde_json::from_str(&event)?;
+                    let response = adapter
+                        .ready()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .call(lambda_http::LambdaEvent::new(
+                            request,
+                            lambda_http::Context::default(),
+                        ))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let json = serde_json::to_string(&response)?;
+                    json.contains("\"statusCode\":200")
+                }
+                Some('p') => {
+                    let req = http::Request::get(path.as_str()).body(lambda_http::Body::Empty)?;
+                    function.handle(req).await.status().is_success()
+                }
+                _ => {
+                    let req = http::Request::get(path.as_str()).body(axum::body::Body::empty())?;
+                    call(req).await?.0.is_success()
+                }
+            };
+            anyhow::ensure!(ok, "{name}: the read failed");
+            if i >= iterations / 10 {
+                hist.record(started.elapsed().as_nanos().max(1) as u64 / 1000 + 1)?;
+            }
+        }
+        results.push(OverheadResult {
+            name: name.to_string(),
+            p50_us: hist.value_at_quantile(0.5) as f64,
+            p99_us: hist.value_at_quantile(0.99) as f64,
+            mean_us: hist.mean(),
+        });
+    }
+    built.close().await;
+    app.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(results)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "rookery-lambda-bench-{}-{}",
+        std::process::id(),
+        rookery_kernel::time::now_ms()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

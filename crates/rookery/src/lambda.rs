@@ -5,10 +5,10 @@
 //! handling (the same credential check through the users service, scopes,
 //! rate limits, body limits and JSON errors), since no gateway stands in
 //! front of it. Three rules come from Lambda's execution model:
-//! - Nothing runs between invocations (the sandbox is frozen), so a request
-//!   that changed something publishes its outbox to the bus before its
-//!   response is returned. Events it could not publish (the bus away) stay
-//!   in the outbox for the events function.
+//! - Nothing runs between invocations (the sandbox is frozen), so no relay
+//!   runs in the background: a request that changed something publishes
+//!   its outbox to the bus before its response is returned. Events it could
+//!   not publish (the bus away) stay in the outbox for the events function.
 //! - The events function (`--events`, on a schedule and, for messages on
 //!   DynamoDB, on the table's stream) publishes what is left in the outbox
 //!   and applies the bus's events to the service, then returns.
@@ -146,6 +146,31 @@ impl FunctionConfig {
     }
 }
 
+/// The function's bus as its service sees it: consumers subscribe as
+/// usual, but no background relay runs; [`Function::handle`] and
+/// [`Function::sweep`] publish the outbox themselves, while an invocation
+/// is still running.
+struct PublishedByInvocations(Arc<dyn EventBus>);
+
+#[async_trait::async_trait]
+impl EventBus for PublishedByInvocations {
+    async fn publish(&self, events: &[rookery_kernel::events::Event]) -> anyhow::Result<()> {
+        self.0.publish(events).await
+    }
+
+    async fn subscribe(
+        &self,
+        consumer: &str,
+        topics: &[&str],
+    ) -> anyhow::Result<rookery_kernel::events::Subscription> {
+        self.0.subscribe(consumer, topics).await
+    }
+
+    fn background_relay(&self) -> bool {
+        false
+    }
+}
+
 /// A built function: its handler and what its runtime rules need.
 pub struct Function {
     service: LambdaService,
@@ -182,11 +207,13 @@ impl Function {
         // Calls to other functions carry a service token.
         rookery_gateway::upstream::sign_calls(ServiceKeys::new(&secret));
         let url = database_url.as_str();
+        let service_bus = bus
+            .clone()
+            .map(|bus| Arc::new(PublishedByInvocations(bus)) as Arc<dyn EventBus>);
+        let bus_for = || service_bus.clone();
         let app = match service {
-            LambdaService::Users => app::users_instance_on(url, &secret, bus.clone()).await?,
-            LambdaService::Posts => {
-                app::posts_instance_on(url, &secret, &users, bus.clone()).await?
-            }
+            LambdaService::Users => app::users_instance_on(url, &secret, bus_for()).await?,
+            LambdaService::Posts => app::posts_instance_on(url, &secret, &users, bus_for()).await?,
             LambdaService::Votes => {
                 app::votes_instance_on(
                     url,
@@ -194,15 +221,15 @@ impl Function {
                     &secret,
                     &posts,
                     &users,
-                    bus.clone(),
+                    bus_for(),
                 )
                 .await?
             }
             LambdaService::Messages => {
-                app::messages_instance_on(url, &secret, &users, bus.clone()).await?
+                app::messages_instance_on(url, &secret, &users, bus_for()).await?
             }
             LambdaService::Notifications => {
-                app::notifications_instance_on(url, &secret, &users, &posts, bus.clone()).await?
+                app::notifications_instance_on(url, &secret, &users, &posts, bus_for()).await?
             }
         };
         let internal = app.router.clone();

@@ -30,8 +30,9 @@ fn counts(t: &Value) -> (i64, i64, i64, Value) {
     )
 }
 
-/// Polls GET `path` until `check` holds, for at most 2 seconds.
-async fn within_2s(s: &Server, path: &str, check: impl Fn(StatusCode, &Value) -> bool) {
+/// Polls GET `path` until `check` holds, for at most 10 seconds (events
+/// usually arrive within milliseconds; the bound is for a loaded machine).
+async fn eventually(s: &Server, path: &str, check: impl Fn(StatusCode, &Value) -> bool) {
     let started = Instant::now();
     loop {
         let (status, body) = send_json(s.req(Method::GET, path)).await;
@@ -39,8 +40,8 @@ async fn within_2s(s: &Server, path: &str, check: impl Fn(StatusCode, &Value) ->
             return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "not within 2 s: {status} {body}"
+            started.elapsed() < Duration::from_secs(10),
+            "not within 10 s: {status} {body}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -94,7 +95,7 @@ async fn votes_likes_and_tallies() {
     assert_eq!(counts(&t), (2, 0, 2, json!("up")));
 
     // The posts service hears of it (vote.changed) and shows the tallies.
-    within_2s(&s, &format!("/api/v1/posts/{p}"), |_, b| {
+    eventually(&s, &format!("/api/v1/posts/{p}"), |_, b| {
         b["score"] == 2 && b["upvotes"] == 2
     })
     .await;
@@ -149,7 +150,7 @@ async fn votes_likes_and_tallies() {
         .unwrap()
         .status();
     assert_eq!(status, StatusCode::NO_CONTENT);
-    within_2s(&s, &format!("/api/v1/posts/{p}/votes"), |status, _| {
+    eventually(&s, &format!("/api/v1/posts/{p}/votes"), |status, _| {
         status == StatusCode::NOT_FOUND
     })
     .await;
@@ -400,7 +401,7 @@ async fn tallies_of_several_posts() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // The votes service hears of the deletion.
-    within_2s(&s, &format!("/api/v1/posts/{gone}/votes"), |status, _| {
+    eventually(&s, &format!("/api/v1/posts/{gone}/votes"), |status, _| {
         status == StatusCode::NOT_FOUND
     })
     .await;
@@ -584,7 +585,7 @@ async fn likes_of_a_user() {
         .unwrap()
         .status();
     assert_eq!(status, StatusCode::NO_CONTENT);
-    within_2s(&s, "/api/v1/users/alice/likes", |_, page| {
+    eventually(&s, "/api/v1/users/alice/likes", |_, page| {
         ids_of(page) == [p1.clone()]
     })
     .await;
@@ -620,7 +621,7 @@ async fn likes_of_a_user() {
         .unwrap()
         .status();
     assert_eq!(status, StatusCode::NO_CONTENT);
-    within_2s(&s, "/api/v1/users/alice/likes", |status, _| {
+    eventually(&s, "/api/v1/users/alice/likes", |status, _| {
         status == StatusCode::NOT_FOUND
     })
     .await;
@@ -645,7 +646,7 @@ async fn karma_follows_votes() {
         );
     }
     vote(&voters[0], &p2, "downvote").await.unwrap();
-    let karma_is = |k: i64| within_2s(&s, "/api/v1/users/author", move |_, u| u["karma"] == k);
+    let karma_is = |k: i64| eventually(&s, "/api/v1/users/author", move |_, u| u["karma"] == k);
     karma_is(3 - 1).await;
     // Voters' own karma does not move.
     let (_, v1) = send_json(s.req(Method::GET, "/api/v1/users/v1")).await;
@@ -665,7 +666,7 @@ async fn karma_follows_votes() {
         .send()
         .await
         .unwrap();
-    within_2s(&s, &format!("/api/v1/posts/{p1}/votes"), |status, _| {
+    eventually(&s, &format!("/api/v1/posts/{p1}/votes"), |status, _| {
         status == StatusCode::NOT_FOUND
     })
     .await;
@@ -689,11 +690,11 @@ async fn karma_survives_replays() {
     let (_, tally) =
         send_json(voter.basic(s.req(Method::POST, &format!("/api/v1/posts/{p}/like")))).await;
     assert_eq!(tally["score"], 1);
-    within_2s(&s, "/api/v1/users/author", |_, u| u["karma"] == 1).await;
+    eventually(&s, "/api/v1/users/author", |_, u| u["karma"] == 1).await;
     let (_, tally) =
         send_json(voter.basic(s.req(Method::DELETE, &format!("/api/v1/posts/{p}/like")))).await;
     assert_eq!(tally["score"], 0);
-    within_2s(&s, "/api/v1/users/author", |_, u| u["karma"] == 0).await;
+    eventually(&s, "/api/v1/users/author", |_, u| u["karma"] == 0).await;
     // Both tallies again (the like's is older than the unlike's), under new
     // event ids and old ones alike.
     let users_db = sqlx::SqlitePool::connect(&users_url).await.unwrap();

@@ -20,7 +20,6 @@ use http_body_util::BodyExt;
 use ratelimit::Kind;
 use rookery_kernel::events::nats::JetStreamConfig;
 use rookery_kernel::events::topics;
-use rookery_kernel::extract::MAX_BODY_BYTES;
 use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{Authenticate, IDENTITY_HEADER};
 use rookery_kernel::{ApiError, ApiResult};
@@ -360,11 +359,9 @@ async fn forward(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string());
     let (mut parts, body) = req.into_parts();
-    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-    else {
-        return failed(http::StatusCode::PAYLOAD_TOO_LARGE);
+    let body = match rookery_kernel::extract::read_body(&parts.headers, body).await {
+        Ok(body) => body,
+        Err(e) => return failed(e.status),
     };
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(IDENTITY_HEADER);
@@ -372,10 +369,7 @@ async fn forward(
         append_forwarded_for(&mut parts.headers, ip);
     }
     parts.extensions = http::Extensions::new();
-    match upstream
-        .send(http::Request::from_parts(parts, body.to_bytes()))
-        .await
-    {
+    match upstream.send(http::Request::from_parts(parts, body)).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -466,28 +460,7 @@ async fn proxy(
         Upstream::Http(_) => None,
     };
     let (mut parts, body) = req.into_parts();
-    if parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|len| len > MAX_BODY_BYTES)
-    {
-        return Err(ApiError::payload_too_large());
-    }
-    let body = http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::payload_too_large()
-            } else {
-                ApiError::bad_request("could not read the request body")
-            }
-        })?
-        .to_bytes();
+    let body = rookery_kernel::extract::read_body(&parts.headers, body).await?;
 
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);

@@ -83,6 +83,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         streams,
         server_pid,
     } = args;
+    if let Workload::Lambda = workload {
+        // In process: no server, --url unused; --seconds x 1,000 reads each.
+        let iterations = (seconds as usize * 1_000).max(1_000);
+        println!("{iterations} reads of GET /api/v1/posts/{{id}}, one at a time, each way:");
+        for r in bench::lambda_overhead(iterations).await? {
+            println!(
+                "{:<52} p50 {:>7.1} us  p99 {:>7.1} us  mean {:>7.1} us",
+                r.name, r.p50_us, r.p99_us, r.mean_us
+            );
+        }
+        return Ok(());
+    }
     if let Workload::MastodonStreams = workload {
         let tokens = bench::mastodon_tokens(&mastodon_url, 1, &password).await?;
         let r = bench::streams(&mastodon_url, &tokens[0], streams, 20, server_pid).await?;
@@ -329,7 +341,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ),
             ]
         }
-        Workload::MastodonStreams => unreachable!("handled above"),
+        Workload::MastodonStreams | Workload::Lambda => unreachable!("handled above"),
         Workload::ComposeTagged => vec![
             healthz,
             Target {
@@ -434,4 +446,9 @@ enum Workload {
     /// --streams WebSocket `public` streams on the Mastodon API, then 20 posts
     /// timed from request to arrival on every stream (memory with --server-pid).
     MastodonStreams,
+    /// In process, no server: `GET /posts/{id}` as a Lambda HTTP API event
+    /// through the posts function vs the same request through the function
+    /// directly and through `rookery serve`'s gateway router (--seconds x
+    /// 1,000 reads each).
+    Lambda,
 }
