@@ -362,6 +362,26 @@ pub async fn ensure_table(client: &Client, spec: &TableSpec<'_>) -> anyhow::Resu
     Ok(())
 }
 
+/// The item of `table` at `pk`/`sk`, read strongly consistent (a store
+/// reads its own writes); the error described.
+pub async fn get_consistent(
+    client: &Client,
+    table: &str,
+    pk: AttributeValue,
+    sk: i64,
+) -> Result<Option<Item>, String> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("pk", pk)
+        .key("sk", n(sk))
+        .consistent_read(true)
+        .send()
+        .await
+        .map(|found| found.item)
+        .map_err(|e| describe(&e))
+}
+
 /// Deletes the table (tests clean up with it; an emulator copies its tables
 /// in every transaction, so leftovers would slow every later run).
 pub async fn drop_table(client: &Client, name: &str) -> anyhow::Result<()> {

@@ -267,6 +267,14 @@ impl Req {
     }
 }
 
+/// A users service on a real socket, as the functions reach it (over HTTP).
+async fn users_service(dir: &std::path::Path) -> common::Server {
+    let app = rookery::app::users_instance_on(&sqlite_url_in(dir, "users"), &secret(), None)
+        .await
+        .unwrap();
+    common::Server::serve(app, tempfile::tempdir().unwrap()).await
+}
+
 fn register(username: &str) -> Req {
     req("POST", "/api/v1/users").json(json!({
         "username": username,
@@ -369,11 +377,7 @@ async fn users_function_answers_every_event_format() {
 async fn posts_function_checks_credentials_with_users_and_publishes_before_answering() {
     let dir = tempfile::tempdir().unwrap();
     // The users service the function asks (over HTTP, as across functions).
-    let users_app =
-        rookery::app::users_instance_on(&sqlite_url_in(dir.path(), "users"), &secret(), None)
-            .await
-            .unwrap();
-    let users = common::Server::serve(users_app, tempfile::tempdir().unwrap()).await;
+    let users = users_service(dir.path()).await;
     users.user("alice").await;
     users.user("bob").await;
 
@@ -421,11 +425,7 @@ async fn posts_function_checks_credentials_with_users_and_publishes_before_answe
 #[tokio::test]
 async fn the_events_function_publishes_what_requests_could_not() {
     let dir = tempfile::tempdir().unwrap();
-    let users_app =
-        rookery::app::users_instance_on(&sqlite_url_in(dir.path(), "users"), &secret(), None)
-            .await
-            .unwrap();
-    let users = common::Server::serve(users_app, tempfile::tempdir().unwrap()).await;
+    let users = users_service(dir.path()).await;
     users.user("alice").await;
 
     // The bus unreachable: the post is made, its event waits in the outbox.

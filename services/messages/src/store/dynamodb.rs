@@ -347,17 +347,12 @@ impl DynamoMessageStore {
     }
 
     async fn copy(&self, viewer: i64, id: i64) -> StoreResult<Option<Message>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", mailbox_pk(viewer))
-            .key("sk", n(id))
-            .consistent_read(true)
-            .send()
+        dynamo::get_consistent(&self.client, &self.table, mailbox_pk(viewer), id)
             .await
-            .map_err(failed)?;
-        found.item.as_ref().map(from_item).transpose()
+            .map_err(StoreError::Backend)?
+            .as_ref()
+            .map(from_item)
+            .transpose()
     }
 }
 

@@ -109,18 +109,9 @@ impl DynamoPollStore {
     }
 
     async fn read(&self, id: i64) -> StoreResult<Option<Poll>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", poll_pk(id))
-            .key("sk", n(0))
-            .consistent_read(true)
-            .send()
+        dynamo::get_consistent(&self.client, &self.table, poll_pk(id), 0)
             .await
-            .map_err(failed)?;
-        found
-            .item
+            .map_err(StoreError::Backend)?
             .as_ref()
             .map(from_item)
             .transpose()
@@ -180,18 +171,9 @@ impl PollStore for DynamoPollStore {
         if user_id <= 0 {
             return Ok(None);
         }
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", poll_pk(poll_id))
-            .key("sk", n(user_id))
-            .consistent_read(true)
-            .send()
+        dynamo::get_consistent(&self.client, &self.table, poll_pk(poll_id), user_id)
             .await
-            .map_err(failed)?;
-        found
-            .item
+            .map_err(StoreError::Backend)?
             .map(|item| get_n(&item, "choice"))
             .transpose()
             .map_err(|e| StoreError::Backend(format!("unreadable vote: {e:#}")))
