@@ -460,3 +460,79 @@ async fn the_events_function_publishes_what_requests_could_not() {
     events.close().await;
     users.stop().await;
 }
+
+/// The votes, messages and notifications functions: each answers its own
+/// routes with credentials it verified through the users service, and
+/// nothing else's.
+#[tokio::test]
+async fn votes_messages_and_notifications_functions_serve_their_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_service(dir.path()).await;
+    users.user("alice").await;
+    users.user("bob").await;
+    let base = vec![users.base.clone()];
+    let alice = |r: Req| r.basic("alice", &common::password("alice"));
+    let bob = |r: Req| r.basic("bob", &common::password("bob"));
+
+    let votes = function(LambdaService::Votes, dir.path(), base.clone(), None).await;
+    let (status, poll) = json_of(
+        &invoke(
+            &votes,
+            alice(req("POST", "/api/v1/polls").json(json!({
+                "question": "tabs or spaces?", "options": ["tabs", "spaces"]
+            })))
+            .v2(),
+        )
+        .await,
+    );
+    assert_eq!(status, 201, "{poll}");
+    let id = poll["id"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or(poll["id"].to_string());
+    let path = format!("/api/v1/polls/{id}/votes");
+    let ballot = bob(req("POST", &path).json(json!({"choice": 1})));
+    let (status, voted) = json_of(&invoke(&votes, ballot.v1()).await);
+    assert_eq!(status, 201, "{voted}");
+    assert_eq!(voted["my_choice"], 1);
+    let (status, again) = json_of(&invoke(&votes, ballot.v2()).await);
+    assert_eq!(status, 409, "{again}");
+    let (status, _) = json_of(&invoke(&votes, req("GET", "/api/v1/notifications").v2()).await);
+    assert_eq!(status, 404);
+    votes.close().await;
+
+    let messages = function(LambdaService::Messages, dir.path(), base.clone(), None).await;
+    let send = alice(req("POST", "/api/v1/messages").json(json!({"to": "bob", "text": "hi bob"})));
+    let (status, sent) = json_of(&invoke(&messages, send.v2()).await);
+    assert_eq!(status, 201, "{sent}");
+    let mut inbox = bob(req("GET", "/api/v1/messages"));
+    inbox.query = vec![("box", "inbox".into())];
+    let (status, page) = json_of(&invoke(&messages, inbox.v1()).await);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["text"], "hi bob", "{page}");
+    // Nobody else reads it.
+    let (status, _) = json_of(&invoke(&messages, req("GET", "/api/v1/messages").v2()).await);
+    assert_eq!(status, 401);
+    messages.close().await;
+
+    let notifications = function(LambdaService::Notifications, dir.path(), base, None).await;
+    let (status, list) = json_of(
+        &invoke(
+            &notifications,
+            alice(req("GET", "/api/v1/notifications")).v2(),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{list}");
+    assert!(list["items"].is_array(), "{list}");
+    let (status, count) = json_of(
+        &invoke(
+            &notifications,
+            alice(req("GET", "/api/v1/notifications/unread_count")).v1(),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{count}");
+    notifications.close().await;
+    users.stop().await;
+}
