@@ -382,6 +382,17 @@ pub async fn get_consistent(
         .map_err(|e| describe(&e))
 }
 
+/// Whether `table` is reachable (a store's readiness); the error described.
+pub async fn ping(client: &Client, table: &str) -> Result<(), String> {
+    client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
 /// Deletes the table (tests clean up with it; an emulator copies its tables
 /// in every transaction, so leftovers would slow every later run).
 pub async fn drop_table(client: &Client, name: &str) -> anyhow::Result<()> {

@@ -629,12 +629,8 @@ impl MessageStore for DynamoMessageStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
+        dynamo::ping(&self.client, &self.table)
             .await
-            .map_err(failed)?;
-        Ok(())
+            .map_err(StoreError::Backend)
     }
 }

@@ -256,12 +256,8 @@ impl PollStore for DynamoPollStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
+        dynamo::ping(&self.client, &self.table)
             .await
-            .map_err(failed)?;
-        Ok(())
+            .map_err(StoreError::Backend)
     }
 }
