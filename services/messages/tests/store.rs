@@ -99,6 +99,32 @@ async fn suite(store: Arc<dyn MessageStore>) {
         .await
         .unwrap();
     assert!(!s.account("dave").await.unwrap().unwrap().active);
+    // The same rules for a batch (a consumer catching up), whose accounts
+    // may repeat a name.
+    s.remember_accounts(&[
+        account(4, "dave", true),
+        account(5, "erin", true),
+        account(5, "erin", false),
+        account(5, "erin", true),
+        account(6, "Gina", true),
+        account(7, "gina", true),
+    ])
+    .await
+    .unwrap();
+    assert!(!s.account("dave").await.unwrap().unwrap().active);
+    assert!(!s.account("erin").await.unwrap().unwrap().active);
+    assert_eq!(
+        s.account("GINA").await.unwrap(),
+        Some(account(7, "gina", true))
+    );
+    s.remember_accounts(&[account(7, "gina", false), account(8, "hal", true)])
+        .await
+        .unwrap();
+    assert!(!s.account("gina").await.unwrap().unwrap().active);
+    assert_eq!(
+        s.account("hal").await.unwrap(),
+        Some(account(8, "hal", true))
+    );
 
     // Sending: both participants see it, nobody else does.
     let first = s
