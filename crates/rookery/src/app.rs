@@ -2,7 +2,6 @@
 //! service instances (`rookery service`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,6 +32,8 @@ use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
 use rookery_votes::store::PostFacts;
 use rookery_votes::{PostDirectory, VotesService};
+
+use crate::server::{self, ConnectionLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -85,60 +86,50 @@ impl App {
     pub async fn serve(
         self,
         listener: TcpListener,
+        limits: ConnectionLimits,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.serve_with(listener, Vec::new(), stop).await
+        self.serve_with(listener, Vec::new(), limits, stop).await
     }
 
     /// [`Self::serve`] with more listeners, each with its router (the
-    /// Mastodon API's origin); all stop together.
+    /// Mastodon API's origin); all stop together. Streams (SSE, WebSocket)
+    /// never finish by themselves: those of the extra listeners still open
+    /// after a short grace are cut.
     pub async fn serve_with(
         self,
         listener: TcpListener,
         extra: Vec<(TcpListener, Router)>,
+        limits: ConnectionLimits,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = CancellationToken::new();
         let mut others = tokio::task::JoinSet::new();
         for (listener, router) in extra {
-            let stopped = stopping.clone().cancelled_owned();
-            others.spawn(async move {
-                axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(stopped)
-                .await
-            });
+            others.spawn(server::serve(
+                listener,
+                router,
+                limits,
+                stopping.clone(),
+                Some(STREAMS_GRACE),
+            ));
         }
-        let service = self
-            .router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
         let trigger = stopping.clone();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                trigger.cancel();
-            })
-            .await
-            .context("serving");
-        stopping.cancel();
-        // Streams (SSE, WebSocket) never finish by themselves: what is
-        // still open after a short grace is cut.
-        let drained = tokio::time::timeout(STREAMS_GRACE, async {
-            while let Some(done) = others.join_next().await {
-                if let Ok(Err(e)) = done {
-                    tracing::warn!(error = %e, "a listener failed");
-                }
-            }
-        })
+        tokio::spawn(async move {
+            stop.await;
+            trigger.cancel();
+        });
+        server::serve(
+            listener,
+            self.router.clone(),
+            limits,
+            stopping.clone(),
+            None,
+        )
         .await;
-        if drained.is_err() {
-            others.abort_all();
-        }
+        while others.join_next().await.is_some() {}
         self.close().await;
-        served
+        Ok(())
     }
 
     /// The router of the Mastodon API's origin (embedded processes and
@@ -473,6 +464,91 @@ pub async fn mastodon_instance(database_url: &str, gateways: &[String]) -> anyho
     })
 }
 
+/// Where an instance finds another service's instances.
+#[derive(Clone, Debug, Default)]
+pub enum Peers {
+    /// Nowhere: the service is not asked (where asking it is optional).
+    #[default]
+    None,
+    /// These base URLs (host names are re-resolved, so DNS names follow
+    /// their records).
+    Urls(Vec<String>),
+    /// What the gateways' registry lists, followed while running
+    /// (`rookery service --register` without a URL list).
+    Registry(RegistrySource),
+}
+
+/// The gateways whose registry [`Peers::Registry`] follows.
+#[derive(Clone, Debug)]
+pub struct RegistrySource {
+    pub gateways: Vec<String>,
+    pub admin_token: Option<String>,
+    pub interval: std::time::Duration,
+}
+
+impl From<&[String]> for Peers {
+    fn from(urls: &[String]) -> Self {
+        match urls.is_empty() {
+            true => Peers::None,
+            false => Peers::Urls(urls.to_vec()),
+        }
+    }
+}
+
+impl<const N: usize> From<&[String; N]> for Peers {
+    fn from(urls: &[String; N]) -> Self {
+        Peers::from(urls.as_slice())
+    }
+}
+
+impl From<&Vec<String>> for Peers {
+    fn from(urls: &Vec<String>) -> Self {
+        Peers::from(urls.as_slice())
+    }
+}
+
+/// The pool of `service`'s instances that `peers` gives, its health checks
+/// and registry following running in `tasks`; None for [`Peers::None`].
+fn peer_pool(
+    service: &str,
+    peers: &Peers,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Arc<HttpPool>>> {
+    let pool = match peers {
+        Peers::None => return Ok(None),
+        Peers::Urls(urls) => HttpPool::new(service, urls)?,
+        Peers::Registry(source) => {
+            let pool = HttpPool::new(service, &[])?;
+            tasks.spawn(
+                rookery_gateway::discovery::RegistryFollower {
+                    gateways: source.gateways.clone(),
+                    admin_token: source.admin_token.clone(),
+                    pools: vec![pool.clone()],
+                    interval: source.interval,
+                }
+                .run(shutdown.clone()),
+            );
+            pool
+        }
+    };
+    tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
+    Ok(Some(pool))
+}
+
+/// [`peer_pool`] of a service the instance cannot work without.
+fn required_peer_pool(
+    needed_by: &str,
+    service: &str,
+    peers: &Peers,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<HttpPool>> {
+    peer_pool(service, peers, tasks, shutdown)?.with_context(|| {
+        format!("{needed_by} needs the {service} instances: their base URLs, or --register to find them in the gateways' registry")
+    })
+}
+
 /// The bus that connects standalone instances: NATS JetStream when
 /// `NATS_URL` is set (stream `ROOKERY_NATS_STREAM`, subjects under
 /// `ROOKERY_NATS_PREFIX`), otherwise none.
@@ -544,8 +620,8 @@ pub async fn votes_instance(
     database_url: &str,
     polls_url: Option<&str>,
     secret: &Secret,
-    posts: &[String],
-    users: &[String],
+    posts: impl Into<Peers>,
+    users: impl Into<Peers>,
 ) -> anyhow::Result<App> {
     let bus = instance_bus().await?;
     votes_instance_on(database_url, polls_url, secret, posts, users, bus).await
@@ -558,19 +634,16 @@ pub async fn votes_instance_on(
     database_url: &str,
     polls_url: Option<&str>,
     secret: &Secret,
-    posts: &[String],
-    users: &[String],
+    posts: impl Into<Peers>,
+    users: impl Into<Peers>,
     bus: Option<Arc<dyn EventBus>>,
 ) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
     let votes = rookery_votes::open_store(database_url, ids.clone()).await?;
     let polls = rookery_votes::open_poll_store(polls_url, &votes, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let posts = HttpPool::new("posts", posts)?;
-    let users = HttpPool::new("users", users)?;
-    for pool in [&posts, &users] {
-        tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
-    }
+    let posts = required_peer_pool("votes", "posts", &posts.into(), &tasks, &shutdown)?;
+    let users = required_peer_pool("votes", "users", &users.into(), &tasks, &shutdown)?;
     let bus = match bus {
         Some(bus) => {
             let events = rookery_votes::events::subscribe(bus.as_ref()).await?;
@@ -620,7 +693,7 @@ pub async fn votes_instance_on(
 pub async fn messages_instance(
     database_url: &str,
     secret: &Secret,
-    users: &[String],
+    users: impl Into<Peers>,
 ) -> anyhow::Result<App> {
     messages_instance_on(database_url, secret, users, instance_bus().await?).await
 }
@@ -631,15 +704,13 @@ pub async fn messages_instance(
 pub async fn messages_instance_on(
     database_url: &str,
     secret: &Secret,
-    users: &[String],
+    users: impl Into<Peers>,
     bus: Option<Arc<dyn EventBus>>,
 ) -> anyhow::Result<App> {
-    let bases = users;
     let ids = Arc::new(IdGenerator::from_env());
     let messages = rookery_messages::open_store(database_url, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let users = HttpPool::new("users", bases)?;
-    tasks.spawn(users.clone().run_health_checks(shutdown.clone()));
+    let users = required_peer_pool("messages", "users", &users.into(), &tasks, &shutdown)?;
     let bus = match bus {
         Some(bus) => {
             let events = rookery_messages::events::subscribe(bus.as_ref()).await?;
@@ -685,8 +756,8 @@ pub async fn messages_instance_on(
 pub async fn notifications_instance(
     database_url: &str,
     secret: &Secret,
-    users: &[String],
-    posts: &[String],
+    users: impl Into<Peers>,
+    posts: impl Into<Peers>,
 ) -> anyhow::Result<App> {
     notifications_instance_on(database_url, secret, users, posts, instance_bus().await?).await
 }
@@ -697,18 +768,15 @@ pub async fn notifications_instance(
 pub async fn notifications_instance_on(
     database_url: &str,
     secret: &Secret,
-    users: &[String],
-    posts: &[String],
+    users: impl Into<Peers>,
+    posts: impl Into<Peers>,
     bus: Option<Arc<dyn EventBus>>,
 ) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
     let notifications = rookery_notifications::open_store(database_url, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let users = HttpPool::new("users", users)?;
-    let posts = HttpPool::new("posts", posts)?;
-    for pool in [&users, &posts] {
-        tasks.spawn(pool.clone().run_health_checks(shutdown.clone()));
-    }
+    let users = required_peer_pool("notifications", "users", &users.into(), &tasks, &shutdown)?;
+    let posts = required_peer_pool("notifications", "posts", &posts.into(), &tasks, &shutdown)?;
     let bus = match bus {
         Some(bus) => {
             let events = rookery_notifications::events::subscribe(bus.as_ref()).await?;
@@ -834,7 +902,7 @@ pub fn gateway_only_with(
 pub async fn posts_instance(
     database_url: &str,
     secret: &Secret,
-    users: &[String],
+    users: impl Into<Peers>,
 ) -> anyhow::Result<App> {
     posts_instance_on(database_url, secret, users, instance_bus().await?).await
 }
@@ -847,7 +915,7 @@ pub async fn posts_instance(
 pub async fn posts_instance_on(
     database_url: &str,
     secret: &Secret,
-    users: &[String],
+    users: impl Into<Peers>,
     bus: Option<Arc<dyn EventBus>>,
 ) -> anyhow::Result<App> {
     let ids = Arc::new(IdGenerator::from_env());
@@ -855,17 +923,12 @@ pub async fn posts_instance_on(
     let timelines = TimelineConfig::from_env();
     let redis = redis_timelines(&timelines).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let accounts: Option<Arc<UsersDirectory>> = match users.is_empty() {
-        true => None,
-        false => {
-            let users = HttpPool::new("users", users)?;
-            tasks.spawn(users.clone().run_health_checks(shutdown.clone()));
-            Some(Arc::new(UsersDirectory {
-                users: Upstream::Http(users),
-                store: None,
-            }))
-        }
-    };
+    let accounts = peer_pool("users", &users.into(), &tasks, &shutdown)?.map(|users| {
+        Arc::new(UsersDirectory {
+            users: Upstream::Http(users),
+            store: None,
+        })
+    });
     let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| InProcessBus::new());
     // Subscribes the consumer before the relay below starts.
     let service = start_posts(

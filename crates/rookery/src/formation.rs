@@ -41,6 +41,20 @@ pub struct Plan {
     pub secret: String,
     /// Each process writes `<name>.log` here.
     pub log_dir: PathBuf,
+    pub discovery: Discovery,
+}
+
+/// How the processes of a formation find each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Discovery {
+    /// Every process is given the others' URLs (`--upstream`,
+    /// `ROOKERY_USERS_URL`, ...).
+    #[default]
+    Static,
+    /// The gateway starts first with an admin token; every instance is
+    /// given only `--register <gateway>`, and finds its peers in the
+    /// gateway's registry.
+    Registry,
 }
 
 /// One running (or stopped) process of the formation.
@@ -57,11 +71,13 @@ pub struct Formation {
     gateway: Process,
     /// By service, in index order.
     instances: BTreeMap<String, Vec<Process>>,
+    admin_token: Option<String>,
 }
 
 impl Formation {
-    /// Creates the databases, starts every instance, then the gateway in
-    /// front of them, and waits until all answer `/healthz`.
+    /// Creates the databases, starts every instance and the gateway in
+    /// front of them (first with [`Discovery::Registry`], last otherwise),
+    /// and waits until all answer `/healthz` (and are registered).
     pub async fn start(plan: Plan) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&plan.log_dir)
             .with_context(|| format!("creating {}", plan.log_dir.display()))?;
@@ -80,6 +96,37 @@ impl Formation {
                 list.push(format!("http://127.0.0.1:{port}"));
             }
         }
+        let registry = plan.discovery == Discovery::Registry;
+        let gateway_base = format!("http://{}", plan.gateway);
+        let admin_token = format!("{:032x}", rand::random::<u128>());
+        let mut gateway_args = vec!["gateway".into(), "--listen".into(), plan.gateway.clone()];
+        if let Some(second) = &plan.mastodon_gateway {
+            gateway_args.push("--mastodon-listen".into());
+            gateway_args.push(second.clone());
+        }
+        let mut gateway_env = common_env(&plan);
+        if registry {
+            gateway_env.push(("ROOKERY_ADMIN_TOKEN".into(), admin_token.clone()));
+        } else {
+            for (service, urls) in &bases {
+                if !urls.is_empty() {
+                    gateway_args.push("--upstream".into());
+                    gateway_args.push(format!("{service}={}", urls.join(",")));
+                }
+            }
+        }
+        let mut gateway = Process {
+            name: "gateway".into(),
+            args: gateway_args,
+            env: gateway_env,
+            base: gateway_base.clone(),
+            child: None,
+        };
+        if registry {
+            // Instances register with it as they start.
+            gateway.spawn(&plan)?;
+            wait_healthy(&gateway.base, Duration::from_secs(30)).await?;
+        }
         let mut instances = BTreeMap::new();
         for &service in SERVICES {
             let urls = &bases[service];
@@ -89,21 +136,26 @@ impl Formation {
             let database = create_database(&plan.postgres, &plan.database_prefix, service).await?;
             let mut env = common_env(&plan);
             env.push(("DATABASE_URL".into(), database));
-            env.push(("ROOKERY_POSTS_URL".into(), bases["posts"].join(",")));
-            // Votes, messages and posts ask the users instances about
-            // accounts their replicas do not know yet; notifications asks
-            // users and posts for the views of its pages.
-            env.push(("ROOKERY_USERS_URL".into(), bases["users"].join(",")));
-            env.push((
-                "ROOKERY_GATEWAY_URL".into(),
-                format!("http://{}", plan.gateway),
-            ));
+            if registry {
+                env.push(("ROOKERY_ADMIN_TOKEN".into(), admin_token.clone()));
+            } else {
+                env.push(("ROOKERY_POSTS_URL".into(), bases["posts"].join(",")));
+                // Votes, messages and posts ask the users instances about
+                // accounts their replicas do not know yet; notifications asks
+                // users and posts for the views of its pages.
+                env.push(("ROOKERY_USERS_URL".into(), bases["users"].join(",")));
+                env.push(("ROOKERY_GATEWAY_URL".into(), gateway_base.clone()));
+            }
             let mut processes = Vec::new();
             for (index, base) in urls.iter().enumerate() {
                 let listen = base.trim_start_matches("http://").to_string();
+                let mut args = vec!["service".into(), service.into(), "--listen".into(), listen];
+                if registry {
+                    args.extend(["--register".into(), gateway_base.clone()]);
+                }
                 let mut process = Process {
                     name: format!("{service}.{index}"),
-                    args: vec!["service".into(), service.into(), "--listen".into(), listen],
+                    args,
                     env: env.clone(),
                     base: base.clone(),
                     child: None,
@@ -115,34 +167,27 @@ impl Formation {
             // instance of each migrates its database.
             for process in &processes {
                 wait_healthy(&process.base, Duration::from_secs(60)).await?;
+                if registry {
+                    wait_registered(&gateway_base, &admin_token, service, &process.base).await?;
+                }
             }
             instances.insert(service.to_string(), processes);
         }
-        let mut args = vec!["gateway".into(), "--listen".into(), plan.gateway.clone()];
-        if let Some(second) = &plan.mastodon_gateway {
-            args.push("--mastodon-listen".into());
-            args.push(second.clone());
+        if !registry {
+            gateway.spawn(&plan)?;
+            wait_healthy(&gateway.base, Duration::from_secs(30)).await?;
         }
-        for (service, urls) in &bases {
-            if !urls.is_empty() {
-                args.push("--upstream".into());
-                args.push(format!("{service}={}", urls.join(",")));
-            }
-        }
-        let mut gateway = Process {
-            name: "gateway".into(),
-            args,
-            env: common_env(&plan),
-            base: format!("http://{}", plan.gateway),
-            child: None,
-        };
-        gateway.spawn(&plan)?;
-        wait_healthy(&gateway.base, Duration::from_secs(30)).await?;
         Ok(Self {
             plan,
             gateway,
             instances,
+            admin_token: registry.then_some(admin_token),
         })
+    }
+
+    /// The gateway's admin token ([`Discovery::Registry`] only).
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
 
     /// The gateway's base URL.
@@ -338,6 +383,41 @@ async fn create_database(admin_url: &str, prefix: &str, service: &str) -> anyhow
     let mut url = url::Url::parse(admin_url).context("the PostgreSQL URL")?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
+}
+
+/// Waits until the gateway at `gateway` lists `base` as an instance of
+/// `service` (it registers within a heartbeat of starting).
+async fn wait_registered(
+    gateway: &str,
+    admin_token: &str,
+    service: &str,
+    base: &str,
+) -> anyhow::Result<()> {
+    use http_body_util::BodyExt;
+    let client = crate::bench::client(1);
+    let started = Instant::now();
+    loop {
+        let req = http::Request::get(format!("{gateway}/admin/instances"))
+            .header(http::header::AUTHORIZATION, format!("Bearer {admin_token}"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+        if let Ok(Ok(resp)) =
+            tokio::time::timeout(Duration::from_secs(1), client.request(req)).await
+            && let Ok(body) = resp.into_body().collect().await
+            && let Ok(listing) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
+            && listing["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|i| i["service"] == service && i["url"] == base)
+            })
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "{service} at {base} did not register with {gateway} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Polls `GET {base}/healthz` until 200 or `limit`.

@@ -8,3 +8,4 @@ pub mod lambda;
 pub mod load;
 pub mod openapi;
 pub mod seed;
+pub mod server;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
-use rookery::formation::{Formation, Plan};
+use rookery::formation::{Discovery, Formation, Plan};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -36,6 +36,7 @@ fn plan(postgres: &str, posts: usize) -> (Plan, tempfile::TempDir) {
         nats: std::env::var("ROOKERY_TEST_NATS_URL").ok(),
         secret: "a formation secret that is long enough".into(),
         log_dir: logs.path().to_path_buf(),
+        discovery: Discovery::Static,
     };
     (plan, logs)
 }
@@ -572,4 +573,118 @@ async fn events_written_while_nats_is_down_arrive_once() {
     drop(logs);
     formation.stop().await;
     nats.kill().await;
+}
+
+/// Polls `check` until it holds, for at most 30 s.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/admin/instances` of a registry formation's gateway: (service, url) pairs.
+async fn registered(client: &Client, base: &str, admin_token: &str) -> Vec<(String, String)> {
+    let listing: Value = client
+        .get(format!("{base}/admin/instances"))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["service"].as_str().unwrap().to_string(),
+                i["url"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A post by `token` (created once acknowledged) and an upvote on it by
+/// `voter`, which the votes instance can only count after asking a posts
+/// instance about the new post (or hearing of it on the bus).
+async fn post_and_upvote(client: &Client, base: &str, token: &str, voter: &str, key: &str) {
+    let id = create_acknowledged(client, base, token, key).await;
+    until("the upvote is counted", || async {
+        client
+            .post(format!("{base}/api/v1/posts/{id}/upvote"))
+            .bearer_auth(voter)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
+/// A formation whose instances are given nothing but `--register
+/// <gateway>`: votes and messages find users and posts in the gateway's
+/// registry. A posts instance killed leaves the registry and the votes
+/// instance's peers; restarted, it comes back to both; with the other one
+/// killed then, votes can only be reaching the restarted instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formation_found_through_the_registry_alone_follows_instance_churn() {
+    let Ok(postgres) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let (mut plan, logs) = plan(&postgres, 2);
+    plan.discovery = Discovery::Registry;
+    // No bus: votes learns of a post, and messages of an account, only by
+    // asking a posts or users instance, which it has to find.
+    plan.nats = None;
+    plan.instances.insert("votes".into(), 1);
+    plan.instances.insert("messages".into(), 1);
+    let _databases = Databases(plan.clone());
+    let mut formation = Formation::start(plan.clone()).await.unwrap();
+    let (base, admin) = (
+        formation.url().to_string(),
+        formation.admin_token().unwrap().to_string(),
+    );
+    let client = Client::new();
+    let listed = registered(&client, &base, &admin).await;
+    assert_eq!(listed.len(), 5, "{listed:?}");
+
+    let alice = token(&client, &base, "alice").await;
+    let bob = token(&client, &base, "bob").await;
+    post_and_upvote(&client, &base, &alice, &bob, "first").await;
+    let sent = client
+        .post(format!("{base}/api/v1/messages"))
+        .bearer_auth(&alice)
+        .json(&json!({"to": "bob", "text": "found through the registry"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::CREATED);
+
+    let first = formation.instance_url("posts", 0).unwrap().to_string();
+    formation.kill("posts", 0).await.unwrap();
+    until("the killed instance leaves the registry", || async {
+        !registered(&client, &base, &admin)
+            .await
+            .iter()
+            .any(|(_, url)| url == &first)
+    })
+    .await;
+    post_and_upvote(&client, &base, &alice, &bob, "second").await;
+    formation.restart("posts", 0).await.unwrap();
+    until("the restarted instance is listed again", || async {
+        registered(&client, &base, &admin)
+            .await
+            .iter()
+            .any(|(_, url)| url == &first)
+    })
+    .await;
+    formation.kill("posts", 1).await.unwrap();
+    post_and_upvote(&client, &base, &alice, &bob, "third").await;
+    formation.stop().await;
+    drop(logs);
 }

@@ -726,3 +726,128 @@ async fn a_burst_of_5xx_ejects_an_instance_until_its_probe_passes() {
     ra.stop().await;
     rb.stop().await;
 }
+
+/// An instance's registration loop with the gateway at `gw`, until `stop`.
+fn register_with(
+    gw: &Server,
+    service: &str,
+    instance: &Server,
+    stop: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(
+        rookery_gateway::discovery::Registration {
+            gateways: vec![gw.base.clone()],
+            service: service.into(),
+            advertise: instance.base.clone(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            interval: Duration::from_millis(50),
+        }
+        .run(stop.clone()),
+    )
+}
+
+/// A formation started with registration alone: no instance is given
+/// another's URL. The messages instance finds users instances in the
+/// gateway's registry (it has no bus, so every new recipient is a question
+/// to users), and follows them as one is added and the other removed.
+#[tokio::test]
+async fn a_formation_found_through_the_registry_follows_instances_coming_and_going() {
+    use rookery::app::{Peers, RegistrySource};
+    use rookery_kernel::db::sqlite_url_in;
+    let secret = rookery_kernel::secret::Secret::from_bytes(b"a test secret that is long enough!!");
+    let dir = tempfile::tempdir().unwrap();
+    let users_db = sqlite_url_in(dir.path(), "users");
+    let gw = gateway_with(&[], config(), with_admin_token()).await;
+    let serve = async |app| Server::serve(app, tempfile::tempdir().unwrap()).await;
+
+    let first_users = serve(
+        rookery::app::users_instance(&users_db, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let registry = Peers::Registry(RegistrySource {
+        gateways: vec![gw.base.clone()],
+        admin_token: Some(ADMIN_TOKEN.into()),
+        interval: Duration::from_millis(50),
+    });
+    let messages = serve(
+        rookery::app::messages_instance_on(
+            &sqlite_url_in(dir.path(), "messages"),
+            &secret,
+            registry,
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let (stop_first, stop_rest) = (
+        tokio_util::sync::CancellationToken::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let first_registration = register_with(&gw, "users", &first_users, &stop_first);
+    let messages_registration = register_with(&gw, "messages", &messages, &stop_rest);
+    eventually("both instances are registered", async || {
+        instances(&gw).await.len() == 2
+    })
+    .await;
+
+    let send = async |from: &common::User, to: &str| {
+        from.basic(gw.req(Method::POST, "/api/v1/messages"))
+            .json(&json!({"to": to, "text": "found you"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let alice = gw.user("alice").await;
+    gw.user("bob").await;
+    // The messages instance may not have read the listing yet: it answers
+    // 503 until it has, never an error of its own.
+    eventually(
+        "messages finds users in the registry",
+        async || match send(&alice, "bob").await {
+            StatusCode::CREATED => true,
+            StatusCode::SERVICE_UNAVAILABLE => false,
+            other => panic!("unexpected {other}"),
+        },
+    )
+    .await;
+
+    // A second users instance joins, the first leaves.
+    let second_users = serve(
+        rookery::app::users_instance(&users_db, &secret)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let second_registration = register_with(&gw, "users", &second_users, &stop_rest);
+    eventually("the second users instance is registered", async || {
+        instances(&gw).await.len() == 3
+    })
+    .await;
+    stop_first.cancel();
+    first_registration.await.unwrap();
+    first_users.stop().await;
+    // carol is new to the messages instance: it must ask users, and only
+    // the second instance is left to answer.
+    gw.user("carol").await;
+    eventually(
+        "messages follows the second users instance",
+        async || match send(&alice, "carol").await {
+            StatusCode::CREATED => true,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => false,
+            other => panic!("unexpected {other}"),
+        },
+    )
+    .await;
+    assert_eq!(send(&alice, "bob").await, StatusCode::CREATED);
+
+    stop_rest.cancel();
+    second_registration.await.unwrap();
+    messages_registration.await.unwrap();
+    gw.stop().await;
+    messages.stop().await;
+    second_users.stop().await;
+}

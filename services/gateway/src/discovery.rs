@@ -66,3 +66,95 @@ impl Registration {
         Ok(())
     }
 }
+
+/// A service instance's peers (the users instances a messages instance
+/// asks, ...) taken from the gateways' registry rather than from static URL
+/// lists: every `interval` it reads `GET /admin/instances` from the first
+/// gateway that answers and makes each pool's discovered instances what is
+/// listed for its service, so instances added or removed while the
+/// formation runs are followed. A round where no gateway answers keeps the
+/// last listing.
+pub struct RegistryFollower {
+    pub gateways: Vec<String>,
+    pub admin_token: Option<String>,
+    pub pools: Vec<std::sync::Arc<crate::HttpPool>>,
+    pub interval: Duration,
+}
+
+#[derive(serde::Deserialize)]
+struct Listing {
+    items: Vec<Listed>,
+}
+
+#[derive(serde::Deserialize)]
+struct Listed {
+    service: String,
+    url: String,
+}
+
+impl RegistryFollower {
+    /// Follows until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        loop {
+            self.follow_once(&client).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// One round; true when a gateway answered.
+    pub async fn follow_once(
+        &self,
+        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    ) -> bool {
+        for gateway in &self.gateways {
+            match self.listing(client, gateway).await {
+                Ok(listing) => {
+                    for pool in &self.pools {
+                        let urls: Vec<String> = listing
+                            .items
+                            .iter()
+                            .filter(|i| i.service == pool.service)
+                            .map(|i| i.url.clone())
+                            .collect();
+                        pool.adopt(&urls);
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(gateway, error = %e, "reading the gateway's registry failed")
+                }
+            }
+        }
+        false
+    }
+
+    async fn listing(
+        &self,
+        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+        gateway: &str,
+    ) -> anyhow::Result<Listing> {
+        use http_body_util::BodyExt;
+        let mut req = Request::get(format!("{}/admin/instances", gateway.trim_end_matches('/')));
+        if let Some(token) = &self.admin_token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request(req.body(Full::default())?),
+        )
+        .await??;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "gateway answered {} (is ROOKERY_ADMIN_TOKEN the gateway's?)",
+            response.status()
+        );
+        let body = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect())
+            .await??
+            .to_bytes();
+        Ok(serde_json::from_slice(&body)?)
+    }
+}

@@ -140,6 +140,9 @@ pub enum Origin {
     Dns,
     /// `POST /admin/instances`, kept alive by heartbeats.
     Registered,
+    /// Listed by a gateway's registry, which a service instance follows for
+    /// its peers ([`crate::discovery::RegistryFollower`]).
+    Discovered,
     /// An https URL or one with a path (a Lambda function URL, a load
     /// balancer): balanced behind it, so never probed nor ejected here.
     Endpoint,
@@ -368,6 +371,46 @@ impl HttpPool {
             tracing::info!(service = %self.service, instance = %base, "instance deregistered");
         }
         Ok(removed)
+    }
+
+    /// Makes the discovered instances exactly `urls` (what a registry
+    /// lists now): new ones join, gone ones leave; instances of other
+    /// origins stay. Unparsable URLs are skipped.
+    pub fn adopt(&self, urls: &[String]) {
+        let bases: Vec<String> = urls
+            .iter()
+            .filter_map(|u| base_of(u).ok().map(|(base, _, _)| base))
+            .collect();
+        let current = self.instances();
+        let unchanged = bases.iter().all(|b| current.iter().any(|i| &i.base == b))
+            && current
+                .iter()
+                .filter(|i| i.origin == Origin::Discovered)
+                .all(|i| bases.contains(&i.base));
+        if unchanged {
+            return;
+        }
+        let now = self.now_ms();
+        self.update(|instances| {
+            instances.retain(|i| {
+                let keep = i.origin != Origin::Discovered || bases.contains(&i.base);
+                if !keep {
+                    tracing::info!(service = %self.service, instance = %i.base, "instance no longer listed");
+                }
+                keep
+            });
+            for base in &bases {
+                if !instances.iter().any(|i| &i.base == base) {
+                    tracing::info!(service = %self.service, instance = %base, "instance discovered");
+                    instances.push(Arc::new(Instance::new(
+                        base.clone(),
+                        Origin::Discovered,
+                        None,
+                        now,
+                    )));
+                }
+            }
+        });
     }
 
     pub fn views(&self) -> Vec<InstanceView> {

@@ -18,6 +18,8 @@ pub struct Args {
     /// A second listener for the Mastodon client API (to `mastodon` instances).
     #[arg(long, env = "ROOKERY_MASTODON_LISTEN")]
     mastodon_listen: Option<String>,
+    #[command(flatten)]
+    connections: super::ConnectionArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -25,6 +27,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         listen,
         upstreams,
         mastodon_listen,
+        connections,
     } = args;
     let upstreams = parse_upstreams(&upstreams)?;
     let app = app::gateway_only_with(
@@ -47,7 +50,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             extra.push((mastodon, router));
         }
     }
-    app.serve_with(listener, extra, shutdown_signal()).await
+    app.serve_with(listener, extra, connections.limits(), shutdown_signal())
+        .await
 }
 
 /// `users=http://a:1,http://b:2` entries into service -> instance URLs.

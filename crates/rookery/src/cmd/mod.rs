@@ -68,3 +68,33 @@ pub(crate) async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing in-flight requests");
 }
+
+/// The bounds on every listener's connections (see `rookery::server`).
+#[derive(clap::Args)]
+pub(crate) struct ConnectionArgs {
+    /// Time a client has to send a whole request head, from connecting or
+    /// from the first byte of a later request (e.g. 10s).
+    #[arg(long, env = "ROOKERY_HEADER_TIMEOUT", value_parser = rookery::load::parse_duration)]
+    header_timeout: Option<std::time::Duration>,
+    /// Time a keep-alive connection may wait for its next request, and a
+    /// request in progress may move no byte either way (e.g. 75s).
+    #[arg(long, env = "ROOKERY_IDLE_TIMEOUT", value_parser = rookery::load::parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
+    /// Most connections open at once per listener; more wait in the
+    /// listen backlog (default 10,000 or half the descriptor limit).
+    #[arg(long, env = "ROOKERY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+}
+
+impl ConnectionArgs {
+    pub(crate) fn limits(&self) -> rookery::server::ConnectionLimits {
+        let default = rookery::server::ConnectionLimits::default();
+        rookery::server::ConnectionLimits {
+            header_timeout: self.header_timeout.unwrap_or(default.header_timeout),
+            idle_timeout: self.idle_timeout.unwrap_or(default.idle_timeout),
+            max_connections: self
+                .max_connections
+                .map_or(default.max_connections, |n| n as usize),
+        }
+    }
+}

@@ -21,6 +21,8 @@ pub struct Args {
         env = "ROOKERY_MASTODON_LISTEN"
     )]
     mastodon_listen: String,
+    #[command(flatten)]
+    connections: super::ConnectionArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -28,6 +30,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         listen,
         data_dir,
         mastodon_listen,
+        connections,
     } = args;
     let app = app::embedded(&data_dir).await?;
     let listener = bind(&listen).await?;
@@ -45,5 +48,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             extra.push((mastodon, router));
         }
     }
-    app.serve_with(listener, extra, shutdown_signal()).await
+    app.serve_with(listener, extra, connections.limits(), shutdown_signal())
+        .await
 }

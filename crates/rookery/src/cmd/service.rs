@@ -29,6 +29,8 @@ pub struct Args {
     /// `http://<--listen address>`.
     #[arg(long, env = "ROOKERY_ADVERTISE_URL")]
     advertise: Option<String>,
+    #[command(flatten)]
+    connections: super::ConnectionArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -39,6 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         data_dir,
         register,
         advertise,
+        connections,
     } = args;
     let url = database_url.unwrap_or_else(|| sqlite_url_in(&data_dir, name.as_str()));
     if url.starts_with("sqlite:") {
@@ -48,39 +51,65 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(s) => s,
         None => Secret::load_or_create(&data_dir)?,
     };
+    let heartbeat = Duration::from_millis(
+        std::env::var("ROOKERY_HEARTBEAT_INTERVAL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000u64)
+            .max(1),
+    );
+    // Other services' instances: the URL list when given (IPs or DNS
+    // names), else the gateways' registry when registering there.
+    let peers = |var: &str| match optional_base_urls(var) {
+        urls if !urls.is_empty() => app::Peers::Urls(urls),
+        _ if !register.is_empty() => app::Peers::Registry(app::RegistrySource {
+            gateways: register.clone(),
+            admin_token: app::admin_token(),
+            interval: heartbeat,
+        }),
+        _ => app::Peers::None,
+    };
+    // The web client and the Mastodon API call the public API: the
+    // gateways given, or those the instance registers with.
+    let gateways = |needed_by: &str| match optional_base_urls("ROOKERY_GATEWAY_URL") {
+        urls if !urls.is_empty() => Ok(urls),
+        _ if !register.is_empty() => Ok(register.clone()),
+        _ => Err(anyhow::anyhow!(
+            "{needed_by} needs ROOKERY_GATEWAY_URL (the gateways' base URLs, comma-separated) or --register"
+        )),
+    };
     let app = match name {
         ServiceName::Users => app::users_instance(&url, &secret).await?,
+        // Optional for posts: without it the author replica alone answers.
         ServiceName::Posts => {
-            // Optional: without it the author replica alone answers.
-            let users = optional_base_urls("ROOKERY_USERS_URL");
-            app::posts_instance(&url, &secret, &users).await?
+            app::posts_instance(&url, &secret, peers("ROOKERY_USERS_URL")).await?
         }
         ServiceName::Votes => {
-            let posts = base_urls("ROOKERY_POSTS_URL", "votes", "posts")?;
-            let users = base_urls("ROOKERY_USERS_URL", "votes", "users")?;
             // Polls in DynamoDB (dynamodb://...), or beside the votes.
             let polls = std::env::var("POLLS_DATABASE_URL").ok();
-            app::votes_instance(&url, polls.as_deref(), &secret, &posts, &users).await?
+            app::votes_instance(
+                &url,
+                polls.as_deref(),
+                &secret,
+                peers("ROOKERY_POSTS_URL"),
+                peers("ROOKERY_USERS_URL"),
+            )
+            .await?
         }
         ServiceName::Messages => {
-            let users = base_urls("ROOKERY_USERS_URL", "messages", "users")?;
-            app::messages_instance(&url, &secret, &users).await?
+            app::messages_instance(&url, &secret, peers("ROOKERY_USERS_URL")).await?
         }
         ServiceName::Notifications => {
-            let users = base_urls("ROOKERY_USERS_URL", "notifications", "users")?;
-            let posts = base_urls("ROOKERY_POSTS_URL", "notifications", "posts")?;
-            app::notifications_instance(&url, &secret, &users, &posts).await?
+            app::notifications_instance(
+                &url,
+                &secret,
+                peers("ROOKERY_USERS_URL"),
+                peers("ROOKERY_POSTS_URL"),
+            )
+            .await?
         }
-        ServiceName::Web => {
-            // A client of the public API: it calls the gateways.
-            let gateways = base_urls("ROOKERY_GATEWAY_URL", "web", "gateway")?;
-            app::web_instance(&url, &gateways).await?
-        }
-        ServiceName::Mastodon => {
-            // A client of the public API, like the web client.
-            let gateways = base_urls("ROOKERY_GATEWAY_URL", "mastodon", "gateway")?;
-            app::mastodon_instance(&url, &gateways).await?
-        }
+        ServiceName::Web => app::web_instance(&url, &gateways("web")?).await?,
+        ServiceName::Mastodon => app::mastodon_instance(&url, &gateways("mastodon")?).await?,
     };
     let listener = bind(&listen).await?;
     let address = listener.local_addr()?;
@@ -101,13 +130,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 service: name.as_str().to_string(),
                 advertise,
                 admin_token: app::admin_token(),
-                interval: Duration::from_millis(
-                    std::env::var("ROOKERY_HEARTBEAT_INTERVAL_MS")
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(2000u64)
-                        .max(1),
-                ),
+                interval: heartbeat,
             };
             Some(tokio::spawn(registration.run(stop.clone())))
         }
@@ -118,21 +141,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // Deregistration runs while in-flight requests drain.
         signalled.cancel();
     });
-    let served = app.serve(listener, stop.cancelled_owned()).await;
+    let served = app
+        .serve(listener, connections.limits(), stop.cancelled_owned())
+        .await;
     if let Some(registration) = registration {
         let _ = registration.await;
     }
     served
-}
-
-/// Base URLs of another service's instances from `var` (comma-separated).
-fn base_urls(var: &str, needed_by: &str, of: &str) -> anyhow::Result<Vec<String>> {
-    let urls = optional_base_urls(var);
-    anyhow::ensure!(
-        !urls.is_empty(),
-        "{needed_by} needs {var}: the {of} instances' base URLs, comma-separated"
-    );
-    Ok(urls)
 }
 
 /// The comma-separated base URLs in `var`; none when it is unset or empty.

@@ -47,6 +47,10 @@ pub struct Args {
     /// Where each process's log goes (`<service>.<n>.log`).
     #[arg(long, default_value = "./formation-logs")]
     log_dir: PathBuf,
+    /// `registry`: instances get only `--register <gateway>` and find each
+    /// other in its registry; `static`: every process is given the others' URLs.
+    #[arg(long, value_enum, default_value = "static")]
+    discovery: rookery::formation::Discovery,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -66,6 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         redis,
         nats,
         log_dir,
+        discovery,
     } = args;
     use rookery::formation::{Formation, Plan};
     let secret = match std::env::var("ROOKERY_SECRET") {
@@ -100,6 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         nats,
         secret,
         log_dir,
+        discovery,
     };
     let mut formation = Formation::start(plan).await?;
     tracing::info!(gateway = formation.url(), "formation up; Ctrl-C stops it");

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use rookery::server::ConnectionLimits;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -40,14 +41,36 @@ impl Server {
             public_url: format!("http://{mastodon_addr}"),
         };
         let router = app.mastodon_router(config).await.unwrap().unwrap();
-        let mut server = Self::serve_on(app, dir, listener, vec![(mastodon, router)]).await;
+        let mut server = Self::serve_on(
+            app,
+            dir,
+            listener,
+            vec![(mastodon, router)],
+            ConnectionLimits::default(),
+        )
+        .await;
         server.mastodon = format!("http://{mastodon_addr}");
         server
     }
 
     pub async fn serve(app: rookery::app::App, dir: tempfile::TempDir) -> Self {
+        Self::serve_limited(app, dir, ConnectionLimits::default()).await
+    }
+
+    /// [`Server::embedded`] with `limits` on its connections.
+    pub async fn embedded_limited(limits: ConnectionLimits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let app = rookery::app::embedded(dir.path()).await.unwrap();
+        Self::serve_limited(app, dir, limits).await
+    }
+
+    pub async fn serve_limited(
+        app: rookery::app::App,
+        dir: tempfile::TempDir,
+        limits: ConnectionLimits,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve_on(app, dir, listener, Vec::new()).await
+        Self::serve_on(app, dir, listener, Vec::new(), limits).await
     }
 
     async fn serve_on(
@@ -55,10 +78,11 @@ impl Server {
         dir: tempfile::TempDir,
         listener: TcpListener,
         extra: Vec<(TcpListener, axum::Router)>,
+        limits: ConnectionLimits,
     ) -> Self {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve_with(listener, extra, async move {
+        let task = tokio::spawn(app.serve_with(listener, extra, limits, async move {
             let _ = rx.await;
         }));
         Self {
