@@ -44,6 +44,10 @@ type Closer =
 /// How long the extra listeners' open connections (streams) may take to end
 /// once the process stops.
 const STREAMS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the main listener's requests in progress may take to finish once
+/// the process stops (above the gateway's 10 s upstream timeout; a
+/// standalone mastodon instance's streams are cut then).
+const REQUESTS_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A running set of routers and their background tasks.
 pub struct App {
@@ -104,14 +108,16 @@ impl App {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = CancellationToken::new();
+        let slots = server::connection_slots(&limits);
         let mut others = tokio::task::JoinSet::new();
         for (listener, router) in extra {
             others.spawn(server::serve(
                 listener,
                 router,
                 limits,
+                slots.clone(),
                 stopping.clone(),
-                Some(STREAMS_GRACE),
+                STREAMS_GRACE,
             ));
         }
         let trigger = stopping.clone();
@@ -123,8 +129,9 @@ impl App {
             listener,
             self.router.clone(),
             limits,
+            slots,
             stopping.clone(),
-            None,
+            REQUESTS_GRACE,
         )
         .await;
         while others.join_next().await.is_some() {}
@@ -536,22 +543,21 @@ fn peer_pool(
     Ok(Some(pool))
 }
 
-/// [`peer_pool`] of a service the instance cannot work without.
+/// [`peer_pool`] of a service the instance cannot work without: with
+/// [`Peers::None`] an empty pool, so what needs it answers 503
+/// (`rookery service` refuses to start so; tests build such instances).
 fn required_peer_pool(
-    needed_by: &str,
     service: &str,
     peers: &Peers,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<HttpPool>> {
-    peer_pool(service, peers, tasks, shutdown)?.with_context(|| {
-        format!("{needed_by} needs the {service} instances: their base URLs, or --register to find them in the gateways' registry")
-    })
+    match peer_pool(service, peers, tasks, shutdown)? {
+        Some(pool) => Ok(pool),
+        None => HttpPool::new(service, &[]),
+    }
 }
 
-/// The bus that connects standalone instances: NATS JetStream when
-/// `NATS_URL` is set (stream `ROOKERY_NATS_STREAM`, subjects under
-/// `ROOKERY_NATS_PREFIX`), otherwise none.
 pub async fn instance_bus() -> anyhow::Result<Option<Arc<dyn EventBus>>> {
     let Some(config) = JetStreamConfig::from_env() else {
         return Ok(None);
@@ -642,8 +648,8 @@ pub async fn votes_instance_on(
     let votes = rookery_votes::open_store(database_url, ids.clone()).await?;
     let polls = rookery_votes::open_poll_store(polls_url, &votes, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let posts = required_peer_pool("votes", "posts", &posts.into(), &tasks, &shutdown)?;
-    let users = required_peer_pool("votes", "users", &users.into(), &tasks, &shutdown)?;
+    let posts = required_peer_pool("posts", &posts.into(), &tasks, &shutdown)?;
+    let users = required_peer_pool("users", &users.into(), &tasks, &shutdown)?;
     let bus = match bus {
         Some(bus) => {
             let events = rookery_votes::events::subscribe(bus.as_ref()).await?;
@@ -710,7 +716,7 @@ pub async fn messages_instance_on(
     let ids = Arc::new(IdGenerator::from_env());
     let messages = rookery_messages::open_store(database_url, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let users = required_peer_pool("messages", "users", &users.into(), &tasks, &shutdown)?;
+    let users = required_peer_pool("users", &users.into(), &tasks, &shutdown)?;
     let bus = match bus {
         Some(bus) => {
             let events = rookery_messages::events::subscribe(bus.as_ref()).await?;
@@ -775,8 +781,8 @@ pub async fn notifications_instance_on(
     let ids = Arc::new(IdGenerator::from_env());
     let notifications = rookery_notifications::open_store(database_url, ids).await?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let users = required_peer_pool("notifications", "users", &users.into(), &tasks, &shutdown)?;
-    let posts = required_peer_pool("notifications", "posts", &posts.into(), &tasks, &shutdown)?;
+    let users = required_peer_pool("users", &users.into(), &tasks, &shutdown)?;
+    let posts = required_peer_pool("posts", &posts.into(), &tasks, &shutdown)?;
     let bus = match bus {
         Some(bus) => {
             let events = rookery_notifications::events::subscribe(bus.as_ref()).await?;

@@ -8,17 +8,19 @@
 //! - **idle timeout**: how long a keep-alive connection may wait for its next
 //!   request, and how long a request in progress may move no byte either way
 //!   (a stalled upload, a client that stopped reading its answer);
-//! - **connection limit**: at most this many open at once; more wait in the
-//!   listen backlog until one closes.
+//! - **connection limit**: at most this many open at once over all the
+//!   process's listeners (upgraded WebSockets included, for as long as
+//!   their socket lives); more wait in the listen backlog until one closes.
 //!
-//! Upgraded connections (WebSocket) leave the server's hands once upgraded;
-//! their stream keeps its own heartbeats and bounded queues.
+//! Not bounded: a client that keeps trickling bytes (a request body is
+//! bounded by its reader, `rookery_kernel::extract::read_body`; a response
+//! read a byte at a time is not).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -72,17 +74,23 @@ fn half_the_descriptors() -> Option<usize> {
     })
 }
 
-/// Serves `router` on `listener` until `stop` is cancelled, then lets
-/// requests in progress finish: all of them (`grace` None) or those that
-/// finish within `grace` (streams never do), cutting the rest.
+/// The connection slots of a process's listeners, shared so that the limit
+/// holds for all of them together.
+pub fn connection_slots(limits: &ConnectionLimits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(limits.max_connections.max(1)))
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, each connection
+/// holding one of `slots`, then lets requests in progress finish within
+/// `grace` (streams never do) and cuts the rest.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    slots: Arc<Semaphore>,
     stop: CancellationToken,
-    grace: Option<Duration>,
+    grace: Duration,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = TaskTracker::new();
     let finishing = CancellationToken::new();
     let cut = CancellationToken::new();
@@ -110,25 +118,19 @@ pub async fn serve(
         // Small answers go out at once rather than waiting on Nagle.
         let _ = stream.set_nodelay(true);
         let (router, finishing, cut) = (router.clone(), finishing.clone(), cut.clone());
-        connections.spawn(async move {
-            serve_connection(stream, remote, router, limits, finishing, cut).await;
-            drop(slot);
-        });
+        connections.spawn(serve_connection(
+            stream, slot, remote, router, limits, finishing, cut,
+        ));
     }
     drop(listener);
     finishing.cancel();
     connections.close();
-    match grace {
-        None => connections.wait().await,
-        Some(grace) => {
-            if tokio::time::timeout(grace, connections.wait())
-                .await
-                .is_err()
-            {
-                cut.cancel();
-                connections.wait().await;
-            }
-        }
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
+        cut.cancel();
+        connections.wait().await;
     }
 }
 
@@ -142,6 +144,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 async fn serve_connection(
     stream: TcpStream,
+    slot: OwnedSemaphorePermit,
     remote: SocketAddr,
     router: Router,
     limits: ConnectionLimits,
@@ -152,13 +155,20 @@ async fn serve_connection(
     let io = TokioIo::new(Watched {
         io: stream,
         watch: watch.clone(),
+        _slot: slot,
     });
     let service = {
         let watch = watch.clone();
-        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            watch.enter(Phase::Busy);
-            request.extensions_mut().insert(ConnectInfo(remote));
+        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            watch.begin_request(request.body().is_end_stream());
             let (router, watch) = (router.clone(), watch.clone());
+            let mut request = request.map(|body| {
+                Body::new(RequestBody {
+                    body,
+                    watch: watch.clone(),
+                })
+            });
+            request.extensions_mut().insert(ConnectInfo(remote));
             async move {
                 let Ok(response) = router.oneshot(request).await;
                 Ok::<_, Infallible>(response.map(|body| Body::new(Answered { body, watch })))
@@ -212,6 +222,9 @@ enum Phase {
     Head = 1,
     /// A request is being served, up to the end of its answer's body.
     Busy = 2,
+    /// Answered before its request body was read: hyper reads and drops
+    /// the rest, so reads are not a next head yet.
+    Draining = 3,
 }
 
 /// A connection's phase and traffic, written by its IO and its service and
@@ -224,6 +237,11 @@ struct Watch {
     phase_since: AtomicU64,
     /// Reads and writes that moved bytes, and phase changes.
     moved: AtomicU64,
+    /// Whether the current request's body has been read to its end.
+    body_read: AtomicBool,
+    /// When bytes of a next request head arrived while this one was being
+    /// answered (ms since `started`, plus one; 0: none).
+    early_head: AtomicU64,
 }
 
 /// What the timer last saw of a connection's traffic.
@@ -239,30 +257,65 @@ impl Watch {
             phase: AtomicU8::new(Phase::Head as u8),
             phase_since: AtomicU64::new(0),
             moved: AtomicU64::new(0),
+            body_read: AtomicBool::new(true),
+            early_head: AtomicU64::new(0),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Relaxed) {
             0 => Phase::Waiting,
             1 => Phase::Head,
-            _ => Phase::Busy,
+            2 => Phase::Busy,
+            _ => Phase::Draining,
         }
     }
 
-    fn enter(&self, phase: Phase) {
-        self.phase_since
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    fn enter_at(&self, phase: Phase, since_ms: u64) {
+        self.phase_since.store(since_ms, Ordering::Relaxed);
         self.phase.store(phase as u8, Ordering::Relaxed);
         self.moved.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn enter(&self, phase: Phase) {
+        self.enter_at(phase, self.now_ms());
+    }
+
+    fn begin_request(&self, body_read: bool) {
+        self.body_read.store(body_read, Ordering::Relaxed);
+        self.early_head.store(0, Ordering::Relaxed);
+        self.enter(Phase::Busy);
+    }
+
+    /// The answer's body is done with: the next request is due, timed as
+    /// a head from its first byte (which may have come already).
+    fn answered(&self) {
+        match self.early_head.swap(0, Ordering::Relaxed) {
+            0 if self.body_read.load(Ordering::Relaxed) => self.enter(Phase::Waiting),
+            0 => self.enter(Phase::Draining),
+            early => self.enter_at(Phase::Head, early - 1),
+        }
+    }
+
     fn read(&self, bytes: usize) {
-        if bytes > 0 {
-            self.moved.fetch_add(1, Ordering::Relaxed);
-            if self.phase() == Phase::Waiting {
-                self.enter(Phase::Head);
+        if bytes == 0 {
+            return;
+        }
+        self.moved.fetch_add(1, Ordering::Relaxed);
+        match self.phase() {
+            Phase::Waiting => self.enter(Phase::Head),
+            // Read past a request whose body is done: the next head.
+            Phase::Busy
+                if self.body_read.load(Ordering::Relaxed)
+                    && self.early_head.load(Ordering::Relaxed) == 0 =>
+            {
+                self.early_head.store(self.now_ms() + 1, Ordering::Relaxed);
             }
+            _ => {}
         }
     }
 
@@ -284,12 +337,19 @@ impl Watch {
             .saturating_sub(Duration::from_millis(
                 self.phase_since.load(Ordering::Relaxed),
             ));
+        // An answer may still be going out after hyper let go of its body:
+        // waiting counts from the last traffic.
+        let quiet = now.duration_since(seen.at);
         match self.phase() {
             Phase::Head if in_phase > limits.header_timeout => {
                 Some("request head not received within the header timeout")
             }
-            Phase::Waiting if in_phase > limits.idle_timeout => Some("idle"),
-            Phase::Busy if now.duration_since(seen.at) > limits.idle_timeout => {
+            Phase::Waiting | Phase::Draining
+                if in_phase > limits.idle_timeout && quiet > limits.idle_timeout =>
+            {
+                Some("idle")
+            }
+            Phase::Busy if quiet > limits.idle_timeout => {
                 Some("no traffic within the idle timeout")
             }
             _ => None,
@@ -297,10 +357,12 @@ impl Watch {
     }
 }
 
-/// The connection's socket, telling its watch about traffic.
+/// The connection's socket, telling its watch about traffic. It holds the
+/// connection's slot for as long as the socket lives, after an upgrade too.
 struct Watched {
     io: TcpStream,
     watch: Arc<Watch>,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl AsyncRead for Watched {
@@ -365,7 +427,7 @@ struct Answered {
 
 impl Drop for Answered {
     fn drop(&mut self) {
-        self.watch.enter(Phase::Waiting);
+        self.watch.answered();
     }
 }
 
@@ -378,6 +440,36 @@ impl http_body::Body for Answered {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request's body, telling the watch when it has been read to its end.
+struct RequestBody {
+    body: Incoming,
+    watch: Arc<Watch>,
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.watch.body_read.store(true, Ordering::Relaxed);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -437,5 +529,48 @@ mod tests {
         watch.read(0);
         std::thread::sleep(Duration::from_millis(1100));
         assert!(watch.overdue(&limits(), &mut progress).is_some());
+    }
+
+    #[test]
+    fn an_answer_still_going_out_is_not_idle() {
+        let watch = Watch::new();
+        watch.begin_request(true);
+        watch.answered();
+        assert_eq!(watch.phase(), Phase::Waiting);
+        let mut progress = seen();
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(300));
+            watch.wrote(10);
+            assert_eq!(watch.overdue(&limits(), &mut progress), None);
+        }
+    }
+
+    #[test]
+    fn the_rest_of_an_unread_body_is_not_a_next_head() {
+        let watch = Watch::new();
+        watch.begin_request(false);
+        watch.answered();
+        assert_eq!(watch.phase(), Phase::Draining);
+        watch.read(100);
+        assert_eq!(watch.phase(), Phase::Draining);
+        // The next request starts the cycle again.
+        watch.begin_request(true);
+        assert_eq!(watch.phase(), Phase::Busy);
+    }
+
+    #[test]
+    fn a_next_head_read_early_is_timed_from_its_first_byte() {
+        let watch = Watch::new();
+        watch.begin_request(false);
+        // Body bytes while it is unread are not a head.
+        watch.read(10);
+        assert_eq!(watch.early_head.load(Ordering::Relaxed), 0);
+        watch.body_read.store(true, Ordering::Relaxed);
+        watch.read(10);
+        std::thread::sleep(Duration::from_millis(300));
+        watch.answered();
+        assert_eq!(watch.phase(), Phase::Head);
+        // Its head time began before the answer ended: already overdue.
+        assert!(watch.overdue(&limits(), &mut seen()).is_some());
     }
 }

@@ -69,11 +69,13 @@ impl Registration {
 
 /// A service instance's peers (the users instances a messages instance
 /// asks, ...) taken from the gateways' registry rather than from static URL
-/// lists: every `interval` it reads `GET /admin/instances` from the first
-/// gateway that answers and makes each pool's discovered instances what is
-/// listed for its service, so instances added or removed while the
-/// formation runs are followed. A round where no gateway answers keeps the
-/// last listing.
+/// lists: every `interval` it reads `GET /admin/instances` from every
+/// gateway and gives each pool what they list for its service together
+/// ([`crate::HttpPool::adopt`]), so instances added or removed while the
+/// formation runs are followed. Instances a round does not list leave a
+/// pool only after the heartbeat TTL, so a gateway that restarted (and
+/// lists nothing until the next heartbeats) or does not answer empties
+/// nothing.
 pub struct RegistryFollower {
     pub gateways: Vec<String>,
     pub admin_token: Option<String>,
@@ -90,14 +92,20 @@ struct Listing {
 struct Listed {
     service: String,
     url: String,
+    healthy: bool,
 }
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 impl RegistryFollower {
     /// Follows until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         loop {
-            self.follow_once(&client).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.follow_once(&client) => {}
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(self.interval) => {}
@@ -105,38 +113,35 @@ impl RegistryFollower {
         }
     }
 
-    /// One round; true when a gateway answered.
-    pub async fn follow_once(
-        &self,
-        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    ) -> bool {
-        for gateway in &self.gateways {
-            match self.listing(client, gateway).await {
+    /// One round; how many gateways answered.
+    pub async fn follow_once(&self, client: &HttpClient) -> usize {
+        let answers =
+            futures::future::join_all(self.gateways.iter().map(|g| self.listing(client, g))).await;
+        let mut listed = Vec::new();
+        let mut answered = 0;
+        for (gateway, answer) in self.gateways.iter().zip(answers) {
+            match answer {
                 Ok(listing) => {
-                    for pool in &self.pools {
-                        let urls: Vec<String> = listing
-                            .items
-                            .iter()
-                            .filter(|i| i.service == pool.service)
-                            .map(|i| i.url.clone())
-                            .collect();
-                        pool.adopt(&urls);
-                    }
-                    return true;
+                    answered += 1;
+                    listed.extend(listing.items);
                 }
                 Err(e) => {
                     tracing::warn!(gateway, error = %e, "reading the gateway's registry failed")
                 }
             }
         }
-        false
+        for pool in &self.pools {
+            let urls: Vec<(String, bool)> = listed
+                .iter()
+                .filter(|i| i.service == pool.service)
+                .map(|i| (i.url.clone(), i.healthy))
+                .collect();
+            pool.adopt(&urls);
+        }
+        answered
     }
 
-    async fn listing(
-        &self,
-        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-        gateway: &str,
-    ) -> anyhow::Result<Listing> {
+    async fn listing(&self, client: &HttpClient, gateway: &str) -> anyhow::Result<Listing> {
         use http_body_util::BodyExt;
         let mut req = Request::get(format!("{}/admin/instances", gateway.trim_end_matches('/')));
         if let Some(token) = &self.admin_token {

@@ -373,42 +373,41 @@ impl HttpPool {
         Ok(removed)
     }
 
-    /// Makes the discovered instances exactly `urls` (what a registry
-    /// lists now): new ones join, gone ones leave; instances of other
-    /// origins stay. Unparsable URLs are skipped.
-    pub fn adopt(&self, urls: &[String]) {
-        let bases: Vec<String> = urls
-            .iter()
-            .filter_map(|u| base_of(u).ok().map(|(base, _, _)| base))
-            .collect();
+    /// Takes in what a registry lists now, `(url, healthy)`: listed
+    /// instances join (with the registry's view of their health until this
+    /// pool's own probe) or have their listing renewed; discovered ones
+    /// no longer listed leave once unlisted for the heartbeat TTL, so a
+    /// gateway that restarted and lists nothing yet empties no pool.
+    /// Instances of other origins stay as they are.
+    pub fn adopt(&self, listed: &[(String, bool)]) {
+        let now = self.now_ms();
         let current = self.instances();
-        let unchanged = bases.iter().all(|b| current.iter().any(|i| &i.base == b))
-            && current
-                .iter()
-                .filter(|i| i.origin == Origin::Discovered)
-                .all(|i| bases.contains(&i.base));
-        if unchanged {
+        let mut new = Vec::new();
+        for (url, healthy) in listed {
+            let Ok((base, _, _)) = base_of(url) else {
+                // An https or path URL (a load balancer, a function URL)
+                // is balanced behind itself: give it as a URL list instead.
+                tracing::debug!(service = %self.service, url, "a listed endpoint is not followed");
+                continue;
+            };
+            match current.iter().find(|i| i.base == base) {
+                Some(known) => known.last_heartbeat_ms.store(now, Ordering::Relaxed),
+                None if !new.iter().any(|(b, _)| b == &base) => new.push((base, *healthy)),
+                None => {}
+            }
+        }
+        if new.is_empty() {
             return;
         }
-        let now = self.now_ms();
         self.update(|instances| {
-            instances.retain(|i| {
-                let keep = i.origin != Origin::Discovered || bases.contains(&i.base);
-                if !keep {
-                    tracing::info!(service = %self.service, instance = %i.base, "instance no longer listed");
+            for (base, healthy) in new {
+                if instances.iter().any(|i| i.base == base) {
+                    continue;
                 }
-                keep
-            });
-            for base in &bases {
-                if !instances.iter().any(|i| &i.base == base) {
-                    tracing::info!(service = %self.service, instance = %base, "instance discovered");
-                    instances.push(Arc::new(Instance::new(
-                        base.clone(),
-                        Origin::Discovered,
-                        None,
-                        now,
-                    )));
-                }
+                tracing::info!(service = %self.service, instance = %base, "instance discovered");
+                let instance = Instance::new(base, Origin::Discovered, None, now);
+                instance.healthy.store(healthy, Ordering::Relaxed);
+                instances.push(Arc::new(instance));
             }
         });
     }
@@ -423,7 +422,11 @@ impl HttpPool {
                 healthy: i.is_healthy(),
                 in_flight: i.in_flight(),
                 origin: i.origin.clone(),
-                last_heartbeat_secs_ago: (i.origin == Origin::Registered).then(|| {
+                last_heartbeat_secs_ago: matches!(
+                    i.origin,
+                    Origin::Registered | Origin::Discovered
+                )
+                .then(|| {
                     now.saturating_sub(i.last_heartbeat_ms.load(Ordering::Relaxed)) as f64 / 1000.0
                 }),
             })
@@ -622,8 +625,11 @@ impl HttpPool {
         let deadline = self
             .now_ms()
             .saturating_sub(self.config.heartbeat_ttl.as_millis() as u64);
+        // Registered instances renew by heartbeats, discovered ones by
+        // being listed again.
         let stale = |i: &Arc<Instance>| {
-            i.origin == Origin::Registered && i.last_heartbeat_ms.load(Ordering::Relaxed) < deadline
+            matches!(i.origin, Origin::Registered | Origin::Discovered)
+                && i.last_heartbeat_ms.load(Ordering::Relaxed) < deadline
         };
         if self.instances().iter().any(stale) {
             self.update(|instances| {

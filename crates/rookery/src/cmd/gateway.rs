@@ -38,18 +38,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = bind(&listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "gateway serving");
-    let mut extra = Vec::new();
-    if let Some(second) = mastodon_listen.filter(|l| l != "off") {
-        let mastodon = bind(&second).await?;
-        tracing::info!(address = %mastodon.local_addr()?, "gateway serving the Mastodon API");
-        let config = rookery_mastodon::MastodonConfig::from_env(
-            &format!("http://{address}"),
-            &format!("http://{}", mastodon.local_addr()?),
-        );
-        if let Some(router) = app.mastodon_router(config).await? {
-            extra.push((mastodon, router));
-        }
-    }
+    let extra = match &mastodon_listen {
+        Some(second) => super::mastodon_listener(&app, second, address).await?,
+        None => Vec::new(),
+    };
     app.serve_with(listener, extra, connections.limits(), shutdown_signal())
         .await
 }

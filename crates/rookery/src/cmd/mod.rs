@@ -46,6 +46,29 @@ pub(crate) async fn bind(address: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding {address}"))
 }
 
+/// The Mastodon API's listener on `address` (`off`: none) beside the API's
+/// own at `api`: what [`rookery::app::App::serve_with`] takes as extra.
+pub(crate) async fn mastodon_listener(
+    app: &rookery::app::App,
+    address: &str,
+    api: std::net::SocketAddr,
+) -> anyhow::Result<Vec<(TcpListener, axum::Router)>> {
+    if address == "off" {
+        return Ok(Vec::new());
+    }
+    let mastodon = bind(address).await?;
+    let origin = mastodon.local_addr()?;
+    tracing::info!(address = %origin, "Mastodon client API serving");
+    let config = rookery_mastodon::MastodonConfig::from_env(
+        &format!("http://{api}"),
+        &format!("http://{origin}"),
+    );
+    Ok(match app.mastodon_router(config).await? {
+        Some(router) => vec![(mastodon, router)],
+        None => Vec::new(),
+    })
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
@@ -74,11 +97,11 @@ pub(crate) async fn shutdown_signal() {
 pub(crate) struct ConnectionArgs {
     /// Time a client has to send a whole request head, from connecting or
     /// from the first byte of a later request (e.g. 10s).
-    #[arg(long, env = "ROOKERY_HEADER_TIMEOUT", value_parser = rookery::load::parse_duration)]
+    #[arg(long, env = "ROOKERY_HEADER_TIMEOUT", value_parser = rookery::load::parse_positive_duration)]
     header_timeout: Option<std::time::Duration>,
     /// Time a keep-alive connection may wait for its next request, and a
     /// request in progress may move no byte either way (e.g. 75s).
-    #[arg(long, env = "ROOKERY_IDLE_TIMEOUT", value_parser = rookery::load::parse_duration)]
+    #[arg(long, env = "ROOKERY_IDLE_TIMEOUT", value_parser = rookery::load::parse_positive_duration)]
     idle_timeout: Option<std::time::Duration>,
     /// Most connections open at once per listener; more wait in the
     /// listen backlog (default 10,000 or half the descriptor limit).

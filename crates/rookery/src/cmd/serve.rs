@@ -36,18 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = bind(&listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), "rookery serving; docs at /docs");
-    let mut extra = Vec::new();
-    if mastodon_listen != "off" {
-        let mastodon = bind(&mastodon_listen).await?;
-        tracing::info!(address = %mastodon.local_addr()?, "Mastodon client API serving");
-        let config = rookery_mastodon::MastodonConfig::from_env(
-            &format!("http://{address}"),
-            &format!("http://{}", mastodon.local_addr()?),
-        );
-        if let Some(router) = app.mastodon_router(config).await? {
-            extra.push((mastodon, router));
-        }
-    }
+    let extra = super::mastodon_listener(&app, &mastodon_listen, address).await?;
     app.serve_with(listener, extra, connections.limits(), shutdown_signal())
         .await
 }

@@ -61,13 +61,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Other services' instances: the URL list when given (IPs or DNS
     // names), else the gateways' registry when registering there.
     let peers = |var: &str| match optional_base_urls(var) {
-        urls if !urls.is_empty() => app::Peers::Urls(urls),
-        _ if !register.is_empty() => app::Peers::Registry(app::RegistrySource {
-            gateways: register.clone(),
-            admin_token: app::admin_token(),
-            interval: heartbeat,
-        }),
-        _ => app::Peers::None,
+        urls if !urls.is_empty() => Ok(app::Peers::Urls(urls)),
+        _ if !register.is_empty() => match app::admin_token() {
+            Some(token) => Ok(app::Peers::Registry(app::RegistrySource {
+                gateways: register.clone(),
+                admin_token: Some(token),
+                interval: heartbeat,
+            })),
+            None => Err(anyhow::anyhow!(
+                "without {var}, {} reads its peers from the gateways' registry, which needs ROOKERY_ADMIN_TOKEN",
+                name.as_str()
+            )),
+        },
+        _ => Ok(app::Peers::None),
+    };
+    // Votes, messages and notifications cannot work without them.
+    let required = |var: &str, of: &str| match peers(var)? {
+        app::Peers::None => Err(anyhow::anyhow!(
+            "{} needs {var} (the {of} instances' base URLs, comma-separated) or --register to find them in the gateways' registry",
+            name.as_str()
+        )),
+        found => Ok(found),
     };
     // The web client and the Mastodon API call the public API: the
     // gateways given, or those the instance registers with.
@@ -82,7 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ServiceName::Users => app::users_instance(&url, &secret).await?,
         // Optional for posts: without it the author replica alone answers.
         ServiceName::Posts => {
-            app::posts_instance(&url, &secret, peers("ROOKERY_USERS_URL")).await?
+            app::posts_instance(&url, &secret, peers("ROOKERY_USERS_URL")?).await?
         }
         ServiceName::Votes => {
             // Polls in DynamoDB (dynamodb://...), or beside the votes.
@@ -91,20 +105,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &url,
                 polls.as_deref(),
                 &secret,
-                peers("ROOKERY_POSTS_URL"),
-                peers("ROOKERY_USERS_URL"),
+                required("ROOKERY_POSTS_URL", "posts")?,
+                required("ROOKERY_USERS_URL", "users")?,
             )
             .await?
         }
         ServiceName::Messages => {
-            app::messages_instance(&url, &secret, peers("ROOKERY_USERS_URL")).await?
+            app::messages_instance(&url, &secret, required("ROOKERY_USERS_URL", "users")?).await?
         }
         ServiceName::Notifications => {
             app::notifications_instance(
                 &url,
                 &secret,
-                peers("ROOKERY_USERS_URL"),
-                peers("ROOKERY_POSTS_URL"),
+                required("ROOKERY_USERS_URL", "users")?,
+                required("ROOKERY_POSTS_URL", "posts")?,
             )
             .await?
         }
