@@ -160,7 +160,7 @@ async fn serve_connection(
     let service = {
         let watch = watch.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            watch.begin_request(request.body().is_end_stream());
+            watch.begin_request(http_body::Body::is_end_stream(request.body()));
             let (router, watch) = (router.clone(), watch.clone());
             let mut request = request.map(|body| {
                 Body::new(RequestBody {
