@@ -103,8 +103,8 @@ pub(crate) struct ConnectionArgs {
     /// request in progress may move no byte either way (e.g. 75s).
     #[arg(long, env = "ROOKERY_IDLE_TIMEOUT", value_parser = rookery::load::parse_positive_duration)]
     idle_timeout: Option<std::time::Duration>,
-    /// Most connections open at once per listener; more wait in the
-    /// listen backlog (default 10,000 or half the descriptor limit).
+    /// Most connections open at once, all listeners together; more wait in
+    /// the listen backlog (default 10,000 or half the descriptor limit).
     #[arg(long, env = "ROOKERY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
 }
