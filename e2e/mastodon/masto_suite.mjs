@@ -176,9 +176,17 @@ async function replyAndContext() {
 }
 
 async function notifications() {
-  const all = await rest[ALICE].v1.notifications.list({ limit: 40 });
-  const types = new Set(all.map((n) => n.type));
-  for (const t of ["follow", "reblog", "favourite", "mention"]) check(types.has(t), `no ${t} notification; types: ${[...types]}`);
+  // Notifications are made from events, a moment after the actions: the
+  // reply's mention may still be on its way.
+  const wanted = ["follow", "reblog", "favourite", "mention"];
+  let types = new Set();
+  for (let tries = 0; tries < 50; tries++) {
+    const all = await rest[ALICE].v1.notifications.list({ limit: 40 });
+    types = new Set(all.map((n) => n.type));
+    if (wanted.every((t) => types.has(t))) break;
+    await new Promise((done) => setTimeout(done, 200));
+  }
+  for (const t of wanted) check(types.has(t), `no ${t} notification; types: ${[...types]}`);
   const only = await rest[ALICE].v1.notifications.list({ types: ["favourite"] });
   check(only.length > 0 && only.every((n) => n.type === "favourite"), `types[]=favourite gave ${only.map((n) => n.type)}`);
   check(only[0].status?.id === st.first.id, `the favourite notification's status ${only[0].status?.id}`);

@@ -298,9 +298,15 @@ def step_unfollow():
 
 def step_notifications():
     a = users[ALICE]
-    notes = a.notifications()
-    types = {n.type for n in notes}
-    for expected in ("follow", "favourite", "reblog", "mention"):
+    wanted = ("follow", "favourite", "reblog", "mention")
+    # Notifications are made from events, a moment after the actions.
+    for _ in range(50):
+        notes = a.notifications()
+        types = {n.type for n in notes}
+        if all(t in types for t in wanted):
+            break
+        time.sleep(0.2)
+    for expected in wanted:
         check(expected in types, f"no {expected!r} notification; types seen: {sorted(types)}")
     check(all(is_id(n.id) for n in notes), "a notification id is not a string")
     follows = a.notifications(types=["follow"])

@@ -143,6 +143,10 @@ pub async fn open_postgres(url: &str, migrator: &Migrator) -> anyhow::Result<PgP
     open_postgres_with(options, migrator).await
 }
 
+/// How recently a pooled PostgreSQL connection must have been used to be
+/// handed out without a ping.
+const ALIVE_WITHOUT_PING: Duration = Duration::from_millis(500);
+
 pub async fn open_postgres_with(
     options: PgConnectOptions,
     migrator: &Migrator,
@@ -154,6 +158,19 @@ pub async fn open_postgres_with(
     let pool = PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection before handing it out: one more round
+        // trip per query. A connection used within the last half second is
+        // alive (HikariCP's bypass window); one idle longer, which may have
+        // outlived a server restart, is still checked.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > ALIVE_WITHOUT_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")?;
