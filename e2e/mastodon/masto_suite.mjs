@@ -145,7 +145,14 @@ async function post() {
 const idsOf = (items) => items.map((s) => s.id);
 
 async function timelines() {
-  const home = await rest[BOB].v1.timelines.home.list({ limit: 40 });
+  // Home timelines are filled from the post's event (fan-out), a moment
+  // after the post, as on Mastodon.
+  let home = [];
+  for (let tries = 0; tries < 50; tries++) {
+    home = await rest[BOB].v1.timelines.home.list({ limit: 40 });
+    if (idsOf(home).includes(st.first.id)) break;
+    await new Promise((done) => setTimeout(done, 200));
+  }
   check(idsOf(home).includes(st.first.id), `${BOB}'s home timeline lacks ${st.first.id}`);
   const pub = await rest[BOB].v1.timelines.public.list({ limit: 40 });
   check(idsOf(pub).includes(st.first.id), `public timeline lacks ${st.first.id}`);

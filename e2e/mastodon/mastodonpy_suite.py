@@ -245,7 +245,13 @@ def step_delete():
 # --- Timelines and accounts ---------------------------------------------------
 
 def step_timeline_home():
-    home = users[BOB].timeline_home(limit=40)
+    # Home timelines are filled from the post's event (fan-out), a moment
+    # after the post, as on Mastodon.
+    for _ in range(50):
+        home = users[BOB].timeline_home(limit=40)
+        if st["first"].id in ids_of(home):
+            break
+        time.sleep(0.2)
     check(st["first"].id in ids_of(home), f"{BOB}'s home timeline lacks {ALICE}'s post {st['first'].id}")
     check(all(is_id(s.id) for s in home), "a status id is not a string")
 

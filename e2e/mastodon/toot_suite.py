@@ -209,8 +209,14 @@ def step_post():
 
 
 def step_timeline_home():
-    out = toot("timeline", "--count", "20", as_user=BOB)
-    found = status_ids_with_text(out, texts["first"])
+    # Home timelines are filled from the post's event (fan-out), a moment
+    # after the post, as on Mastodon.
+    for _ in range(10):
+        out = toot("timeline", "--count", "20", as_user=BOB)
+        found = status_ids_with_text(out, texts["first"])
+        if found:
+            break
+        time.sleep(0.3)
     check(found, f"{BOB}'s home timeline (following {ALICE}) lacks {texts['first']!r}:\n{indent(out)}")
     contains(out, f"@{ALICE}")
     ids["first"] = found[0]
