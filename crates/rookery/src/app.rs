@@ -32,11 +32,11 @@ use rookery_users::store::CachedUserStore;
 use rookery_users::{AuthConfig, UserStore, UsersService};
 use rookery_votes::store::PostFacts;
 use rookery_votes::{PostDirectory, VotesService};
-
-use crate::server::{self, ConnectionLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::server::{self, ConnectionLimits};
 
 type Closer =
     Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;

@@ -393,22 +393,14 @@ async fn wait_registered(
     service: &str,
     base: &str,
 ) -> anyhow::Result<()> {
-    use http_body_util::BodyExt;
     let client = crate::bench::client(1);
     let started = Instant::now();
     loop {
-        let req = http::Request::get(format!("{gateway}/admin/instances"))
-            .header(http::header::AUTHORIZATION, format!("Bearer {admin_token}"))
-            .body(http_body_util::Full::new(bytes::Bytes::new()))?;
-        if let Ok(Ok(resp)) =
-            tokio::time::timeout(Duration::from_secs(1), client.request(req)).await
-            && let Ok(body) = resp.into_body().collect().await
-            && let Ok(listing) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
-            && listing["items"].as_array().is_some_and(|items| {
-                items
-                    .iter()
-                    .any(|i| i["service"] == service && i["url"] == base)
-            })
+        let listed =
+            rookery_gateway::discovery::list_instances(&client, gateway, Some(admin_token));
+        if listed
+            .await
+            .is_ok_and(|items| items.iter().any(|i| i.service == service && i.url == base))
         {
             return Ok(());
         }

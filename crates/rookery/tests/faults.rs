@@ -15,6 +15,15 @@ use tokio::sync::Mutex;
 /// The tests of this file restart shared servers: one at a time.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
+/// `ROOKERY_TEST_POSTGRES_URL`, or None after saying the test is skipped.
+fn test_postgres() -> Option<String> {
+    let url = std::env::var("ROOKERY_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+    }
+    url
+}
+
 fn plan(postgres: &str, posts: usize) -> (Plan, tempfile::TempDir) {
     let logs = tempfile::tempdir().unwrap();
     let plan = Plan {
@@ -135,8 +144,7 @@ async fn listed(client: &Client, base: &str, user: &str) -> Vec<String> {
 /// the restarted instance rejoins (it serves alone once the others die).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_posts_instance_under_load_loses_nothing() {
-    let Ok(postgres) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+    let Some(postgres) = test_postgres() else {
         return;
     };
     let _serial = SERIAL.lock().await;
@@ -292,8 +300,7 @@ fn restart_postgres() -> bool {
 /// while it is down and recover by themselves, without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_recover_when_postgres_restarts() {
-    let Ok(postgres) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+    let Some(postgres) = test_postgres() else {
         return;
     };
     if std::env::var("ROOKERY_TEST_RESTART_POSTGRES").is_err() {
@@ -464,8 +471,7 @@ fn item_ids(page: &Value) -> Vec<String> {
 /// has a double effect (timelines list each post once, karma is exact).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_written_while_nats_is_down_arrive_once() {
-    let Ok(postgres) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+    let Some(postgres) = test_postgres() else {
         return;
     };
     if std::env::var("ROOKERY_TEST_NATS_URL").is_err() {
@@ -631,8 +637,7 @@ async fn post_and_upvote(client: &Client, base: &str, token: &str, voter: &str, 
 /// killed then, votes can only be reaching the restarted instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_formation_found_through_the_registry_alone_follows_instance_churn() {
-    let Ok(postgres) = std::env::var("ROOKERY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: ROOKERY_TEST_POSTGRES_URL is not set");
+    let Some(postgres) = test_postgres() else {
         return;
     };
     let _serial = SERIAL.lock().await;

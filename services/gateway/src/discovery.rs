@@ -88,14 +88,43 @@ struct Listing {
     items: Vec<Listed>,
 }
 
+/// One instance as a gateway's `GET /admin/instances` lists it.
 #[derive(serde::Deserialize)]
-struct Listed {
-    service: String,
-    url: String,
-    healthy: bool,
+pub struct Listed {
+    pub service: String,
+    pub url: String,
+    pub healthy: bool,
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// What the gateway at `gateway` lists in its registry (2 s for the answer
+/// and 2 s for its body).
+pub async fn list_instances(
+    client: &HttpClient,
+    gateway: &str,
+    admin_token: Option<&str>,
+) -> anyhow::Result<Vec<Listed>> {
+    use http_body_util::BodyExt;
+    let mut req = Request::get(format!("{}/admin/instances", gateway.trim_end_matches('/')));
+    if let Some(token) = admin_token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.request(req.body(Full::default())?),
+    )
+    .await??;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "gateway answered {} (is ROOKERY_ADMIN_TOKEN the gateway's?)",
+        response.status()
+    );
+    let body = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect())
+        .await??
+        .to_bytes();
+    Ok(serde_json::from_slice::<Listing>(&body)?.items)
+}
 
 impl RegistryFollower {
     /// Follows until `shutdown`.
@@ -115,15 +144,20 @@ impl RegistryFollower {
 
     /// One round; how many gateways answered.
     pub async fn follow_once(&self, client: &HttpClient) -> usize {
-        let answers =
-            futures::future::join_all(self.gateways.iter().map(|g| self.listing(client, g))).await;
+        let token = self.admin_token.as_deref();
+        let answers = futures::future::join_all(
+            self.gateways
+                .iter()
+                .map(|g| list_instances(client, g, token)),
+        )
+        .await;
         let mut listed = Vec::new();
         let mut answered = 0;
         for (gateway, answer) in self.gateways.iter().zip(answers) {
             match answer {
-                Ok(listing) => {
+                Ok(items) => {
                     answered += 1;
-                    listed.extend(listing.items);
+                    listed.extend(items);
                 }
                 Err(e) => {
                     tracing::warn!(gateway, error = %e, "reading the gateway's registry failed")
@@ -139,27 +173,5 @@ impl RegistryFollower {
             pool.adopt(&urls);
         }
         answered
-    }
-
-    async fn listing(&self, client: &HttpClient, gateway: &str) -> anyhow::Result<Listing> {
-        use http_body_util::BodyExt;
-        let mut req = Request::get(format!("{}/admin/instances", gateway.trim_end_matches('/')));
-        if let Some(token) = &self.admin_token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let response = tokio::time::timeout(
-            Duration::from_secs(2),
-            client.request(req.body(Full::default())?),
-        )
-        .await??;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "gateway answered {} (is ROOKERY_ADMIN_TOKEN the gateway's?)",
-            response.status()
-        );
-        let body = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect())
-            .await??
-            .to_bytes();
-        Ok(serde_json::from_slice(&body)?)
     }
 }

@@ -72,18 +72,28 @@ fn mailbox_pk(owner: i64) -> AttributeValue {
     s(format!("box#{owner}"))
 }
 
+/// The primary key `pk`, `sk` of an item.
+fn item_key(pk: AttributeValue, sk: i64) -> Item {
+    HashMap::from([("pk".to_string(), pk), ("sk".to_string(), n(sk))])
+}
+
+/// The key of the account item of `username` (case-insensitive).
+fn account_key(username: &str) -> String {
+    format!("account#{}", username.trim().to_lowercase())
+}
+
 fn account_pk(username: &str) -> AttributeValue {
-    s(format!("account#{}", username.trim().to_lowercase()))
+    s(account_key(username))
 }
 
 fn account_item(account: &Account) -> Item {
-    HashMap::from([
-        ("pk".to_string(), account_pk(&account.username)),
-        ("sk".to_string(), n(0)),
+    let mut item = item_key(account_pk(&account.username), 0);
+    item.extend([
         ("id".to_string(), n(account.id)),
         ("username".to_string(), s(&account.username)),
         ("active".to_string(), b(account.active)),
-    ])
+    ]);
+    item
 }
 
 fn relation_key(user: i64, target: i64, kind: RelationKind) -> String {
@@ -330,17 +340,14 @@ impl DynamoMessageStore {
                 parents.insert((m.sender_id, parent));
             }
         }
-        let key = |pk: AttributeValue, sk: i64| {
-            HashMap::from([("pk".to_string(), pk), ("sk".to_string(), n(sk))])
-        };
         let mut keys: Vec<Item> = blocks
             .iter()
-            .map(|(user, target)| key(relation_pk(*user, *target, RelationKind::Block), 0))
+            .map(|(user, target)| item_key(relation_pk(*user, *target, RelationKind::Block), 0))
             .collect();
         keys.extend(
             parents
                 .iter()
-                .map(|(owner, id)| key(mailbox_pk(*owner), *id)),
+                .map(|(owner, id)| item_key(mailbox_pk(*owner), *id)),
         );
         let found = dynamo::batch_get(&self.client, &self.table, keys)
             .await
@@ -445,9 +452,8 @@ impl MessageStore for DynamoMessageStore {
         // 1,000 round trips.
         let mut latest: HashMap<String, Account> = HashMap::new();
         for account in accounts {
-            let name = account.username.trim().to_lowercase();
             latest
-                .entry(name)
+                .entry(account_key(&account.username))
                 .and_modify(|held| {
                     if held.id != account.id {
                         *held = account.clone();
@@ -458,15 +464,7 @@ impl MessageStore for DynamoMessageStore {
                 })
                 .or_insert_with(|| account.clone());
         }
-        let keys = latest
-            .values()
-            .map(|a| {
-                HashMap::from([
-                    ("pk".to_string(), account_pk(&a.username)),
-                    ("sk".to_string(), n(0)),
-                ])
-            })
-            .collect();
+        let keys = latest.keys().map(|pk| item_key(s(pk), 0)).collect();
         let stored: HashMap<String, (i64, bool)> =
             dynamo::batch_get(&self.client, &self.table, keys)
                 .await
@@ -483,18 +481,13 @@ impl MessageStore for DynamoMessageStore {
                 })
                 .collect::<StoreResult<_>>()?;
         let changed: Vec<Item> = latest
-            .into_values()
-            .filter_map(|mut a| {
-                let AttributeValue::S(pk) = account_pk(&a.username) else {
-                    unreachable!("account keys are strings")
-                };
-                match stored.get(&pk) {
-                    Some((id, active)) if *id == a.id => {
-                        a.active &= *active;
-                        (a.active != *active).then_some(a)
-                    }
-                    _ => Some(a),
+            .into_iter()
+            .filter_map(|(pk, mut a)| match stored.get(&pk) {
+                Some((id, active)) if *id == a.id => {
+                    a.active &= *active;
+                    (a.active != *active).then_some(a)
                 }
+                _ => Some(a),
             })
             .map(|a| account_item(&a))
             .collect();
