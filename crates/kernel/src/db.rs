@@ -1,6 +1,10 @@
 //! Opening databases: SQLite (WAL, busy timeout, foreign keys, one writer
 //! connection and a pool of readers) or PostgreSQL, migrated on open.
 
+mod readers;
+
+pub use readers::{Reader, Readers};
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,7 +39,10 @@ impl DatabaseUrl {
 /// each connection on its own thread, so no query blocks the async workers.
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
-    pub reader: SqlitePool,
+    pub reader: Readers,
+    /// Read transactions (one snapshot for several statements): sqlx's
+    /// pool, whose transactions own their connection.
+    pub snapshots: SqlitePool,
     pub writer: SqlitePool,
     /// One connection that copies the WAL back into the database file, so
     /// the writer's commits never pay for it.
@@ -72,13 +79,18 @@ impl SqliteDb {
             .await
             .with_context(|| format!("migrating {url}"))?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
-        let reader = SqlitePoolOptions::new()
-            .max_connections(readers as u32)
+        let reader = Readers::open(
+            options.clone().read_only(true),
+            readers,
+            Duration::from_secs(10),
+        )
+        .await
+        .with_context(|| format!("opening {url} for reading"))?;
+        let snapshots = SqlitePoolOptions::new()
+            .max_connections(2)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone().read_only(true))
-            .await
-            .with_context(|| format!("opening {url} for reading"))?;
+            .connect_lazy_with(options.clone().read_only(true));
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
@@ -88,6 +100,7 @@ impl SqliteDb {
         tokio::spawn(run_checkpoints(checkpointer.clone()));
         Ok(Self {
             reader,
+            snapshots,
             writer,
             checkpointer,
         })
@@ -106,6 +119,7 @@ impl SqliteDb {
     pub async fn close(&self) {
         self.checkpointer.close().await;
         self.reader.close().await;
+        self.snapshots.close().await;
         if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.writer)
             .await

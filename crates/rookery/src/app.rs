@@ -70,6 +70,7 @@ pub enum MastodonParts {
     Embedded {
         api: Router,
         store: Arc<dyn rookery_mastodon::MastodonStore>,
+        direct: Arc<dyn rookery_mastodon::native::DirectReads>,
     },
     /// A standalone gateway: a pool of `mastodon` instances behind it.
     Proxy(Router),
@@ -148,11 +149,12 @@ impl App {
     ) -> anyhow::Result<Option<Router>> {
         Ok(match &self.mastodon {
             None => None,
-            Some(MastodonParts::Embedded { api, store }) => {
-                let service = rookery_mastodon::MastodonService::new(
+            Some(MastodonParts::Embedded { api, store, direct }) => {
+                let service = rookery_mastodon::MastodonService::with_direct_reads(
                     Upstream::InProcess(api.clone()),
                     store.clone(),
                     config,
+                    direct.clone(),
                 );
                 let events = self
                     .bus
@@ -335,9 +337,21 @@ pub async fn embedded_with_gateway(
         IdentityKeys::new(&secret),
         // One process: the stores' caches answer directly (no request, no
         // JSON encoded and parsed again per page).
-        Arc::new(LocalAccountViews { store: users_store }),
-        Arc::new(LocalPostViews { store: posts_store }),
+        Arc::new(LocalAccountViews {
+            store: users_store.clone(),
+        }),
+        Arc::new(LocalPostViews {
+            store: posts_store.clone(),
+        }),
     );
+    // The Mastodon layer's batch reads, straight from the stores.
+    let mastodon_reads = Arc::new(LocalMastodonReads {
+        users: users_store.clone(),
+        posts: posts_store,
+        votes: votes.store.clone(),
+        authenticator: users_service.clone(),
+        identity: IdentityKeys::new(&secret),
+    });
 
     let upstreams = HashMap::from([
         ("users".to_string(), Upstream::InProcess(users_router)),
@@ -368,6 +382,7 @@ pub async fn embedded_with_gateway(
         mastodon: Some(MastodonParts::Embedded {
             api: api.clone(),
             store: mastodon.store.clone(),
+            direct: mastodon_reads,
         }),
         router: rookery_gateway::with_pages(api, Upstream::InProcess(pages)),
         bus,
@@ -1175,6 +1190,87 @@ impl PostViews for LocalPostViews {
                 ))
             })
             .collect()
+    }
+}
+
+/// The Mastodon layer's batch reads in `rookery serve`: the stores' answers
+/// as the routes they stand for give them (see
+/// [`rookery_mastodon::native::DirectReads`]), without requests.
+struct LocalMastodonReads {
+    users: Arc<dyn UserStore>,
+    posts: Arc<dyn PostStore>,
+    votes: Arc<dyn rookery_votes::VoteStore>,
+    /// What the gateway asks to accept a bearer token.
+    authenticator: Arc<UsersService>,
+    identity: IdentityKeys,
+}
+
+#[async_trait::async_trait]
+impl rookery_mastodon::native::DirectReads for LocalMastodonReads {
+    async fn posts(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<Vec<rookery_gateway::client::views::Post>> {
+        let found = self.posts.posts_by_ids(ids).await?;
+        // The route's view, read back as the client reads it (one encoder of posts).
+        found
+            .into_iter()
+            .map(|p| {
+                Ok(serde_json::from_slice(&serde_json::to_vec(
+                    &PostView::full(p),
+                )?)?)
+            })
+            .collect()
+    }
+
+    async fn users(
+        &self,
+        names: &[String],
+    ) -> anyhow::Result<Vec<rookery_gateway::client::views::User>> {
+        let found = self.users.users_by_usernames(names).await?;
+        Ok(found
+            .iter()
+            .filter(|u| u.active)
+            .map(|u| {
+                let view = UserView::public(u);
+                rookery_gateway::client::views::User {
+                    username: view.username,
+                    bio: view.bio,
+                    karma: view.karma,
+                    created_at: view.created_at,
+                    followers_count: view.followers_count,
+                    following_count: view.following_count,
+                    email: None,
+                }
+            })
+            .collect())
+    }
+
+    async fn account_of(&self, bearer: &str) -> anyhow::Result<Option<i64>> {
+        use rookery_kernel::identity::Authenticate;
+        let authorization = format!("Bearer {bearer}");
+        Ok(
+            match self.authenticator.authenticate(&authorization, None).await {
+                Ok(identity) => self.identity.verify(&identity).map(|i| i.user_id),
+                Err(_) => None,
+            },
+        )
+    }
+
+    async fn votes(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, String)>> {
+        let tallies = self.votes.tallies(ids, Some(viewer)).await?;
+        Ok(tallies
+            .into_iter()
+            .filter_map(|t| Some((t.post_id, t.my_vote?.as_str().to_string())))
+            .collect())
+    }
+
+    async fn reposts(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>> {
+        let found = self.posts.reposts_by(viewer, ids).await?;
+        Ok(found
+            .into_iter()
+            .map(|(repost, original)| (original, repost))
+            .collect())
     }
 }
 

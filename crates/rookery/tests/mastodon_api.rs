@@ -637,6 +637,40 @@ async fn statuses_threads_reblogs_and_favourites() {
     assert_eq!(unfaved["favourited"], false);
     assert_eq!(unfaved["favourites_count"], 0);
 
+    // The caller's own state on a page read without its account (the
+    // public timeline): shown for a valid token, and a token with altered
+    // claims (bob's signature, alice's id) learns nothing: 401.
+    m.ok(m.authed(
+        Method::POST,
+        &format!("/api/v1/statuses/{id}/favourite"),
+        &bob,
+    ))
+    .await;
+    let public = m
+        .ok(m.authed(Method::GET, "/api/v1/timelines/public?limit=40", &bob))
+        .await;
+    let mine = public
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .expect("the status on the public timeline");
+    assert_eq!(mine["favourited"], true);
+    let alice_claims = alice.split('.').nth(1).unwrap();
+    let mut forged: Vec<&str> = bob.split('.').collect();
+    forged[1] = alice_claims;
+    let forged = forged.join(".");
+    let (status, _) = m
+        .send(m.authed(Method::GET, "/api/v1/timelines/public?limit=40", &forged))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    m.ok(m.authed(
+        Method::POST,
+        &format!("/api/v1/statuses/{id}/unfavourite"),
+        &bob,
+    ))
+    .await;
+
     // Edits: the author only.
     let edited = m
         .ok(m

@@ -109,6 +109,14 @@ impl From<crate::store::StoreError> for MastoError {
     }
 }
 
+impl From<anyhow::Error> for MastoError {
+    /// A direct read of another service's store that failed (`rookery serve`).
+    fn from(e: anyhow::Error) -> Self {
+        tracing::warn!(error = %e, "direct read");
+        Self::unavailable("the database is unavailable")
+    }
+}
+
 impl IntoResponse for MastoError {
     fn into_response(self) -> Response {
         let mut response = (

@@ -79,6 +79,8 @@ pub struct MastodonService {
     pub store: Arc<dyn MastodonStore>,
     pub config: MastodonConfig,
     pub hub: streaming::Hub,
+    /// The stores themselves, where this process holds them (`rookery serve`).
+    pub direct: Option<Arc<dyn native::DirectReads>>,
 }
 
 impl MastodonService {
@@ -89,6 +91,24 @@ impl MastodonService {
             store,
             config,
             hub: streaming::Hub::default(),
+            direct: None,
+        })
+    }
+
+    /// [`Self::new`] whose pages read accounts, posts and the caller's
+    /// votes and reposts from `direct` rather than through the API.
+    pub fn with_direct_reads(
+        api: Upstream,
+        store: Arc<dyn MastodonStore>,
+        config: MastodonConfig,
+        direct: Arc<dyn native::DirectReads>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            api: Api::new(api),
+            store,
+            config,
+            hub: streaming::Hub::default(),
+            direct: Some(direct),
         })
     }
 }

@@ -43,15 +43,71 @@ async fn batch<T: DeserializeOwned>(
     Ok(found)
 }
 
+/// The batch reads of a page of statuses answered straight from the stores
+/// where this process holds them (`rookery serve`), instead of public API
+/// calls whose answers are written and parsed again. Each answers exactly
+/// what its route answers; the page's own list still comes from the API.
+#[async_trait::async_trait]
+pub trait DirectReads: Send + Sync {
+    /// As `GET /api/v1/posts?ids=`: full posts, unknown and deleted ones left out.
+    async fn posts(&self, ids: &[i64]) -> anyhow::Result<Vec<Post>>;
+    /// As `GET /api/v1/users?usernames=` without a viewer: active accounts, public views.
+    async fn users(&self, names: &[String]) -> anyhow::Result<Vec<User>>;
+    /// The account a bearer token is valid for, as the gateway checks it
+    /// (`None`: refused).
+    async fn account_of(&self, bearer: &str) -> anyhow::Result<Option<i64>>;
+    /// As `GET /api/v1/votes/tallies` for `viewer`: post id -> "up" | "down".
+    async fn votes(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, String)>>;
+    /// As `GET /api/v1/reposts?of=` for `viewer`: (original, repost) ids.
+    async fn reposts(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>>;
+}
+
+/// Decimal ids as numbers, each at most once (not an id: no such post).
+fn numeric(ids: &[String]) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    ids.iter()
+        .filter_map(|id| id.parse().ok())
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+/// The caller's account for a direct read of its own state, verified as the
+/// API would (the token's unchecked claims are not enough).
+async fn direct_viewer(ctx: &Ctx, direct: &dyn DirectReads) -> MastoResult<i64> {
+    let token = ctx
+        .token
+        .as_ref()
+        .filter(|t| !t.app)
+        .ok_or_else(crate::error::MastoError::unauthorized)?;
+    direct
+        .account_of(&token.raw)
+        .await?
+        .ok_or_else(crate::error::MastoError::unauthorized)
+}
+
 /// Full posts by id (unknown and deleted ones are absent).
 pub async fn posts_by_ids(ctx: &Ctx, ids: &[String]) -> MastoResult<HashMap<String, Post>> {
-    let posts: Vec<Post> = batch(ctx, &ctx.anonymous(), "/api/v1/posts?ids=", ids).await?;
+    let posts: Vec<Post> = match &ctx.svc.direct {
+        Some(direct) => direct.posts(&numeric(ids)).await?,
+        None => batch(ctx, &ctx.anonymous(), "/api/v1/posts?ids=", ids).await?,
+    };
     Ok(posts.into_iter().map(|p| (p.id.clone(), p)).collect())
 }
 
 /// Public views of accounts by username (lowercased keys).
 pub async fn users_by_names(ctx: &Ctx, names: &[String]) -> MastoResult<HashMap<String, User>> {
-    let users: Vec<User> = batch(ctx, &ctx.anonymous(), "/api/v1/users?usernames=", names).await?;
+    let users: Vec<User> = match &ctx.svc.direct {
+        Some(direct) => {
+            let mut seen = HashSet::new();
+            let unique: Vec<String> = names
+                .iter()
+                .filter(|n| seen.insert(n.to_lowercase()))
+                .cloned()
+                .collect();
+            direct.users(&unique).await?
+        }
+        None => batch(ctx, &ctx.anonymous(), "/api/v1/users?usernames=", names).await?,
+    };
     Ok(users
         .into_iter()
         .map(|u| (u.username.to_lowercase(), u))
@@ -60,6 +116,14 @@ pub async fn users_by_names(ctx: &Ctx, names: &[String]) -> MastoResult<HashMap<
 
 /// The caller's votes on these posts: post id -> "up" | "down".
 pub async fn my_votes(ctx: &Ctx, ids: &[String]) -> MastoResult<HashMap<String, String>> {
+    if let Some(direct) = &ctx.svc.direct {
+        let viewer = direct_viewer(ctx, direct.as_ref()).await?;
+        let votes = direct.votes(viewer, &numeric(ids)).await?;
+        return Ok(votes
+            .into_iter()
+            .map(|(post, vote)| (post.to_string(), vote))
+            .collect());
+    }
     let tallies: Vec<Tally> =
         batch(ctx, &ctx.caller(), "/api/v1/votes/tallies?post_ids=", ids).await?;
     Ok(tallies
@@ -70,6 +134,14 @@ pub async fn my_votes(ctx: &Ctx, ids: &[String]) -> MastoResult<HashMap<String, 
 
 /// The caller's reposts of these posts: original id -> repost id.
 pub async fn my_reposts(ctx: &Ctx, ids: &[String]) -> MastoResult<HashMap<String, String>> {
+    if let Some(direct) = &ctx.svc.direct {
+        let viewer = direct_viewer(ctx, direct.as_ref()).await?;
+        let reposts = direct.reposts(viewer, &numeric(ids)).await?;
+        return Ok(reposts
+            .into_iter()
+            .map(|(original, repost)| (original.to_string(), repost.to_string()))
+            .collect());
+    }
     let reposts: Vec<Repost> = batch(ctx, &ctx.caller(), "/api/v1/reposts?of=", ids).await?;
     Ok(reposts.into_iter().map(|r| (r.repost_of, r.id)).collect())
 }

@@ -17,7 +17,7 @@ impl SqliteMastodonStore {
         Self { db }
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &rookery_kernel::db::Readers {
         &self.db.reader
     }
 

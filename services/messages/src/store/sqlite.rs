@@ -8,7 +8,7 @@ use rookery_kernel::events::{OutboxSignal, outbox_insert_many_sqlite};
 use rookery_kernel::group_commit::{GroupCommit, GroupWriter};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::time::now_ms;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::sql_store::{
     MessageRow, REPLIES_SQL, from_row, list_sql, message_columns, sql_message_store,
@@ -59,7 +59,7 @@ impl SqliteMessageStore {
         }
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &rookery_kernel::db::Readers {
         &self.db.reader
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rookery_kernel::db::SqliteDb;
 use rookery_kernel::ids::IdGenerator;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::sql_store::{
     DELETE_POST_SQL, INSERT_CHUNK, INSERT_HEAD, INSERT_TAIL, MARK_READ_SQL, NotificationRow,
@@ -26,7 +26,7 @@ impl SqliteNotificationStore {
         Self { db, ids }
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &rookery_kernel::db::Readers {
         &self.db.reader
     }
 

@@ -42,6 +42,16 @@ impl PostgresPostStore {
         self.pool.begin().await
     }
 
+    /// SQL reading the ids of a JSON array bound as text at `param`.
+    fn json_ids(param: &str) -> String {
+        format!("SELECT jsonb_array_elements_text({param}::jsonb)::bigint")
+    }
+
+    /// A read transaction (one snapshot for several statements).
+    async fn begin_read(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.reader().begin().await
+    }
+
     /// One prepared statement for any number of ids: an `IN` list would be
     /// parsed and planned anew on every home timeline read.
     async fn select_posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {

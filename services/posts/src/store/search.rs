@@ -75,7 +75,7 @@ pub(crate) mod sqlite {
     /// counts every post holding each word, a pass over the words' whole
     /// index per query.
     pub(crate) async fn search_posts(
-        pool: &sqlx::SqlitePool,
+        pool: &rookery_kernel::db::Readers,
         words: &[String],
         viewer: Option<i64>,
         limit: usize,

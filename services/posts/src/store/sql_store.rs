@@ -535,16 +535,20 @@ macro_rules! sql_post_store {
                 }
                 // `repost_of IS NOT NULL` spelled out: the partial unique
                 // index (author_id, repost_of) is then usable on both engines.
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT id, repost_of FROM posts WHERE repost_of IS NOT NULL AND author_id = ",
-                );
-                q.push_bind(author_id).push(" AND repost_of IN (");
-                let mut list = q.separated(", ");
-                for id in originals {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                Ok(q.build_query_as().persistent(false).fetch_all(self.reader()).await?)
+                // The ids as one JSON array, so the statement is prepared once.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT id, repost_of FROM posts WHERE repost_of IS NOT NULL AND author_id = $1
+                         AND repost_of IN ({})",
+                        <$store>::json_ids("$2")
+                    )
+                });
+                let ids = serde_json::to_string(originals).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                Ok(sqlx::query_as(&SQL)
+                    .bind(author_id)
+                    .bind(ids)
+                    .fetch_all(self.reader())
+                    .await?)
             }
 
             async fn edit_post(&self, id: i64, body: PostBody) -> StoreResult<Post> {
@@ -888,7 +892,7 @@ macro_rules! sql_post_store {
                 let reads_only = sink.is_some()
                     && changes.iter().all(|a| matches!(a.change, Change::PostCreated { .. }));
                 let mut tx = if reads_only {
-                    self.reader().begin().await?
+                    self.begin_read().await?
                 } else {
                     self.begin_write().await?
                 };

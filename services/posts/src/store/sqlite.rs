@@ -77,7 +77,7 @@ impl SqlitePostStore {
         }
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &rookery_kernel::db::Readers {
         &self.db.reader
     }
 
@@ -87,6 +87,16 @@ impl SqlitePostStore {
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.db.begin_write().await
+    }
+
+    /// SQL reading the ids of a JSON array bound as text at `param`.
+    fn json_ids(param: &str) -> String {
+        format!("SELECT value FROM json_each({param})")
+    }
+
+    /// A read transaction (one snapshot for several statements).
+    async fn begin_read(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.db.snapshots.begin().await
     }
 }
 

@@ -51,7 +51,7 @@ impl SqliteUserStore {
         &self.db
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &rookery_kernel::db::Readers {
         &self.db.reader
     }
 

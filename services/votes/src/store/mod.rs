@@ -34,6 +34,14 @@ impl Direction {
         }
     }
 
+    /// Its name in the API (`up`, `down`), as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
     pub fn from_i16(v: i16) -> Option<Self> {
         match v {
             1 => Some(Direction::Up),

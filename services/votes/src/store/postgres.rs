@@ -23,6 +23,11 @@ pub struct PostgresVoteStore {
 }
 
 impl PostgresVoteStore {
+    /// SQL reading the ids of a JSON array bound as text at `param`.
+    fn json_ids(param: &str) -> String {
+        format!("SELECT jsonb_array_elements_text({param}::jsonb)::bigint")
+    }
+
     pub fn new(pool: PgPool, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
         Self { pool, ids, outbox }
     }

@@ -291,19 +291,22 @@ macro_rules! sql_vote_store {
                 if post_ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                // Posts by primary key, the viewer's votes by (user_id, post_id).
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT p.id, p.upvotes, p.downvotes, v.direction FROM posts p
-                     LEFT JOIN votes v ON v.post_id = p.id AND v.user_id = ",
-                );
-                q.push_bind(viewer.unwrap_or(0)).push(" WHERE NOT p.deleted AND p.id IN (");
-                let mut list = q.separated(", ");
-                for id in post_ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                let rows: Vec<(i64, i64, i64, Option<i16>)> =
-                    q.build_query_as().persistent(false).fetch_all(self.reader()).await?;
+                // Posts by primary key, the viewer's votes by (user_id, post_id);
+                // the ids as one JSON array, so the statement is prepared once.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT p.id, p.upvotes, p.downvotes, v.direction FROM posts p
+                         LEFT JOIN votes v ON v.post_id = p.id AND v.user_id = $1
+                         WHERE NOT p.deleted AND p.id IN ({})",
+                        <$store>::json_ids("$2")
+                    )
+                });
+                let ids = serde_json::to_string(post_ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                let rows: Vec<(i64, i64, i64, Option<i16>)> = sqlx::query_as(&SQL)
+                    .bind(viewer.unwrap_or(0))
+                    .bind(ids)
+                    .fetch_all(self.reader())
+                    .await?;
                 Ok(rows
                     .into_iter()
                     .map(|(post_id, upvotes, downvotes, mine)| Tally {

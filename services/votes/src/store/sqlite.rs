@@ -39,6 +39,11 @@ const VOTE_QUEUE: usize = 1024;
 const GROUP_COMMIT: usize = 256;
 
 impl SqliteVoteStore {
+    /// SQL reading the ids of a JSON array bound as text at `param`.
+    fn json_ids(param: &str) -> String {
+        format!("SELECT value FROM json_each({param})")
+    }
+
     /// Starts the group-commit writer task (on the current Tokio runtime); it
     /// ends when the store is dropped.
     pub fn new(db: SqliteDb, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
@@ -73,7 +78,7 @@ impl SqliteVoteStore {
         }
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &rookery_kernel::db::Readers {
         &self.db.reader
     }
 
