@@ -727,6 +727,32 @@ async fn a_burst_of_5xx_ejects_an_instance_until_its_probe_passes() {
     rb.stop().await;
 }
 
+/// A formation starting together: an instance that was not listening yet
+/// at the first probe is probed again soon (not a whole interval later).
+#[tokio::test]
+async fn an_instance_down_at_the_first_probe_is_back_soon_after_it_starts() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let rare_probes = PoolConfig {
+        health_interval: Duration::from_secs(3600),
+        ..config()
+    };
+    let gw = gateway_with(&[format!("http://{addr}")], rare_probes, with_admin_token()).await;
+    eventually("found down", async || {
+        instances(&gw).await.iter().any(|i| i["healthy"] == false)
+    })
+    .await;
+    let up = TestUpstream::new("late");
+    let running = up.serve(&addr).await;
+    eventually("in rotation", async || {
+        get(&gw, "/api/v1/users/x").await.0 == StatusCode::OK
+    })
+    .await;
+    gw.stop().await;
+    running.stop().await;
+}
+
 /// An instance's registration loop with the gateway at `gw`, until `stop`.
 fn register_with(
     gw: &Server,

@@ -49,6 +49,9 @@ fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// How soon an instance found down is probed again (at most the health interval).
+pub const RECHECK_UNHEALTHY: Duration = Duration::from_millis(500);
+
 /// How a pool treats its instances (`ROOKERY_UPSTREAM_*`, see docs/operations.md).
 #[derive(Clone, Copy, Debug)]
 pub struct PoolConfig {
@@ -580,7 +583,8 @@ impl HttpPool {
         }
     }
 
-    /// Until `shutdown`: probes every instance's `/healthz`, removes
+    /// Until `shutdown`: probes every instance's `/healthz` (each health
+    /// interval, or every [`RECHECK_UNHEALTHY`] while one is down), removes
     /// registered instances whose heartbeats stopped and re-resolves host names.
     pub async fn run_health_checks(self: Arc<Self>, shutdown: CancellationToken) {
         let mut last_dns: Option<Instant> = None;
@@ -595,9 +599,17 @@ impl HttpPool {
             let instances = self.instances();
             let probed = instances.iter().filter(|i| i.origin != Origin::Endpoint);
             futures::future::join_all(probed.map(|i| self.probe(i))).await;
+            // An instance found down is asked again sooner: one that was
+            // only starting (a formation starting together) is back in
+            // rotation within half a second, not a whole interval.
+            let pause = if instances.iter().any(|i| !i.is_healthy()) {
+                self.config.health_interval.min(RECHECK_UNHEALTHY)
+            } else {
+                self.config.health_interval
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.config.health_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
