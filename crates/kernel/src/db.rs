@@ -15,6 +15,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+/// SQLite SQL for the ids of a JSON array bound as text at `param` (an id
+/// list as one parameter, so its statement is prepared once).
+pub fn sqlite_json_ids(param: &str) -> String {
+    format!("SELECT value FROM json_each({param})")
+}
+
+/// [`sqlite_json_ids`] for PostgreSQL.
+pub fn postgres_json_ids(param: &str) -> String {
+    format!("SELECT jsonb_array_elements_text({param}::jsonb)::bigint")
+}
+
 /// Which engine a `DATABASE_URL` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

@@ -86,13 +86,7 @@ pub struct MastodonService {
 impl MastodonService {
     /// `api`: where the public API answers (the gateway).
     pub fn new(api: Upstream, store: Arc<dyn MastodonStore>, config: MastodonConfig) -> Arc<Self> {
-        Arc::new(Self {
-            api: Api::new(api),
-            store,
-            config,
-            hub: streaming::Hub::default(),
-            direct: None,
-        })
+        Self::build(api, store, config, None)
     }
 
     /// [`Self::new`] whose pages read accounts, posts and the caller's
@@ -103,12 +97,21 @@ impl MastodonService {
         config: MastodonConfig,
         direct: Arc<dyn native::DirectReads>,
     ) -> Arc<Self> {
+        Self::build(api, store, config, Some(direct))
+    }
+
+    fn build(
+        api: Upstream,
+        store: Arc<dyn MastodonStore>,
+        config: MastodonConfig,
+        direct: Option<Arc<dyn native::DirectReads>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             api: Api::new(api),
             store,
             config,
             hub: streaming::Hub::default(),
-            direct: Some(direct),
+            direct,
         })
     }
 }

@@ -62,13 +62,9 @@ pub trait DirectReads: Send + Sync {
     async fn reposts(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>>;
 }
 
-/// Decimal ids as numbers, each at most once (not an id: no such post).
+/// Decimal ids as numbers (not an id: no such post).
 fn numeric(ids: &[String]) -> Vec<i64> {
-    let mut seen = HashSet::new();
-    ids.iter()
-        .filter_map(|id| id.parse().ok())
-        .filter(|id| seen.insert(*id))
-        .collect()
+    ids.iter().filter_map(|id| id.parse().ok()).collect()
 }
 
 /// The caller's account for a direct read of its own state, verified as the
@@ -97,15 +93,7 @@ pub async fn posts_by_ids(ctx: &Ctx, ids: &[String]) -> MastoResult<HashMap<Stri
 /// Public views of accounts by username (lowercased keys).
 pub async fn users_by_names(ctx: &Ctx, names: &[String]) -> MastoResult<HashMap<String, User>> {
     let users: Vec<User> = match &ctx.svc.direct {
-        Some(direct) => {
-            let mut seen = HashSet::new();
-            let unique: Vec<String> = names
-                .iter()
-                .filter(|n| seen.insert(n.to_lowercase()))
-                .cloned()
-                .collect();
-            direct.users(&unique).await?
-        }
+        Some(direct) => direct.users(names).await?,
         None => batch(ctx, &ctx.anonymous(), "/api/v1/users?usernames=", names).await?,
     };
     Ok(users

@@ -164,16 +164,15 @@ impl<'p> Executor<'p> for &'_ Readers {
         let pool = self.clone();
         Box::pin(async_stream::try_stream! {
             let mut conn = pool.acquire().await?;
-            let mut rows = conn.conn.as_mut().expect("present").fetch_many(query);
-            loop {
-                match rows.next().await {
-                    None => break,
-                    Some(Ok(v)) => yield v,
-                    Some(Err(err)) => {
+            let mut rows = (&mut *conn).fetch_many(query);
+            while let Some(item) = rows.next().await {
+                match item {
+                    Ok(v) => yield v,
+                    Err(err) => {
                         drop(rows);
                         conn.broken = breaks_connection(&err);
                         Err(err)?;
-                        unreachable!();
+                        break;
                     }
                 }
             }

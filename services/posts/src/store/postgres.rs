@@ -42,11 +42,6 @@ impl PostgresPostStore {
         self.pool.begin().await
     }
 
-    /// SQL reading the ids of a JSON array bound as text at `param`.
-    fn json_ids(param: &str) -> String {
-        format!("SELECT jsonb_array_elements_text({param}::jsonb)::bigint")
-    }
-
     /// A read transaction (one snapshot for several statements).
     async fn begin_read(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.reader().begin().await
@@ -64,7 +59,13 @@ impl PostgresPostStore {
     }
 }
 
-sql_post_store!(PostgresPostStore, PgConnection, outbox_insert_pg, postgres);
+sql_post_store!(
+    PostgresPostStore,
+    PgConnection,
+    outbox_insert_pg,
+    postgres,
+    rookery_kernel::db::postgres_json_ids
+);
 
 impl PostgresPostStore {
     async fn create_committed(

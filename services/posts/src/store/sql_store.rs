@@ -45,7 +45,7 @@ pub(crate) fn mentions_from(
 }
 
 macro_rules! sql_post_store {
-    ($store:ty, $conn:ty, $emit:path, $search:ident) => {
+    ($store:ty, $conn:ty, $emit:path, $search:ident, $json_ids:path) => {
         impl $store {
             async fn post_in(conn: &mut $conn, id: i64) -> sqlx::Result<Option<Post>> {
                 sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
@@ -540,7 +540,7 @@ macro_rules! sql_post_store {
                     format!(
                         "SELECT id, repost_of FROM posts WHERE repost_of IS NOT NULL AND author_id = $1
                          AND repost_of IN ({})",
-                        <$store>::json_ids("$2")
+                        $json_ids("$2")
                     )
                 });
                 let ids = serde_json::to_string(originals).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;

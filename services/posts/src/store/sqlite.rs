@@ -89,11 +89,6 @@ impl SqlitePostStore {
         self.db.begin_write().await
     }
 
-    /// SQL reading the ids of a JSON array bound as text at `param`.
-    fn json_ids(param: &str) -> String {
-        format!("SELECT value FROM json_each({param})")
-    }
-
     /// A read transaction (one snapshot for several statements).
     async fn begin_read(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.db.snapshots.begin().await
@@ -326,5 +321,6 @@ sql_post_store!(
     SqlitePostStore,
     SqliteConnection,
     outbox_insert_sqlite,
-    sqlite
+    sqlite,
+    rookery_kernel::db::sqlite_json_ids
 );

@@ -23,11 +23,6 @@ pub struct PostgresVoteStore {
 }
 
 impl PostgresVoteStore {
-    /// SQL reading the ids of a JSON array bound as text at `param`.
-    fn json_ids(param: &str) -> String {
-        format!("SELECT jsonb_array_elements_text({param}::jsonb)::bigint")
-    }
-
     pub fn new(pool: PgPool, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
         Self { pool, ids, outbox }
     }
@@ -52,5 +47,6 @@ sql_vote_store!(
     PgConnection,
     outbox_insert_pg,
     " FOR UPDATE",
-    vote_alone
+    vote_alone,
+    rookery_kernel::db::postgres_json_ids
 );

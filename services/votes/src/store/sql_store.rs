@@ -4,7 +4,7 @@
 //! SQLite, whose single writer already serializes every change.
 
 macro_rules! sql_vote_store {
-    ($store:ty, $conn:ty, $emit:path, $lock:literal, $commit_vote:ident) => {
+    ($store:ty, $conn:ty, $emit:path, $lock:literal, $commit_vote:ident, $json_ids:path) => {
         impl $store {
             /// Records an event as applied by `consumer`; false if it already was.
             async fn first_time(conn: &mut $conn, consumer: &str, event_id: i64) -> sqlx::Result<bool> {
@@ -298,7 +298,7 @@ macro_rules! sql_vote_store {
                         "SELECT p.id, p.upvotes, p.downvotes, v.direction FROM posts p
                          LEFT JOIN votes v ON v.post_id = p.id AND v.user_id = $1
                          WHERE NOT p.deleted AND p.id IN ({})",
-                        <$store>::json_ids("$2")
+                        $json_ids("$2")
                     )
                 });
                 let ids = serde_json::to_string(post_ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;

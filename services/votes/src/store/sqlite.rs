@@ -39,11 +39,6 @@ const VOTE_QUEUE: usize = 1024;
 const GROUP_COMMIT: usize = 256;
 
 impl SqliteVoteStore {
-    /// SQL reading the ids of a JSON array bound as text at `param`.
-    fn json_ids(param: &str) -> String {
-        format!("SELECT value FROM json_each({param})")
-    }
-
     /// Starts the group-commit writer task (on the current Tokio runtime); it
     /// ends when the store is dropped.
     pub fn new(db: SqliteDb, ids: Arc<IdGenerator>, outbox: OutboxSignal) -> Self {
@@ -122,5 +117,6 @@ sql_vote_store!(
     SqliteConnection,
     outbox_insert_sqlite,
     "",
-    vote_committed
+    vote_committed,
+    rookery_kernel::db::sqlite_json_ids
 );
