@@ -71,9 +71,11 @@ struct Keys {
     /// Tokens already verified -> who, until shortly before they expire. The
     /// same token arrives on every request of a caller within its lifetime,
     /// so most requests skip the HMAC and JSON work.
-    verified: moka::sync::Cache<String, (Identity, u64)>,
+    /// (quick_cache: cheaper per lookup than moka, and each entry carries
+    /// its own expiry, so no time-to-live is needed from the cache.)
+    verified: quick_cache::sync::Cache<String, (Identity, u64)>,
     /// Tokens minted per caller, reused while they have most of their life left.
-    minted: moka::sync::Cache<Identity, (String, u64)>,
+    minted: quick_cache::sync::Cache<Identity, (String, u64)>,
 }
 
 impl IdentityKeys {
@@ -82,22 +84,12 @@ impl IdentityKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 5;
-        fn cache<K, V>(ttl_secs: u64) -> moka::sync::Cache<K, V>
-        where
-            K: std::hash::Hash + Eq + Send + Sync + 'static,
-            V: Clone + Send + Sync + 'static,
-        {
-            moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(ttl_secs))
-                .build()
-        }
         Self(Arc::new(Keys {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),
             validation,
-            verified: cache(IDENTITY_TTL_SECS),
-            minted: cache(IDENTITY_TTL_SECS / 2),
+            verified: quick_cache::sync::Cache::new(100_000),
+            minted: quick_cache::sync::Cache::new(100_000),
         }))
     }
 

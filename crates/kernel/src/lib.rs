@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ids;
 pub mod pagination;
 pub mod relations;
+pub mod render_memo;
 pub mod schema;
 pub mod secret;
 pub mod telemetry;

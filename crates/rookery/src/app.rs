@@ -18,6 +18,7 @@ use rookery_kernel::events::{
 };
 use rookery_kernel::identity::IdentityKeys;
 use rookery_kernel::ids::IdGenerator;
+use rookery_kernel::render_memo::RenderMemo;
 use rookery_kernel::secret::Secret;
 use rookery_messages::MessagesService;
 use rookery_notifications::store::CachedNotificationStore;
@@ -40,6 +41,9 @@ use crate::server::{self, ConnectionLimits};
 
 type Closer =
     Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
+/// Accounts and posts whose notification views `rookery serve` keeps written.
+const VIEWS_WRITTEN: usize = 20_000;
 
 /// How long the extra listeners' open connections (streams) may take to end
 /// once the process stops.
@@ -339,9 +343,11 @@ pub async fn embedded_with_gateway(
         // JSON encoded and parsed again per page).
         Arc::new(LocalAccountViews {
             store: users_store.clone(),
+            written: RenderMemo::new(VIEWS_WRITTEN),
         }),
         Arc::new(LocalPostViews {
             store: posts_store.clone(),
+            written: RenderMemo::new(VIEWS_WRITTEN),
         }),
     );
     // The Mastodon layer's batch reads, straight from the stores.
@@ -1094,7 +1100,7 @@ fn raw_by_id(
     items: Vec<serde_json::Value>,
     key: &str,
     drop: &[&str],
-) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+) -> anyhow::Result<HashMap<i64, Arc<serde_json::value::RawValue>>> {
     let mut out = HashMap::with_capacity(items.len());
     for mut item in items {
         let Ok(id) = rookery_kernel::events::id_field(&item, key) else {
@@ -1105,7 +1111,7 @@ fn raw_by_id(
                 object.remove(*member);
             }
         }
-        out.insert(id, serde_json::value::to_raw_value(&item)?);
+        out.insert(id, Arc::from(serde_json::value::to_raw_value(&item)?));
     }
     Ok(out)
 }
@@ -1115,7 +1121,7 @@ impl AccountViews for UsersViews {
     async fn accounts(
         &self,
         ids: &[i64],
-    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+    ) -> anyhow::Result<HashMap<i64, Arc<serde_json::value::RawValue>>> {
         // The public view is addressed by username.
         raw_by_id(
             batch(&self.users, "/internal/v1/users", ids).await?,
@@ -1136,7 +1142,7 @@ impl PostViews for PostsViews {
     async fn posts(
         &self,
         ids: &[i64],
-    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
+    ) -> anyhow::Result<HashMap<i64, Arc<serde_json::value::RawValue>>> {
         raw_by_id(
             batch(&self.posts, "/internal/v1/posts", ids).await?,
             "id",
@@ -1147,9 +1153,10 @@ impl PostViews for PostsViews {
 
 /// Public views of accounts for notifications in `rookery serve`, from the
 /// users store in the same process (its cache is exact there): no request,
-/// no JSON parsed again.
+/// no JSON parsed again, and each account written once per version.
 struct LocalAccountViews {
     store: Arc<dyn UserStore>,
+    written: RenderMemo<rookery_users::store::User>,
 }
 
 #[async_trait::async_trait]
@@ -1157,20 +1164,26 @@ impl AccountViews for LocalAccountViews {
     async fn accounts(
         &self,
         ids: &[i64],
-    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
-        let users = self.store.users_by_ids(ids).await?;
+    ) -> anyhow::Result<HashMap<i64, Arc<serde_json::value::RawValue>>> {
+        let users = self.store.shared_users_by_ids(ids).await?;
         users
             .iter()
             .filter(|u| u.active)
-            .map(|u| Ok((u.id, serde_json::value::to_raw_value(&UserView::public(u))?)))
+            .map(|u| {
+                let view = self.written.view(u.id, u, |u| {
+                    serde_json::value::to_raw_value(&UserView::public(u))
+                })?;
+                Ok((u.id, view))
+            })
             .collect()
     }
 }
 
 /// Post list items for notifications in `rookery serve`, from the posts
-/// store in the same process.
+/// store in the same process, each written once per version.
 struct LocalPostViews {
     store: Arc<dyn PostStore>,
+    written: RenderMemo<rookery_posts::store::Post>,
 }
 
 #[async_trait::async_trait]
@@ -1178,16 +1191,15 @@ impl PostViews for LocalPostViews {
     async fn posts(
         &self,
         ids: &[i64],
-    ) -> anyhow::Result<HashMap<i64, Box<serde_json::value::RawValue>>> {
-        let posts = self.store.posts_by_ids(ids).await?;
+    ) -> anyhow::Result<HashMap<i64, Arc<serde_json::value::RawValue>>> {
+        let posts = self.store.shared_posts_by_ids(ids).await?;
         posts
-            .into_iter()
+            .iter()
             .map(|p| {
-                let id = p.id;
-                Ok((
-                    id,
-                    serde_json::value::to_raw_value(&PostView::list_item(p))?,
-                ))
+                let view = self.written.view(p.id, p, |p| {
+                    serde_json::value::to_raw_value(&PostView::list_item(p.clone()))
+                })?;
+                Ok((p.id, view))
             })
             .collect()
     }

@@ -439,3 +439,55 @@ async fn mentions_notify_the_mentioned() {
     assert!(items(&get(&s, &bob, "/api/v1/notifications").await).is_empty());
     s.stop().await;
 }
+
+/// A notification shows its post and account as they are now: views
+/// written for an earlier read (`rookery serve` keeps them per version) are
+/// not served after an edit, a vote or a profile change.
+#[tokio::test]
+async fn views_follow_edits_votes_and_profiles() {
+    let s = Server::embedded().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let id = post(&s, &bob, "/api/v1/posts", json!({"text": "first @alice"})).await;
+    let page = within_2s(&s, &alice, "/api/v1/notifications", |p| {
+        !items(p).is_empty()
+    })
+    .await;
+    assert_eq!(items(&page)[0]["post"]["text"], "first @alice", "{page}");
+    assert_eq!(items(&page)[0]["post"]["score"], 0, "{page}");
+    assert_eq!(items(&page)[0]["account"]["bio"], "", "{page}");
+
+    let path = format!("/api/v1/posts/{id}");
+    let (status, body) = send_json(
+        bob.basic(s.req(Method::PATCH, &path))
+            .json(&json!({"text": "second @alice"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page = within_2s(&s, &alice, "/api/v1/notifications", |p| {
+        items(p)[0]["post"]["text"] == "second @alice"
+    })
+    .await;
+    assert!(!items(&page)[0]["post"]["edited_at"].is_null(), "{page}");
+
+    let vote = alice
+        .basic(s.req(Method::PUT, &format!("{path}/vote")))
+        .json(&json!({"direction": "up"}));
+    assert_eq!(vote.send().await.unwrap().status(), StatusCode::OK);
+    within_2s(&s, &alice, "/api/v1/notifications", |p| {
+        items(p)[0]["post"]["score"] == 1
+    })
+    .await;
+
+    let (status, body) = send_json(
+        bob.basic(s.req(Method::PATCH, "/api/v1/users/bob"))
+            .json(&json!({"bio": "now with a bio"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    within_2s(&s, &alice, "/api/v1/notifications", |p| {
+        items(p)[0]["account"]["bio"] == "now with a bio"
+    })
+    .await;
+    s.stop().await;
+}

@@ -36,9 +36,9 @@ pub struct NotificationView {
     pub created_at: String,
     pub read: bool,
     /// The public view of who caused it.
-    pub account: Box<RawValue>,
+    pub account: Arc<RawValue>,
     /// The post concerned (list item), or null.
-    pub post: Option<Box<RawValue>>,
+    pub post: Option<Arc<RawValue>>,
     /// Type `message` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,

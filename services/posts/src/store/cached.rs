@@ -380,11 +380,17 @@ impl CachedPostStore {
 
     /// Posts by id in the order of `ids`; missing (deleted) ones are left out.
     async fn posts_in_order(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
-        let mut found: Vec<Option<Post>> = Vec::with_capacity(ids.len());
+        let shared = self.shared_posts_in_order(ids).await?;
+        Ok(shared.into_iter().map(Arc::unwrap_or_clone).collect())
+    }
+
+    /// The cache's own entries (see [`PostStore::shared_posts_by_ids`]).
+    async fn shared_posts_in_order(&self, ids: &[i64]) -> StoreResult<Vec<Arc<Post>>> {
+        let mut found: Vec<Option<Arc<Post>>> = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for &id in ids {
             match self.posts.entries.get(&id) {
-                Some(post) => found.push(Some((*post).clone())),
+                Some(post) => found.push(Some(post)),
                 None => {
                     found.push(None);
                     missing.push(id);
@@ -399,9 +405,10 @@ impl CachedPostStore {
             let loaded = self.inner.posts_by_ids(&missing).await?;
             for (id, ticket) in missing.iter().zip(&tickets) {
                 if let Some(post) = loaded.iter().find(|p| p.id == *id) {
-                    self.fill(&self.posts, *id, ticket, Arc::new(post.clone()));
+                    let post = Arc::new(post.clone());
+                    self.fill(&self.posts, *id, ticket, post.clone());
                     let slot = ids.iter().position(|i| i == id).expect("asked for");
-                    found[slot] = Some(post.clone());
+                    found[slot] = Some(post);
                 }
             }
         }
@@ -539,6 +546,10 @@ impl PostStore for CachedPostStore {
 
     async fn posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
         self.posts_in_order(ids).await
+    }
+
+    async fn shared_posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Arc<Post>>> {
+        self.shared_posts_in_order(ids).await
     }
 
     async fn reposts_by(&self, author_id: i64, originals: &[i64]) -> StoreResult<Vec<(i64, i64)>> {

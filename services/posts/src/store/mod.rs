@@ -287,6 +287,14 @@ pub trait PostStore: Send + Sync + 'static {
     async fn post(&self, id: i64) -> StoreResult<Option<Post>>;
     /// Posts by id, in no particular order (missing ones are skipped).
     async fn posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Post>>;
+    /// [`Self::posts_by_ids`] as shared values. A cache hands out its own
+    /// entries, whose `Arc` is replaced on every change of the post, so a
+    /// view written from one stays right while the same `Arc` comes back
+    /// (`rookery_kernel::render_memo`); the default is fresh `Arc`s.
+    async fn shared_posts_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<std::sync::Arc<Post>>> {
+        let posts = self.posts_by_ids(ids).await?;
+        Ok(posts.into_iter().map(std::sync::Arc::new).collect())
+    }
     /// `author_id`'s reposts of the given originals, as `(repost id,
     /// original id)` pairs, in one query (the one-repost-per-user index);
     /// originals not reposted are left out, order not guaranteed.

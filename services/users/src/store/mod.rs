@@ -297,6 +297,14 @@ pub trait UserStore: Send + Sync + 'static {
     /// Accounts (active or not) with the given ids, in one query; unknown
     /// ids are left out, order not guaranteed.
     async fn users_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<User>>;
+    /// [`Self::users_by_ids`] as shared values. A cache hands out its own
+    /// entries, whose `Arc` is replaced whenever the account is loaded
+    /// again, so a view written from one stays right while the same `Arc`
+    /// comes back (`rookery_kernel::render_memo`); the default is fresh `Arc`s.
+    async fn shared_users_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<std::sync::Arc<User>>> {
+        let users = self.users_by_ids(ids).await?;
+        Ok(users.into_iter().map(std::sync::Arc::new).collect())
+    }
     /// Accounts (active or not) with the given usernames (case-insensitive),
     /// in one query; unknown names are left out, order not guaranteed.
     async fn users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>>;
