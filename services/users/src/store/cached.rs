@@ -58,9 +58,9 @@ impl CachedUserStore {
         }
     }
 
-    fn remember(&self, user: &User) -> Arc<User> {
+    fn remember(&self, user: User) -> Arc<User> {
         self.ids.insert(user.username.to_lowercase(), user.id);
-        let shared = Arc::new(user.clone());
+        let shared = Arc::new(user);
         self.by_id.insert(shared.clone());
         shared
     }
@@ -78,7 +78,7 @@ impl UserStore for CachedUserStore {
         }
         let user = self.inner.user_by_username(username).await?;
         if let Some(u) = &user {
-            self.remember(u);
+            self.remember(u.clone());
         }
         Ok(user)
     }
@@ -89,7 +89,7 @@ impl UserStore for CachedUserStore {
         }
         let user = self.inner.user_by_id(id).await?;
         if let Some(u) = &user {
-            self.remember(u);
+            self.remember(u.clone());
         }
         Ok(user)
     }
@@ -113,7 +113,7 @@ impl UserStore for CachedUserStore {
         }
         if !missing.is_empty() {
             for user in self.inner.users_by_ids(&missing).await? {
-                found.push(self.remember(&user));
+                found.push(self.remember(user));
             }
         }
         Ok(found)
@@ -133,7 +133,7 @@ impl UserStore for CachedUserStore {
         }
         if !missing.is_empty() {
             for user in self.inner.users_by_usernames(&missing).await? {
-                self.remember(&user);
+                self.remember(user.clone());
                 found.push(user);
             }
         }
