@@ -12,6 +12,7 @@ use rookery_kernel::http::{ReadyCheck, finish_router, ops_routes};
 use rookery_kernel::identity::{Identity, IdentityKeys, verify_identity};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::{ApiError, ApiResult};
+use serde_json::value::RawValue;
 use tokio::sync::RwLock;
 use utoipa::OpenApi;
 
@@ -161,7 +162,7 @@ impl PostsService {
         user: i64,
         before: Option<i64>,
         limit: usize,
-    ) -> ApiResult<Vec<Post>> {
+    ) -> ApiResult<Vec<Arc<Post>>> {
         let hidden = self.store.hidden_from(user).await?;
         if hidden.is_empty() {
             return self.home_page(user, before, limit).await;
@@ -187,8 +188,8 @@ impl PostsService {
     async fn visible(
         &self,
         hidden: &std::collections::HashSet<i64>,
-        mut posts: Vec<Post>,
-    ) -> ApiResult<Vec<Post>> {
+        mut posts: Vec<Arc<Post>>,
+    ) -> ApiResult<Vec<Arc<Post>>> {
         posts.retain(|p| !hidden.contains(&p.author_id));
         let originals: Vec<i64> = posts.iter().filter_map(|p| p.repost_of).collect();
         if originals.is_empty() {
@@ -213,28 +214,41 @@ impl PostsService {
         user: i64,
         before: Option<i64>,
         limit: usize,
-    ) -> ApiResult<Vec<Post>> {
+    ) -> ApiResult<Vec<Arc<Post>>> {
         let merge = self.home_merge(user).await?;
         let Some(redis) = &self.redis else {
             return Ok(self
                 .store
-                .home_timeline(user, before, limit, &merge)
+                .shared_home_timeline(user, before, limit, &merge)
                 .await?);
         };
         let ids = redis
             .page(user, before, limit)
             .await
             .map_err(|e| StoreError::Timelines(e.to_string()))?;
-        let mut posts = self.store.posts_by_ids(&ids).await?;
+        let mut posts = self.store.shared_posts_by_ids(&ids).await?;
         posts.extend(
             self.store
                 .posts_by_authors(&merge.celebrities, before, limit)
-                .await?,
+                .await?
+                .into_iter()
+                .map(Arc::new),
         );
         posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));
         posts.dedup_by_key(|p| p.id);
         posts.truncate(limit);
         Ok(posts)
+    }
+
+    /// The list view of `post` (as `GET` listings show it), written once
+    /// per value: a cached post's view is reused for as long as the cache
+    /// hands out that post.
+    pub(crate) fn list_view(post: &Post) -> ApiResult<&RawValue> {
+        post.list_view
+            .get_or_write(|| {
+                serde_json::value::to_raw_value(&http::PostView::list_item(post.clone()))
+            })
+            .map_err(ApiError::internal)
     }
 
     /// The high-follower accounts `user` follows, whose posts are merged into

@@ -200,6 +200,11 @@ impl Authenticated {
     }
 }
 
+/// Checked bearer tokens remembered (a few hundred bytes each), and the
+/// longest remembered (ours are about 200 bytes).
+const SIGNED_TOKENS_KEPT: usize = 50_000;
+const MAX_REMEMBERED_TOKEN: usize = 1_024;
+
 pub struct Authenticator {
     store: Arc<dyn UserStore>,
     hasher: PasswordHasher,
@@ -229,6 +234,11 @@ pub struct Authenticator {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Bearer tokens whose signature and claims were checked -> (user id,
+    /// session id, expiry in seconds). A signed token never changes, so the
+    /// check holds until it expires; whether its session still lives is
+    /// asked on every request all the same.
+    signed: quick_cache::sync::Cache<String, (i64, i64, u64)>,
     /// A real hash to verify against for unknown usernames, so timing does not
     /// tell which usernames exist.
     dummy_hash: String,
@@ -276,6 +286,7 @@ impl Authenticator {
             encoding: EncodingKey::from_secret(&token_key),
             decoding: DecodingKey::from_secret(&token_key),
             validation,
+            signed: quick_cache::sync::Cache::new(SIGNED_TOKENS_KEPT),
             dummy_hash,
             config,
         })
@@ -411,11 +422,7 @@ impl Authenticator {
     ) -> Result<Authenticated, ApiError> {
         let subjects: Vec<String> = client_ip.map(|ip| format!("ip:{ip}")).into_iter().collect();
         self.refuse_locked(&subjects)?;
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|d| d.claims);
-        let parsed =
-            claims.and_then(|c| Some((c.sub.parse::<i64>().ok()?, c.sid.parse::<i64>().ok()?)));
+        let parsed = self.signed_claims(token);
         if let Some((user_id, session_id)) = parsed {
             let bearer = |username: String| Authenticated {
                 user_id,
@@ -442,6 +449,26 @@ impl Authenticator {
         self.check_limits(&subjects).await?;
         self.record_failure(&subjects).await?;
         Err(ApiError::unauthorized("invalid or revoked token"))
+    }
+
+    /// The account and session a bearer token names, when its signature
+    /// and expiry check out (remembered per token until it expires).
+    fn signed_claims(&self, token: &str) -> Option<(i64, i64)> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some((user_id, session_id, exp)) = self.signed.get(token)
+            && exp > now
+        {
+            return Some((user_id, session_id));
+        }
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        let (user_id, session_id) = (claims.sub.parse().ok()?, claims.sid.parse().ok()?);
+        if token.len() <= MAX_REMEMBERED_TOKEN {
+            self.signed
+                .insert(token.to_string(), (user_id, session_id, claims.exp));
+        }
+        Some((user_id, session_id))
     }
 
     /// Creates a session and its signed token, for `username` (as the

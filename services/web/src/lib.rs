@@ -31,6 +31,8 @@ pub struct WebService {
     /// hash): (when asked, count). Notifications arrive within 2 seconds
     /// anyway; a count a second old costs every page one API call less.
     pub(crate) unread: quick_cache::sync::Cache<String, (i64, i64)>,
+    /// Posts rendered once per version of their JSON.
+    pub(crate) cards: views::Cards,
 }
 
 /// How long a header's unread count is reused.
@@ -43,6 +45,7 @@ impl WebService {
             api: api::Api::new(api),
             sessions,
             unread: quick_cache::sync::Cache::new(100_000),
+            cards: views::Cards::default(),
         })
     }
 }

@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use rookery_kernel::error::ErrorBody;
 use rookery_kernel::extract::Query;
 use rookery_kernel::identity::Identity;
 use rookery_kernel::pagination::{Page, PageRequest, split_key_i64};
 use rookery_kernel::{ApiError, ApiResult};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{PostPage, PostView, in_order, parse_id_list};
 use crate::PostsService;
@@ -203,11 +205,20 @@ pub async fn home_timeline(
     State(svc): State<Arc<PostsService>>,
     caller: Identity,
     page: PageRequest,
-) -> ApiResult<Page<PostView>> {
+) -> ApiResult<Response> {
     let rows = svc
         .home_posts(caller.user_id, page.after_i64()?, page.limit + 1)
         .await?;
-    Ok(page
-        .respond(rows, |p| p.id.to_string())
-        .map(PostView::list_item))
+    let page = page.respond(rows, |p| p.id.to_string());
+    let views: Vec<&RawValue> = page
+        .items
+        .iter()
+        .map(|p| PostsService::list_view(p))
+        .collect::<ApiResult<_>>()?;
+    Ok(Page {
+        items: views,
+        next_cursor: page.next_cursor.clone(),
+        link: page.link.clone(),
+    }
+    .into_response())
 }

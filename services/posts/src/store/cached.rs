@@ -127,6 +127,14 @@ impl<V: Clone + Send + Sync + 'static> CoherentCache<V> {
     }
 }
 
+/// A cached post handed out by value: whoever gets it may change it, so
+/// its written view goes.
+fn owned(post: Arc<Post>) -> Post {
+    let mut post = Arc::unwrap_or_clone(post);
+    post.list_view.clear();
+    post
+}
+
 /// The ids of one listing page, as of a version of its community's listings.
 struct ListingIds {
     version: (u64, u64),
@@ -381,7 +389,7 @@ impl CachedPostStore {
     /// Posts by id in the order of `ids`; missing (deleted) ones are left out.
     async fn posts_in_order(&self, ids: &[i64]) -> StoreResult<Vec<Post>> {
         let shared = self.shared_posts_in_order(ids).await?;
-        Ok(shared.into_iter().map(Arc::unwrap_or_clone).collect())
+        Ok(shared.into_iter().map(owned).collect())
     }
 
     /// The cache's own entries (see [`PostStore::shared_posts_by_ids`]).
@@ -436,7 +444,7 @@ impl CachedPostStore {
         timeline: &NewestIds,
         before: Option<i64>,
         limit: usize,
-    ) -> StoreResult<Option<Vec<Post>>> {
+    ) -> StoreResult<Option<Vec<Arc<Post>>>> {
         let window: Vec<i64> = timeline
             .ids
             .iter()
@@ -447,7 +455,7 @@ impl CachedPostStore {
         if window.len() < limit && !timeline.complete {
             return Ok(None);
         }
-        let posts = self.posts_in_order(&window).await?;
+        let posts = self.shared_posts_in_order(&window).await?;
         Ok((posts.len() == window.len()).then_some(posts))
     }
 
@@ -668,7 +676,7 @@ impl PostStore for CachedPostStore {
     ) -> StoreResult<Vec<Post>> {
         if let Some(newest) = self.authored.entries.get(&author_id) {
             if let Some(posts) = self.page_of(&newest, before, limit).await? {
-                return Ok(posts);
+                return Ok(posts.into_iter().map(owned).collect());
             }
             return self.inner.user_timeline(author_id, before, limit).await;
         }
@@ -701,19 +709,34 @@ impl PostStore for CachedPostStore {
         limit: usize,
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>> {
+        let posts = self
+            .shared_home_timeline(user_id, before, limit, merge)
+            .await?;
+        Ok(posts.into_iter().map(owned).collect())
+    }
+
+    async fn shared_home_timeline(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: usize,
+        merge: &HomeMerge,
+    ) -> StoreResult<Vec<Arc<Post>>> {
         let home = self.home_ids_cached(user_id).await?;
         let mut posts = match self.page_of(&home, before, limit).await? {
             Some(posts) => posts,
             None => {
                 let ids = self.inner.followed_post_ids(user_id, before, limit).await?;
-                self.posts_in_order(&ids).await?
+                self.shared_posts_in_order(&ids).await?
             }
         };
         if !merge.celebrities.is_empty() {
             posts.extend(
                 self.inner
                     .posts_by_authors(&merge.celebrities, before, limit)
-                    .await?,
+                    .await?
+                    .into_iter()
+                    .map(Arc::new),
             );
             posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));
             posts.dedup_by_key(|p| p.id);

@@ -51,6 +51,60 @@ pub struct Post {
     /// Who wrote the post replied to / reposted (for the post.* events).
     pub in_reply_to_author_id: Option<i64>,
     pub repost_of_author_id: Option<i64>,
+    /// The post's list view as JSON, written when first asked for.
+    #[serde(skip)]
+    #[sqlx(skip)]
+    pub list_view: ViewSlot,
+}
+
+/// A view of a value written once from that very value. A copy starts
+/// empty, so an edited copy never shows the view of what it was copied
+/// from; values handed out by value (not in an `Arc`) are emptied too
+/// (see `CachedPostStore`), so a view can only be read from a value that
+/// no one can change any more.
+#[derive(Default)]
+pub struct ViewSlot(std::sync::OnceLock<Box<serde_json::value::RawValue>>);
+
+impl ViewSlot {
+    /// The view, `write`'s when there is none yet.
+    pub fn get_or_write(
+        &self,
+        write: impl FnOnce() -> serde_json::Result<Box<serde_json::value::RawValue>>,
+    ) -> serde_json::Result<&serde_json::value::RawValue> {
+        if let Some(view) = self.0.get() {
+            return Ok(view);
+        }
+        let view = write()?;
+        Ok(self.0.get_or_init(|| view))
+    }
+
+    /// Forgets the view (the value is about to be changed).
+    pub fn clear(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Clone for ViewSlot {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// Views do not make posts differ.
+impl PartialEq for ViewSlot {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ViewSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "ViewSlot(written)"
+        } else {
+            "ViewSlot(empty)"
+        })
+    }
 }
 
 /// A list kept as JSON text in one column (the same on both engines).
@@ -345,6 +399,18 @@ pub trait PostStore: Send + Sync + 'static {
         limit: usize,
         merge: &HomeMerge,
     ) -> StoreResult<Vec<Post>>;
+    /// [`Self::home_timeline`] as shared values (see
+    /// [`Self::shared_posts_by_ids`]); the default is fresh `Arc`s.
+    async fn shared_home_timeline(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: usize,
+        merge: &HomeMerge,
+    ) -> StoreResult<Vec<std::sync::Arc<Post>>> {
+        let posts = self.home_timeline(user_id, before, limit, merge).await?;
+        Ok(posts.into_iter().map(std::sync::Arc::new).collect())
+    }
 
     /// Up to `limit` ids below `before`, newest first, of the posts by
     /// `user_id` and by the accounts they follow: the home timeline computed
@@ -412,4 +478,22 @@ pub trait PostStore: Send + Sync + 'static {
     async fn blocked_either_way(&self, a: i64, b: i64) -> StoreResult<bool>;
 
     async fn ping(&self) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod view_slot_tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_or_a_cleared_slot_writes_its_view_again() {
+        let slot = ViewSlot::default();
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_string());
+        assert_eq!(slot.get_or_write(|| raw("1")).unwrap().get(), "1");
+        assert_eq!(slot.get_or_write(|| raw("2")).unwrap().get(), "1");
+        let copy = slot.clone();
+        assert_eq!(copy.get_or_write(|| raw("3")).unwrap().get(), "3");
+        let mut slot = slot;
+        slot.clear();
+        assert_eq!(slot.get_or_write(|| raw("4")).unwrap().get(), "4");
+    }
 }

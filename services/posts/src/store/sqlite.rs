@@ -198,6 +198,7 @@ fn plain_post(id: i64, new: &NewPost, now: i64) -> Post {
         mentions: JsonList::default(),
         in_reply_to_author_id: None,
         repost_of_author_id: None,
+        list_view: Default::default(),
     }
 }
 

@@ -11,7 +11,7 @@ use super::{
     PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response, here, now,
     redirect,
 };
-use crate::api::{Page, Post, enc};
+use crate::api::{Post, enc};
 use crate::session::Ctx;
 use crate::views::{PostControls, csrf_field, empty, post_list};
 
@@ -58,17 +58,15 @@ pub async fn show(
         "/api/v1/communities/{name}/posts?sort={sort}&limit={PAGE_SIZE}{}",
         cursor_param(&q.cursor)
     );
-    let (page, unread) = tokio::join!(
-        ctx.svc.api.get::<Page<Post>>(&ctx.caller, &path),
-        ctx.unread()
-    );
+    let (page, unread) = tokio::join!(ctx.post_page(&path), ctx.unread());
     let page = ctx.ok(page).await?;
     let unread = unread?;
     let controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
     let more = page
         .next_cursor
+        .as_ref()
         .map(|c| format!("/c/{name}?sort={sort}&cursor={}", enc(&c)));
-    let list = post_list("feed", &page.items, more, now(), &controls);
+    let list = post_list("feed", &page.cards, more, now(), &controls);
     if ctx.fragment {
         return Ok(fragment_response(list));
     }
@@ -79,7 +77,7 @@ pub async fn show(
                 a href={ "/c/" (name) "?sort=" (key) } aria-current=[(key == sort).then_some("page")] { (label) }
             }
         }
-        @if page.items.is_empty() {
+        @if page.cards.is_empty() {
             (empty(&format!("Nobody has posted in c/{name} yet."), html! {
                 @if ctx.session.is_some() { p { "Start it with the form below." } }
                 @else { p { "Log in to submit the first post." } }

@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use crate::api::{ApiFailure, ApiResult, Count};
 use crate::session::{ANON_CSRF_COOKIE, Ctx, SESSION_COOKIE, set_cookie};
-use crate::views::{Chrome, layout};
+use crate::views::{CardPage, Chrome, layout};
 
 pub mod account;
 pub mod community;
@@ -220,6 +220,19 @@ impl Ctx {
             let _ = self.svc.sessions.delete(&session.id_hash).await;
         }
         failure.into()
+    }
+
+    /// A page of posts from the API (`GET path`), as cards.
+    pub async fn post_page(&self, path: &str) -> ApiResult<std::sync::Arc<CardPage>> {
+        let (_, body) = self
+            .svc
+            .api
+            .call(&self.caller, http::Method::GET, path, None)
+            .await?;
+        self.svc
+            .cards
+            .page(self.username().unwrap_or(""), path, body)
+            .map_err(|_| ApiFailure::unavailable("the API's answer could not be read"))
     }
 
     /// The unread notification count for the header (0 when logged out or

@@ -1,5 +1,7 @@
 //! Search and polls.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query};
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri};
@@ -11,7 +13,7 @@ use super::{PageError, PageResult, checked_form, here, now, redirect};
 use crate::api::{Poll, SearchResults, enc};
 use crate::pages::posts::valid_id;
 use crate::session::Ctx;
-use crate::views::{PostControls, csrf_field, empty, post_list, time_ago, user_row};
+use crate::views::{Card, PostControls, csrf_field, empty, post_list, time_ago, user_row};
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -47,6 +49,16 @@ pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> Pag
     let results = ctx.ok(results).await?;
     let unread = unread?;
     let controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
+    let posts: Vec<Arc<Card>> = results
+        .as_ref()
+        .map(|r| {
+            r.posts
+                .iter()
+                .cloned()
+                .map(|p| Arc::new(Card::new(p)))
+                .collect()
+        })
+        .unwrap_or_default();
     let content = html! {
         h1 { @if q.is_empty() { "Search" } @else { "Search: " (q) } }
         form.card role="search" method="get" action="/search" {
@@ -68,7 +80,7 @@ pub async fn search(ctx: Ctx, uri: Uri, Query(query): Query<SearchQuery>) -> Pag
             }
             @if !r.posts.is_empty() {
                 h2 { "Posts" }
-                (post_list("results", &r.posts, None, now(), &controls))
+                (post_list("results", &posts, None, now(), &controls))
             }
         } @else {
             p.muted { "Find people by username, posts by words and tags by name." }

@@ -10,7 +10,7 @@ use super::{
     ListQuery, PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response,
     here, now, redirect,
 };
-use crate::api::{ApiFailure, Page, Post, RelationshipList, Token, User, enc};
+use crate::api::{ApiFailure, Page, RelationshipList, Token, User, enc};
 use crate::session::Ctx;
 use crate::views::{PostControls, avatar, csrf_field, empty, next_field, post_list, time_ago};
 
@@ -82,7 +82,7 @@ pub async fn profile(
     };
     let (user, posts, relation, unread) = tokio::join!(
         api.get::<User>(&ctx.caller, &user_path),
-        api.get::<Page<Post>>(&ctx.caller, &posts_path),
+        ctx.post_page(&posts_path),
         relation,
         ctx.unread(),
     );
@@ -94,8 +94,9 @@ pub async fn profile(
     let now = now();
     let more = posts
         .next_cursor
+        .as_ref()
         .map(|c| format!("/u/{}?cursor={}", enc(&user.username), enc(&c)));
-    let list = post_list("feed", &posts.items, more, now, &controls);
+    let list = post_list("feed", &posts.cards, more, now, &controls);
     if ctx.fragment {
         return Ok(fragment_response(list));
     }
@@ -127,7 +128,7 @@ pub async fn profile(
             p { "Log in to follow " (user.username) " or send a message." }
         }
         h2 { "Posts" }
-        @if posts.items.is_empty() {
+        @if posts.cards.is_empty() {
             (empty(&format!("{} has not posted yet.", user.username), html! {
                 @if own { p { a href="/" { "Write your first post" } "." } }
             }))

@@ -10,7 +10,7 @@ use super::{
     ListQuery, PAGE_SIZE, PageError, PageResult, checked_form, cursor_param, fragment_response,
     here, now,
 };
-use crate::api::{Page, Post, Tally};
+use crate::api::{Post, Tally};
 use crate::session::Ctx;
 use crate::views::{PostControls, csrf_field, empty, next_field, post_card, post_list, votes_box};
 
@@ -23,9 +23,9 @@ pub fn valid_id(id: &str) -> Result<&str, PageError> {
     }
 }
 
-fn more_href(base: &str, next: Option<String>) -> Option<String> {
+fn more_href(base: &str, next: Option<&str>) -> Option<String> {
     let sep = if base.contains('?') { '&' } else { '?' };
-    next.map(|c| format!("{base}{sep}cursor={}", crate::api::enc(&c)))
+    next.map(|c| format!("{base}{sep}cursor={}", crate::api::enc(c)))
 }
 
 pub fn compose_form(ctx: &Ctx) -> Markup {
@@ -41,7 +41,6 @@ pub fn compose_form(ctx: &Ctx) -> Markup {
 
 pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult {
     let here = here(&uri);
-    let api = &ctx.svc.api;
     let path = if ctx.session.is_some() {
         format!(
             "/api/v1/timelines/home?limit={PAGE_SIZE}{}",
@@ -53,14 +52,14 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
             cursor_param(&q.cursor)
         )
     };
-    let (page, unread) = tokio::join!(api.get::<Page<Post>>(&ctx.caller, &path), ctx.unread());
+    let (page, unread) = tokio::join!(ctx.post_page(&path), ctx.unread());
     let page = ctx.ok(page).await?;
     let unread = unread?;
     let controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
     let list = post_list(
         "feed",
-        &page.items,
-        more_href("/", page.next_cursor),
+        &page.cards,
+        more_href("/", page.next_cursor.as_deref()),
         now(),
         &controls,
     );
@@ -77,7 +76,7 @@ pub async fn home(ctx: Ctx, uri: Uri, Query(q): Query<ListQuery>) -> PageResult 
             h1 { "What people are saying" }
             p.notice { "Rookery is an open social platform. Sign up to post, follow people and vote." }
         }
-        @if page.items.is_empty() {
+        @if page.cards.is_empty() {
             @if logged_in {
                 (empty("Your timeline is empty.", html! {
                     p { "Write your first post above, or " a href="/search" { "find people to follow" } "." }
@@ -129,7 +128,7 @@ pub async fn show(
     let logged_in = ctx.session.is_some();
     let (post, replies, tally, unread) = tokio::join!(
         api.get::<Post>(&ctx.caller, &post_path),
-        api.get::<Page<Post>>(&ctx.caller, &replies_path),
+        ctx.post_page(&replies_path),
         async {
             if logged_in {
                 api.get::<Tally>(&ctx.caller, &votes_path).await.ok()
@@ -145,12 +144,12 @@ pub async fn show(
     let mut controls = PostControls::new(ctx.username(), &ctx.csrf, &here);
     controls.my_vote = tally.as_ref().map(|t| t.my_vote.as_deref());
     let now = now();
-    let more = more_href(&format!("/p/{id}"), replies.next_cursor);
+    let more = more_href(&format!("/p/{id}"), replies.next_cursor.as_deref());
     if ctx.fragment {
         controls.my_vote = None;
         return Ok(fragment_response(post_list(
             "replies",
-            &replies.items,
+            &replies.cards,
             more,
             now,
             &controls,
@@ -173,10 +172,10 @@ pub async fn show(
         }
         (card)
         h2 { "Replies" }
-        @if replies.items.is_empty() {
+        @if replies.cards.is_empty() {
             (empty("No replies yet.", html! { @if logged_in { p { "Be the first to reply below." } } }))
         } @else {
-            (post_list("replies", &replies.items, more, now, &controls))
+            (post_list("replies", &replies.cards, more, now, &controls))
         }
         @if logged_in {
             form.card method="post" action={ "/p/" (id) "/reply" } {
