@@ -65,7 +65,7 @@ pub async fn show(
     let more = page
         .next_cursor
         .as_ref()
-        .map(|c| format!("/c/{name}?sort={sort}&cursor={}", enc(&c)));
+        .map(|c| format!("/c/{name}?sort={sort}&cursor={}", enc(c)));
     let list = post_list("feed", &page.cards, more, now(), &controls);
     if ctx.fragment {
         return Ok(fragment_response(list));

@@ -95,7 +95,7 @@ pub async fn profile(
     let more = posts
         .next_cursor
         .as_ref()
-        .map(|c| format!("/u/{}?cursor={}", enc(&user.username), enc(&c)));
+        .map(|c| format!("/u/{}?cursor={}", enc(&user.username), enc(c)));
     let list = post_list("feed", &posts.cards, more, now, &controls);
     if ctx.fragment {
         return Ok(fragment_response(list));
