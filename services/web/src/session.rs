@@ -31,14 +31,7 @@ pub fn random_token() -> String {
 }
 
 pub fn hash_session_id(id: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(id.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
-    }
-    out
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
