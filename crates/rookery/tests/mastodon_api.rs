@@ -637,6 +637,34 @@ async fn statuses_threads_reblogs_and_favourites() {
     assert_eq!(unfaved["favourited"], false);
     assert_eq!(unfaved["favourites_count"], 0);
 
+    // A new status is rendered without reading the caller's state (it has
+    // none yet); a retry with its Idempotency-Key returns the older status
+    // with the state it has gained since.
+    let keyed = |text: &str| {
+        m.authed(Method::POST, "/api/v1/statuses", &bob)
+            .header("Idempotency-Key", "retry-2")
+            .json(&json!({ "status": text }))
+    };
+    let own = m.ok(keyed("my own")).await;
+    assert_eq!(
+        (own["favourited"].clone(), own["reblogged"].clone()),
+        (json!(false), json!(false))
+    );
+    let own_id = own["id"].as_str().unwrap();
+    for action in ["favourite", "reblog"] {
+        m.ok(m.authed(
+            Method::POST,
+            &format!("/api/v1/statuses/{own_id}/{action}"),
+            &bob,
+        ))
+        .await;
+    }
+    let replayed = m.ok(keyed("my own")).await;
+    assert_eq!(replayed["id"], own_id);
+    assert_eq!(replayed["favourited"], true);
+    assert_eq!(replayed["reblogged"], true);
+    assert_eq!(replayed["favourites_count"], 1);
+
     // The caller's own state on a page read without its account (the
     // public timeline): shown for a valid token, and a token with altered
     // claims (bob's signature, alice's id) learns nothing: 401.

@@ -21,6 +21,28 @@ pub fn links(ctx: &Ctx) -> Links {
 /// The statuses of `posts`, in their order. `full`: the posts are full
 /// objects already (a single GET), not list items.
 pub async fn statuses(ctx: &Ctx, posts: &[Post], full: bool) -> MastoResult<Vec<Status>> {
+    render(ctx, posts, full, None).await
+}
+
+/// The status of a post the caller has just created (not an idempotent
+/// replay of an older one): nobody can have favourited or reblogged it yet
+/// and its only poll is `poll`, made with it, so none of that is read again.
+pub async fn new_status(
+    ctx: &Ctx,
+    post: &Post,
+    poll: Option<&native::Poll>,
+) -> MastoResult<Status> {
+    let mut list = render(ctx, std::slice::from_ref(post), true, Some(poll)).await?;
+    Ok(list.remove(0))
+}
+
+/// `fresh`: `posts` is one post just created, with this poll or none.
+async fn render(
+    ctx: &Ctx,
+    posts: &[Post],
+    full: bool,
+    fresh: Option<Option<&native::Poll>>,
+) -> MastoResult<Vec<Status>> {
     if posts.is_empty() {
         return Ok(Vec::new());
     }
@@ -69,21 +91,27 @@ pub async fn statuses(ctx: &Ctx, posts: &[Post], full: bool) -> MastoResult<Vec<
     let post_ids: Vec<i64> = shown.iter().map(|p| p.id_num()).collect();
 
     let users = native::users_by_names(ctx, &authors);
+    // The caller's state of each post shown, unless the post is new.
+    let viewer_state = signed_in && fresh.is_none();
     let votes = async {
-        if signed_in {
+        if viewer_state {
             native::my_votes(ctx, &shown_ids).await
         } else {
             Ok(HashMap::new())
         }
     };
     let reposts = async {
-        if signed_in {
+        if viewer_state {
             native::my_reposts(ctx, &shown_ids).await
         } else {
             Ok(HashMap::new())
         }
     };
     let polls = async {
+        if let Some(poll) = fresh {
+            let known = poll.map(|p| (posts[0].id.clone(), p.clone()));
+            return Ok(known.into_iter().collect());
+        }
         let links = ctx.svc.store.polls_of(&post_ids).await?;
         let fetched = try_join_all(links.iter().map(|(post, poll)| async move {
             let found: MastoResult<native::Poll> = ctx.get(&format!("/api/v1/polls/{poll}")).await;

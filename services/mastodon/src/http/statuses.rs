@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::entities::{Account, Poll, Status};
 use crate::error::{MastoError, MastoResult};
 use crate::native::{self, Message, Page, Post};
-use crate::render::{links, status as render_status, statuses as render_statuses};
+use crate::render::{links, new_status, status as render_status, statuses as render_statuses};
 
 fn status_id(raw: &str) -> MastoResult<i64> {
     raw.trim()
@@ -109,7 +109,7 @@ pub async fn create(ctx: Ctx, headers: HeaderMap, body: RawBody) -> JsonResult {
         idempotency.push((HeaderName::from_static("idempotency-key"), key.clone()));
     }
     // A poll is its own object in Rookery: made first, then linked to the post.
-    let poll_id = match &poll {
+    let made_poll = match &poll {
         Some(poll) => {
             let options = poll.list("options");
             if poll.bool("multiple")?.unwrap_or(false) {
@@ -124,7 +124,7 @@ pub async fn create(ctx: Ctx, headers: HeaderMap, body: RawBody) -> JsonResult {
                     Some(json!({ "question": text, "options": options })),
                 )
                 .await?;
-            Some(created.id)
+            Some(created)
         }
         None => None,
     };
@@ -144,10 +144,17 @@ pub async fn create(ctx: Ctx, headers: HeaderMap, body: RawBody) -> JsonResult {
         )
         .await?;
     let created: Post = rookery_gateway::client::decode(&bytes)?;
-    if let Some(poll_id) = poll_id.and_then(|p| p.parse::<i64>().ok()) {
+    if let Some(poll_id) = made_poll.as_ref().and_then(|p| p.id.parse::<i64>().ok()) {
         ctx.svc.store.link_poll(created.id_num(), poll_id).await?;
     }
-    Ok(json(&render_status(&ctx, &created).await?))
+    // Without a key the post is new; with one it may be an earlier post
+    // returned again, with favourites and reblogs of its own by now.
+    let status = if idempotency.is_empty() {
+        new_status(&ctx, &created, made_poll.as_ref()).await?
+    } else {
+        render_status(&ctx, &created).await?
+    };
+    Ok(json(&status))
 }
 
 async fn direct(ctx: &Ctx, text: &str, in_reply_to: Option<String>) -> JsonResult {
