@@ -1270,10 +1270,10 @@ impl rookery_mastodon::native::DirectReads for LocalMastodonReads {
     }
 
     async fn votes(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, String)>> {
-        let tallies = self.votes.tallies(ids, Some(viewer)).await?;
-        Ok(tallies
+        let mine = self.votes.my_votes(viewer, ids).await?;
+        Ok(mine
             .into_iter()
-            .filter_map(|t| Some((t.post_id, t.my_vote?.as_str().to_string())))
+            .map(|(post_id, direction)| (post_id, direction.as_str().to_string()))
             .collect())
     }
 

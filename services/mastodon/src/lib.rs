@@ -81,6 +81,56 @@ pub struct MastodonService {
     pub hub: streaming::Hub,
     /// The stores themselves, where this process holds them (`rookery serve`).
     pub direct: Option<Arc<dyn native::DirectReads>>,
+    /// Which posts carry a poll, held in memory where this process is the
+    /// only writer of the links (`rookery serve`, with `direct`); `None`
+    /// scaled out, where other instances link polls too.
+    poll_links: Option<PollLinks>,
+}
+
+/// Every poll link, loaded at first use and kept as this process writes
+/// them: most pages show no poll, and asking the database which of a page's
+/// posts have one cost more than any other part of the page. A link is
+/// written under the lock that a load also holds, so a load never misses
+/// one written while it read.
+#[derive(Default)]
+struct PollLinks(tokio::sync::RwLock<Option<std::collections::HashMap<i64, i64>>>);
+
+impl PollLinks {
+    async fn of(
+        &self,
+        store: &dyn MastodonStore,
+        post_ids: &[i64],
+    ) -> store::StoreResult<Vec<(i64, i64)>> {
+        let pick = |links: &std::collections::HashMap<i64, i64>| {
+            post_ids
+                .iter()
+                .filter_map(|id| Some((*id, *links.get(id)?)))
+                .collect()
+        };
+        if let Some(links) = self.0.read().await.as_ref() {
+            return Ok(pick(links));
+        }
+        let mut loaded = self.0.write().await;
+        if loaded.is_none() {
+            *loaded = Some(store.poll_links().await?.into_iter().collect());
+        }
+        Ok(loaded.as_ref().map(pick).unwrap_or_default())
+    }
+
+    async fn link(
+        &self,
+        store: &dyn MastodonStore,
+        post_id: i64,
+        poll_id: i64,
+    ) -> store::StoreResult<()> {
+        let mut loaded = self.0.write().await;
+        store.link_poll(post_id, poll_id).await?;
+        if let Some(links) = loaded.as_mut() {
+            // As the table: the first link of a post stays.
+            links.entry(post_id).or_insert(poll_id);
+        }
+        Ok(())
+    }
 }
 
 impl MastodonService {
@@ -111,8 +161,25 @@ impl MastodonService {
             store,
             config,
             hub: streaming::Hub::default(),
+            poll_links: direct.is_some().then(PollLinks::default),
             direct,
         })
+    }
+
+    /// (post id, poll id) for those of `post_ids` that carry a poll.
+    pub async fn polls_of(&self, post_ids: &[i64]) -> store::StoreResult<Vec<(i64, i64)>> {
+        match &self.poll_links {
+            Some(links) => links.of(self.store.as_ref(), post_ids).await,
+            None => self.store.polls_of(post_ids).await,
+        }
+    }
+
+    /// Links a status's post to the poll made with it.
+    pub async fn link_poll(&self, post_id: i64, poll_id: i64) -> store::StoreResult<()> {
+        match &self.poll_links {
+            Some(links) => links.link(self.store.as_ref(), post_id, poll_id).await,
+            None => self.store.link_poll(post_id, poll_id).await,
+        }
     }
 }
 

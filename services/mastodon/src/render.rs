@@ -112,7 +112,7 @@ async fn render(
             let known = poll.map(|p| (posts[0].id.clone(), p.clone()));
             return Ok(known.into_iter().collect());
         }
-        let links = ctx.svc.store.polls_of(&post_ids).await?;
+        let links = ctx.svc.polls_of(&post_ids).await?;
         let fetched = try_join_all(links.iter().map(|(post, poll)| async move {
             let found: MastoResult<native::Poll> = ctx.get(&format!("/api/v1/polls/{poll}")).await;
             Ok::<_, crate::error::MastoError>(found.ok().map(|p| (post.to_string(), p)))

@@ -179,6 +179,12 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     );
     assert_eq!(tallies(None, vec![p1]).await, vec![(p1, 1, 0, None)]);
     assert!(tallies(Some(10), vec![]).await.is_empty());
+    // The viewer's own votes alone: posts without one are left out.
+    let mut mine = store.my_votes(10, &[p1, p2, p3, 999]).await.unwrap();
+    mine.sort_by_key(|(post, _)| *post);
+    assert_eq!(mine, vec![(p2, Direction::Up), (p3, Direction::Up)]);
+    assert!(store.my_votes(12, &[p2, p3]).await.unwrap().is_empty());
+    assert!(store.my_votes(10, &[]).await.unwrap().is_empty());
 
     // Likes: most recent upvote first, paged by vote id.
     let likes = store.likes(10, None, 10).await.unwrap();
@@ -232,6 +238,10 @@ async fn suite(store: Arc<dyn VoteStore>, outbox: Arc<dyn OutboxSource>) {
     assert_eq!(store.tally(p3, None).await.unwrap(), None);
     assert_eq!(store.post(p3).await.unwrap(), None);
     assert!(store.tallies(&[p3], Some(10)).await.unwrap().is_empty());
+    assert_eq!(
+        store.my_votes(10, &[p2, p3]).await.unwrap(),
+        vec![(p2, Direction::Up)]
+    );
     assert!(
         store
             .top(None, 10)

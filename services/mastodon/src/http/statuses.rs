@@ -145,7 +145,7 @@ pub async fn create(ctx: Ctx, headers: HeaderMap, body: RawBody) -> JsonResult {
         .await?;
     let created: Post = rookery_gateway::client::decode(&bytes)?;
     if let Some(poll_id) = made_poll.as_ref().and_then(|p| p.id.parse::<i64>().ok()) {
-        ctx.svc.store.link_poll(created.id_num(), poll_id).await?;
+        ctx.svc.link_poll(created.id_num(), poll_id).await?;
     }
     // Without a key the post is new; with one it may be an earlier post
     // returned again, with favourites and reblogs of its own by now.

@@ -68,6 +68,8 @@ pub trait MastodonStore: Send + Sync + 'static {
     async fn link_poll(&self, post_id: i64, poll_id: i64) -> StoreResult<()>;
     /// (post id, poll id) for those of `post_ids` that carry a poll.
     async fn polls_of(&self, post_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
+    /// Every (post id, poll id) link.
+    async fn poll_links(&self) -> StoreResult<Vec<(i64, i64)>>;
     /// Notifications up to `up_to` leave the account's view (never moves back).
     async fn clear_notifications(&self, username: &str, up_to: i64) -> StoreResult<()>;
     async fn cleared_up_to(&self, username: &str) -> StoreResult<Option<i64>>;
@@ -219,6 +221,12 @@ macro_rules! mastodon_store_sql {
                 .bind(ids)
                 .fetch_all(self.reader())
                 .await?)
+            }
+
+            async fn poll_links(&self) -> $crate::store::StoreResult<Vec<(i64, i64)>> {
+                Ok(sqlx::query_as("SELECT post_id, poll_id FROM status_polls")
+                    .fetch_all(self.reader())
+                    .await?)
             }
 
             async fn clear_notifications(&self, username: &str, up_to: i64) -> $crate::store::StoreResult<()> {

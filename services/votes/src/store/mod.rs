@@ -212,6 +212,9 @@ pub trait VoteStore: Send + Sync + 'static {
     /// The tallies of the known, live posts among `post_ids`, with
     /// `viewer`'s votes, in one query (order not guaranteed).
     async fn tallies(&self, post_ids: &[i64], viewer: Option<i64>) -> StoreResult<Vec<Tally>>;
+    /// `viewer`'s votes on the live posts among `post_ids` (posts without
+    /// one are absent): one index range of the viewer's votes.
+    async fn my_votes(&self, viewer: i64, post_ids: &[i64]) -> StoreResult<Vec<(i64, Direction)>>;
     /// Top-level posts, highest score first, ties newer first.
     async fn top(&self, community: Option<&str>, limit: usize) -> StoreResult<Vec<Ranked>>;
     /// Scores of the known, live posts among `ids`.

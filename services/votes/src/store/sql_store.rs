@@ -287,6 +287,31 @@ macro_rules! sql_vote_store {
                 }))
             }
 
+            async fn my_votes(&self, viewer: i64, post_ids: &[i64]) -> StoreResult<Vec<(i64, Direction)>> {
+                if post_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Rows only where the viewer voted (a page usually has few):
+                // each row is a hand-over from the database's thread.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT v.post_id, v.direction FROM votes v JOIN posts p ON p.id = v.post_id
+                         WHERE v.user_id = $1 AND v.post_id IN ({}) AND NOT p.deleted",
+                        $json_ids("$2")
+                    )
+                });
+                let ids = serde_json::to_string(post_ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                let rows: Vec<(i64, i16)> = sqlx::query_as(&SQL)
+                    .bind(viewer)
+                    .bind(ids)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(post_id, direction)| Some((post_id, Direction::from_i16(direction)?)))
+                    .collect())
+            }
+
             async fn tallies(&self, post_ids: &[i64], viewer: Option<i64>) -> StoreResult<Vec<Tally>> {
                 if post_ids.is_empty() {
                     return Ok(Vec::new());
