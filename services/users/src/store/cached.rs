@@ -4,7 +4,7 @@
 //! short time-to-live bounds staleness from out-of-process writers such as
 //! `rookery seed`. Scaled-out instances do not use it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,24 +21,55 @@ const CAPACITY: usize = 200_000;
 /// Accounts by id, each until its time to live is over. (quick_cache with
 /// the time kept per entry: a page reads 20 or more accounts, and moka's
 /// bookkeeping per read was a tenth of a notifications page.)
-struct Accounts(Cache<i64, (Arc<User>, Instant)>);
+///
+/// A load that missed stores what it read only if no account changed
+/// since it began: a follow committed while the load read the old row
+/// would otherwise leave the old counts behind for the time to live.
+struct Accounts {
+    entries: Cache<i64, (Arc<User>, Instant)>,
+    /// Moves at every change; held while a load stores its result.
+    changes: Mutex<u64>,
+}
+
+/// What the cache's change count was when a load began.
+#[derive(Clone, Copy)]
+struct Ticket(u64);
 
 impl Accounts {
+    fn new() -> Self {
+        Self {
+            entries: Cache::new(CAPACITY),
+            changes: Mutex::new(0),
+        }
+    }
+
     fn get(&self, id: &i64) -> Option<Arc<User>> {
-        let (user, loaded) = self.0.get(id)?;
+        let (user, loaded) = self.entries.get(id)?;
         (loaded.elapsed() < TTL).then_some(user)
     }
 
-    fn insert(&self, user: Arc<User>) {
-        self.0.insert(user.id, (user, Instant::now()));
+    fn ticket(&self) -> Ticket {
+        Ticket(*self.changes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Stores a loaded account unless something changed since `ticket`.
+    fn insert(&self, user: Arc<User>, ticket: Ticket) {
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        if *changes == ticket.0 {
+            self.entries.insert(user.id, (user, Instant::now()));
+        }
     }
 
     fn invalidate(&self, id: &i64) {
-        self.0.remove(id);
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        *changes += 1;
+        self.entries.remove(id);
     }
 
     fn invalidate_all(&self) {
-        self.0.clear();
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        *changes += 1;
+        self.entries.clear();
     }
 }
 
@@ -53,15 +84,15 @@ impl CachedUserStore {
     pub fn new(inner: Arc<dyn UserStore>) -> Self {
         Self {
             inner,
-            by_id: Accounts(Cache::new(CAPACITY)),
+            by_id: Accounts::new(),
             ids: Cache::new(CAPACITY),
         }
     }
 
-    fn remember(&self, user: User) -> Arc<User> {
+    fn remember(&self, user: User, ticket: Ticket) -> Arc<User> {
         self.ids.insert(user.username.to_lowercase(), user.id);
         let shared = Arc::new(user);
-        self.by_id.insert(shared.clone());
+        self.by_id.insert(shared.clone(), ticket);
         shared
     }
 }
@@ -76,9 +107,10 @@ impl UserStore for CachedUserStore {
         if let Some(id) = self.ids.get(&username.to_lowercase()) {
             return self.user_by_id(id).await;
         }
+        let ticket = self.by_id.ticket();
         let user = self.inner.user_by_username(username).await?;
         if let Some(u) = &user {
-            self.remember(u.clone());
+            self.remember(u.clone(), ticket);
         }
         Ok(user)
     }
@@ -87,9 +119,10 @@ impl UserStore for CachedUserStore {
         if let Some(user) = self.by_id.get(&id) {
             return Ok(Some(User::clone(&user)));
         }
+        let ticket = self.by_id.ticket();
         let user = self.inner.user_by_id(id).await?;
         if let Some(u) = &user {
-            self.remember(u.clone());
+            self.remember(u.clone(), ticket);
         }
         Ok(user)
     }
@@ -112,8 +145,9 @@ impl UserStore for CachedUserStore {
             }
         }
         if !missing.is_empty() {
+            let ticket = self.by_id.ticket();
             for user in self.inner.users_by_ids(&missing).await? {
-                found.push(self.remember(user));
+                found.push(self.remember(user, ticket));
             }
         }
         Ok(found)
@@ -132,8 +166,9 @@ impl UserStore for CachedUserStore {
             }
         }
         if !missing.is_empty() {
+            let ticket = self.by_id.ticket();
             for user in self.inner.users_by_usernames(&missing).await? {
-                self.remember(user.clone());
+                self.remember(user.clone(), ticket);
                 found.push(user);
             }
         }
@@ -309,5 +344,46 @@ impl UserStore for CachedUserStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: i64, followers_count: i64) -> Arc<User> {
+        Arc::new(User {
+            id,
+            username: format!("u{id}"),
+            email: format!("u{id}@example.com"),
+            password_hash: String::new(),
+            bio: String::new(),
+            karma: 0,
+            followers_count,
+            following_count: 0,
+            auth_version: 0,
+            active: true,
+            created_at: 0,
+        })
+    }
+
+    /// A load that read a row before a follow committed must not store it
+    /// after the follow's invalidation (the profile would show the old
+    /// count until the time to live ends).
+    #[test]
+    fn a_load_that_raced_a_change_stores_nothing() {
+        let accounts = Accounts::new();
+        let before_follow = accounts.ticket();
+        accounts.invalidate(&7); // the follow commits meanwhile
+        accounts.insert(account(7, 0), before_follow);
+        assert!(accounts.get(&7).is_none());
+
+        let after = accounts.ticket();
+        accounts.insert(account(7, 1), after);
+        assert_eq!(accounts.get(&7).unwrap().followers_count, 1);
+        let stale = accounts.ticket();
+        accounts.invalidate_all();
+        accounts.insert(account(8, 0), stale);
+        assert!(accounts.get(&7).is_none() && accounts.get(&8).is_none());
     }
 }
