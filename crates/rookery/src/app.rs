@@ -253,6 +253,10 @@ pub async fn embedded_with_gateway(
     let posts = rookery_posts::open_store(&sqlite_url_in(data_dir, "posts"), ids.clone()).await?;
     let posts_store: Arc<dyn PostStore> = Arc::new(CachedPostStore::new(posts.store.clone()));
     let votes = rookery_votes::open_store(&sqlite_url_in(data_dir, "votes"), ids.clone()).await?;
+    // One process casts every vote: the caller's own votes can be held in memory.
+    let vote_store: Arc<dyn rookery_votes::VoteStore> = Arc::new(
+        rookery_votes::store::CachedVoteStore::new(votes.store.clone()),
+    );
     let votes_events = rookery_votes::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_votes::events::run_consumer(
         votes.store.clone(),
@@ -313,9 +317,9 @@ pub async fn embedded_with_gateway(
     ] {
         tasks.spawn(run_relay(outbox, bus.clone(), signal, shutdown.clone()));
     }
-    let posts_router = rookery_posts::router(posts_service);
+    let posts_router = rookery_posts::router(posts_service.clone());
     let votes_service = VotesService::new(
-        votes.store.clone(),
+        vote_store.clone(),
         votes.store.clone().polls(),
         IdentityKeys::new(&secret),
         Arc::new(PostsDirectory {
@@ -354,7 +358,8 @@ pub async fn embedded_with_gateway(
     let mastodon_reads = Arc::new(LocalMastodonReads {
         users: users_store.clone(),
         posts: posts_store,
-        votes: votes.store.clone(),
+        posts_service,
+        votes: vote_store,
         authenticator: users_service.clone(),
         identity: IdentityKeys::new(&secret),
     });
@@ -1211,6 +1216,8 @@ impl PostViews for LocalPostViews {
 struct LocalMastodonReads {
     users: Arc<dyn UserStore>,
     posts: Arc<dyn PostStore>,
+    /// For home timelines (blocks, mutes and followed celebrities applied).
+    posts_service: Arc<PostsService>,
     votes: Arc<dyn rookery_votes::VoteStore>,
     /// What the gateway asks to accept a bearer token.
     authenticator: Arc<UsersService>,
@@ -1223,16 +1230,22 @@ impl rookery_mastodon::native::DirectReads for LocalMastodonReads {
         &self,
         ids: &[i64],
     ) -> anyhow::Result<Vec<rookery_gateway::client::views::Post>> {
-        let found = self.posts.posts_by_ids(ids).await?;
-        // The route's view, read back as the client reads it (one encoder of posts).
-        found
-            .into_iter()
-            .map(|p| {
-                Ok(serde_json::from_slice(&serde_json::to_vec(
-                    &PostView::full(p),
-                )?)?)
-            })
-            .collect()
+        let found = self.posts.shared_posts_by_ids(ids).await?;
+        Ok(found.iter().map(|p| client_post(p)).collect())
+    }
+
+    async fn home(
+        &self,
+        viewer: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<rookery_gateway::client::views::Post>> {
+        let found = self
+            .posts_service
+            .home_posts(viewer, before, limit)
+            .await
+            .map_err(|e| anyhow::anyhow!("home timeline: {}", e.message))?;
+        Ok(found.iter().map(|p| client_post(p)).collect())
     }
 
     async fn users(
@@ -1283,6 +1296,33 @@ impl rookery_mastodon::native::DirectReads for LocalMastodonReads {
             .into_iter()
             .map(|(repost, original)| (original, repost))
             .collect())
+    }
+}
+
+/// A post as the API client reads the route's full view (the route's one
+/// encoder of posts, without JSON written and parsed again).
+fn client_post(post: &rookery_posts::store::Post) -> rookery_gateway::client::views::Post {
+    let view = PostView::full(post.clone());
+    rookery_gateway::client::views::Post {
+        id: view.id,
+        author: view.author,
+        text: view.text.flatten(),
+        title: view.title,
+        community: view.community,
+        url: view.url.flatten(),
+        created_at: view.created_at,
+        edited_at: view.edited_at,
+        in_reply_to: view.in_reply_to,
+        repost_of: view
+            .repost_of
+            .map(|r| rookery_gateway::client::views::RepostOf { id: r.id }),
+        reply_count: view.reply_count,
+        repost_count: view.repost_count,
+        upvotes: view.upvotes,
+        downvotes: view.downvotes,
+        score: view.score,
+        tags: view.tags,
+        mentions: view.mentions,
     }
 }
 

@@ -1304,3 +1304,182 @@ async fn streaming_over_sse_and_websocket() {
     assert_eq!(payload["id"], id);
     m.server.stop().await;
 }
+
+/// Every status of `viewer`'s home page is what its own route shows that
+/// viewer (pages write each status's shared part once per version: this
+/// is what keeps them from ever showing an old one). Events still on their
+/// way (a vote's karma) may change a status between the two reads, so a
+/// difference must persist to fail.
+async fn home_matches_each_status(m: &Masto, viewer: &str) -> Vec<Value> {
+    let mut differing = String::new();
+    for _ in 0..40 {
+        let page = m
+            .ok(m.authed(Method::GET, "/api/v1/timelines/home?limit=40", viewer))
+            .await;
+        let page = page.as_array().unwrap().clone();
+        differing.clear();
+        for status in &page {
+            let id = status["id"].as_str().unwrap();
+            let alone = m
+                .ok(m.authed(Method::GET, &format!("/api/v1/statuses/{id}"), viewer))
+                .await;
+            if status != &alone {
+                differing = format!("status {id}: on the page {status}, alone {alone}");
+                break;
+            }
+        }
+        if differing.is_empty() {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the home page is not what each status shows: {differing}");
+}
+
+fn by_id<'a>(page: &'a [Value], id: &str) -> &'a Value {
+    page.iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not on the page"))
+}
+
+#[tokio::test]
+async fn home_pages_show_every_change_at_once() {
+    let m = Masto::start().await;
+    let alice = m.account("alice", "read write follow").await;
+    let bob = m.account("bob", "read write follow").await;
+    let carol = m.account("carol", "read write follow").await;
+    m.ok(m.authed(Method::POST, "/api/v1/accounts/alice/follow", &bob))
+        .await;
+    let first = m.post(&alice, "first #rust for @carol").await;
+    let id = first["id"].as_str().unwrap().to_string();
+    let reply = m
+        .ok(m
+            .authed(Method::POST, "/api/v1/statuses", &alice)
+            .json(&json!({"status": "and a reply", "in_reply_to_id": id})))
+        .await;
+    let with_poll = m
+        .ok(m.authed(Method::POST, "/api/v1/statuses", &alice).form(&[
+            ("status", "Tea or coffee?"),
+            ("poll[options][]", "tea"),
+            ("poll[options][]", "coffee"),
+            ("poll[expires_in]", "86400"),
+        ]))
+        .await;
+
+    eventually("alice's statuses on bob's home", || async {
+        home_matches_each_status(&m, &bob).await.len() == 3
+    })
+    .await;
+    // Twice: the second page is written from what the first one kept.
+    for _ in 0..2 {
+        let page = home_matches_each_status(&m, &bob).await;
+        assert_eq!(page.len(), 3);
+        let reply_shown = by_id(&page, reply["id"].as_str().unwrap());
+        assert_eq!(reply_shown["in_reply_to_account_id"], "alice");
+        assert_eq!(by_id(&page, &id)["favourited"], false);
+    }
+    // Alice's own page shows the same statuses with her own (absent) state.
+    home_matches_each_status(&m, &alice).await;
+
+    // A favourite, a reblog, an edit, a new follower, a poll vote: each
+    // shows on the next page.
+    m.ok(m.authed(
+        Method::POST,
+        &format!("/api/v1/statuses/{id}/favourite"),
+        &bob,
+    ))
+    .await;
+    // The caller's own favourite at once; the count as the vote's event arrives.
+    let page = home_matches_each_status(&m, &bob).await;
+    assert_eq!(by_id(&page, &id)["favourited"], true);
+    eventually("the favourite counted", || async {
+        let page = home_matches_each_status(&m, &bob).await;
+        by_id(&page, &id)["favourites_count"] == 1
+    })
+    .await;
+    let other_view = home_matches_each_status(&m, &alice).await;
+    assert_eq!(by_id(&other_view, &id)["favourited"], false);
+    assert_eq!(by_id(&other_view, &id)["favourites_count"], 1);
+    // Taken back and given again: each at once on the caller's page.
+    for (action, shown) in [("unfavourite", false), ("favourite", true)] {
+        m.ok(m.authed(
+            Method::POST,
+            &format!("/api/v1/statuses/{id}/{action}"),
+            &bob,
+        ))
+        .await;
+        let page = home_matches_each_status(&m, &bob).await;
+        assert_eq!(by_id(&page, &id)["favourited"], shown, "after {action}");
+    }
+
+    let reblog = m
+        .ok(m.authed(Method::POST, &format!("/api/v1/statuses/{id}/reblog"), &bob))
+        .await;
+    let reblog_id = reblog["id"].as_str().unwrap();
+    eventually("bob's reblog on his home", || async {
+        let page = home_matches_each_status(&m, &bob).await;
+        page.iter().any(|s| s["id"] == reblog_id)
+    })
+    .await;
+    let page = home_matches_each_status(&m, &bob).await;
+    let wrapper = by_id(&page, reblog_id);
+    assert_eq!(wrapper["reblog"]["id"], id.as_str());
+    assert_eq!(wrapper["account"]["acct"], "bob");
+    assert_eq!(wrapper["reblogged"], true);
+    assert_eq!(wrapper["reblog"]["reblogged"], true);
+    assert_eq!(wrapper["reblog"]["favourited"], true);
+    assert_eq!(by_id(&page, &id)["reblogs_count"], 1);
+
+    m.ok(m
+        .authed(Method::PUT, &format!("/api/v1/statuses/{id}"), &alice)
+        .json(&json!({"status": "edited #rust"})))
+        .await;
+    let page = home_matches_each_status(&m, &bob).await;
+    let edited = by_id(&page, &id);
+    assert!(edited["content"].as_str().unwrap().contains("edited"));
+    assert!(edited["edited_at"].is_string());
+    let wrapper = by_id(&page, reblog_id);
+    assert!(
+        wrapper["reblog"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("edited")
+    );
+
+    let followers = by_id(&page, &id)["account"]["followers_count"]
+        .as_i64()
+        .unwrap();
+    m.ok(m.authed(Method::POST, "/api/v1/accounts/alice/follow", &carol))
+        .await;
+    let page = home_matches_each_status(&m, &bob).await;
+    assert_eq!(
+        by_id(&page, &id)["account"]["followers_count"],
+        followers + 1
+    );
+
+    let poll_id = with_poll["poll"]["id"].as_str().unwrap();
+    m.ok(m
+        .authed(
+            Method::POST,
+            &format!("/api/v1/polls/{poll_id}/votes"),
+            &bob,
+        )
+        .form(&[("choices[]", "1")]))
+        .await;
+    let page = home_matches_each_status(&m, &bob).await;
+    let poll = &by_id(&page, with_poll["id"].as_str().unwrap())["poll"];
+    assert_eq!(poll["own_votes"], json!([1]));
+    let page = home_matches_each_status(&m, &alice).await;
+    let poll = &by_id(&page, with_poll["id"].as_str().unwrap())["poll"];
+    assert_eq!(poll["voted"], false);
+    assert_eq!(poll["options"][1]["votes_count"], 1);
+
+    // A deleted status leaves the page (and its reblog with it).
+    m.ok(m.authed(Method::DELETE, &format!("/api/v1/statuses/{id}"), &alice))
+        .await;
+    let page = home_matches_each_status(&m, &bob).await;
+    assert!(
+        page.iter()
+            .all(|s| s["id"] != id.as_str() && s["reblog"]["id"] != id.as_str())
+    );
+}

@@ -93,6 +93,9 @@ pub struct Ctx {
     pub token: Option<Token>,
     client: Option<SocketAddr>,
     forwarded_for: Option<String>,
+    /// The account the token is valid for, as a direct read checked it
+    /// (see [`crate::native::direct_viewer`]; `None` inside: refused).
+    pub verified_account: tokio::sync::OnceCell<Option<i64>>,
 }
 
 impl FromRequestParts<Arc<MastodonService>> for Ctx {
@@ -145,6 +148,7 @@ impl FromRequestParts<Arc<MastodonService>> for Ctx {
             token,
             client,
             forwarded_for: header_str("x-forwarded-for").map(str::to_owned),
+            verified_account: tokio::sync::OnceCell::new(),
         })
     }
 }
@@ -163,6 +167,7 @@ impl Ctx {
             token: None,
             client: None,
             forwarded_for: None,
+            verified_account: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -317,7 +317,6 @@ pub struct Status {
     pub quotes_count: i64,
     pub in_reply_to_id: Option<String>,
     pub in_reply_to_account_id: Option<String>,
-    pub reblog: Option<Box<Status>>,
     pub poll: Option<Poll>,
     pub card: Option<serde_json::Value>,
     pub language: Option<String>,
@@ -325,6 +324,11 @@ pub struct Status {
     pub edited_at: Option<String>,
     pub quote: Option<serde_json::Value>,
     pub filtered: Vec<serde_json::Value>,
+    pub rookery: StatusExtras,
+    /// `reblog` and the caller's state are written last, in this order:
+    /// pages splice them onto a status written once for every caller
+    /// (`render::StatusMemo`).
+    pub reblog: Option<Box<Status>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub favourited: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,7 +339,6 @@ pub struct Status {
     pub bookmarked: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned: Option<bool>,
-    pub rookery: StatusExtras,
 }
 
 /// What the caller's own relation to a status is (None: anonymous).

@@ -85,6 +85,8 @@ pub struct MastodonService {
     /// only writer of the links (`rookery serve`, with `direct`); `None`
     /// scaled out, where other instances link polls too.
     poll_links: Option<PollLinks>,
+    /// Statuses' caller-independent JSON, written once per version.
+    pub written: render::StatusMemo,
 }
 
 /// Every poll link, loaded at first use and kept as this process writes
@@ -163,6 +165,7 @@ impl MastodonService {
             hub: streaming::Hub::default(),
             poll_links: direct.is_some().then(PollLinks::default),
             direct,
+            written: render::StatusMemo::default(),
         })
     }
 

@@ -60,6 +60,15 @@ pub trait DirectReads: Send + Sync {
     async fn votes(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, String)>>;
     /// As `GET /api/v1/reposts?of=` for `viewer`: (original, repost) ids.
     async fn reposts(&self, viewer: i64, ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>>;
+    /// As `GET /api/v1/timelines/home` for `viewer`: up to `limit` posts
+    /// older than `before`, newest first, as full posts (community posts
+    /// keep their text and link, which list items leave out).
+    async fn home(
+        &self,
+        viewer: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Post>>;
 }
 
 /// Decimal ids as numbers (not an id: no such post).
@@ -68,17 +77,18 @@ fn numeric(ids: &[String]) -> Vec<i64> {
 }
 
 /// The caller's account for a direct read of its own state, verified as the
-/// API would (the token's unchecked claims are not enough).
-async fn direct_viewer(ctx: &Ctx, direct: &dyn DirectReads) -> MastoResult<i64> {
+/// API would (the token's unchecked claims are not enough), once per request.
+pub async fn direct_viewer(ctx: &Ctx, direct: &dyn DirectReads) -> MastoResult<i64> {
     let token = ctx
         .token
         .as_ref()
         .filter(|t| !t.app)
         .ok_or_else(crate::error::MastoError::unauthorized)?;
-    direct
-        .account_of(&token.raw)
-        .await?
-        .ok_or_else(crate::error::MastoError::unauthorized)
+    let account = ctx
+        .verified_account
+        .get_or_try_init(|| async { direct.account_of(&token.raw).await })
+        .await?;
+    account.ok_or_else(crate::error::MastoError::unauthorized)
 }
 
 /// Full posts by id (unknown and deleted ones are absent).

@@ -82,28 +82,54 @@ pub async fn id_window<T: DeserializeOwned>(
     id: impl Fn(&T) -> i64,
     keep: impl Fn(&T) -> bool,
 ) -> MastoResult<Vec<T>> {
-    let lower = w.min_id.or(w.since_id);
-    let scanning = w.min_id.is_some();
-    let mut cursor = w.max_id.map(|m| encode_cursor(&m.to_string()));
-    let mut collected: Vec<T> = Vec::new();
     let caller = if anonymous {
         ctx.anonymous()
     } else {
         ctx.caller()
     };
+    let caller = &caller;
+    window_of(
+        w,
+        id,
+        keep,
+        move |cursor: Option<String>, want: usize| async move {
+            let mut pairs = vec![("limit", want.to_string())];
+            if let Some(c) = cursor {
+                pairs.push(("cursor", c));
+            }
+            let page: Page<T> = ctx.svc.api.get(caller, &with_params(path, &pairs)).await?;
+            Ok((page.items, page.next_cursor))
+        },
+    )
+    .await
+}
+
+/// The window `w` of a list read a page at a time by `fetch(cursor, limit)`
+/// (the native API's opaque cursors: `None` is the newest page), which
+/// answers the page and the next page's cursor, if any.
+pub async fn window_of<T, Fetch, Fut>(
+    w: &Window,
+    id: impl Fn(&T) -> i64,
+    keep: impl Fn(&T) -> bool,
+    mut fetch: Fetch,
+) -> MastoResult<Vec<T>>
+where
+    Fetch: FnMut(Option<String>, usize) -> Fut,
+    Fut: std::future::Future<Output = MastoResult<(Vec<T>, Option<String>)>>,
+{
+    let lower = w.min_id.or(w.since_id);
+    let scanning = w.min_id.is_some();
+    let mut cursor = w.max_id.map(|m| encode_cursor(&m.to_string()));
+    let mut collected: Vec<T> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let want = if scanning {
             SCAN_LIMIT
         } else {
             (w.limit - collected.len()).max(1)
         };
-        let mut pairs = vec![("limit", want.to_string())];
-        if let Some(c) = &cursor {
-            pairs.push(("cursor", c.clone()));
-        }
-        let page: Page<T> = ctx.svc.api.get(&caller, &with_params(path, &pairs)).await?;
+        let (items, next_cursor) = fetch(cursor.take(), want).await?;
         let mut reached = false;
-        for item in page.items {
+        for item in items {
             if lower.is_some_and(|bound| id(&item) <= bound) {
                 reached = true;
                 break;
@@ -112,10 +138,10 @@ pub async fn id_window<T: DeserializeOwned>(
                 collected.push(item);
             }
         }
-        if reached || page.next_cursor.is_none() || (!scanning && collected.len() >= w.limit) {
+        if reached || next_cursor.is_none() || (!scanning && collected.len() >= w.limit) {
             break;
         }
-        cursor = page.next_cursor;
+        cursor = next_cursor;
     }
     if scanning {
         // The page just newer than min_id: the oldest `limit` found.
@@ -164,6 +190,34 @@ pub fn id_link(ctx: &Ctx, limit: usize, first: Option<&str>, last: Option<&str>)
 /// native cursor as `max_id`.
 pub fn cursor_link(ctx: &Ctx, limit: usize, next_cursor: Option<&str>) -> Option<String> {
     next_cursor.map(|c| format!("<{}>; rel=\"next\"", url_with(ctx, limit, "max_id", c)))
+}
+
+/// A JSON array written already (`items` is its elements' JSON) with its
+/// Link header (none on an empty page).
+pub fn paged_raw(items: &[String], link: Option<String>) -> Response {
+    let mut body = String::with_capacity(2 + items.iter().map(|i| i.len() + 1).sum::<usize>());
+    body.push('[');
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push(']');
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if !items.is_empty()
+        && let Some(v) = link.and_then(|l| HeaderValue::from_str(&l).ok())
+    {
+        response.headers_mut().insert(header::LINK, v);
+    }
+    response
 }
 
 /// A JSON array with its Link header (none on an empty page).

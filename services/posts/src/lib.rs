@@ -157,7 +157,7 @@ impl PostsService {
     /// without posts (and reposts of posts) by accounts hidden from `user`
     /// (blocks either way, the user's mutes): pages are read on until
     /// `limit` are kept or the timeline ends (at most `HIDDEN_ROUNDS` reads).
-    pub(crate) async fn home_posts(
+    pub async fn home_posts(
         &self,
         user: i64,
         before: Option<i64>,

@@ -16,7 +16,7 @@ pub struct Items<T> {
     pub items: Vec<T>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct User {
     pub username: String,
     #[serde(default)]
@@ -32,12 +32,12 @@ pub struct User {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct RepostOf {
     pub id: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Post {
     pub id: String,
     pub author: String,

@@ -11,26 +11,63 @@ use crate::ctx::Ctx;
 use crate::entities::{Account, Conversation, Status, Tag};
 use crate::error::MastoError;
 use crate::native::{self, Message, Post, SearchResults};
-use crate::paging::{Window, id_link, id_window, limit, paged};
-use crate::render::{links, statuses as render_statuses};
+use crate::paging::{Window, id_link, id_window, limit, paged, paged_raw, window_of};
+use crate::render::{links, statuses as render_statuses, statuses_json};
+use rookery_kernel::pagination::{decode_cursor, encode_cursor};
 
 async fn post_timeline(ctx: &Ctx, path: &str, anonymous: bool) -> JsonResult {
     let window = Window::parse(&ctx.query)?;
     let posts: Vec<Post> = id_window(ctx, path, &window, anonymous, Post::id_num, |_| true).await?;
+    statuses_page(ctx, &window, &posts, false).await
+}
+
+/// A page of `posts` as statuses, with its Link header.
+async fn statuses_page(ctx: &Ctx, window: &Window, posts: &[Post], full: bool) -> JsonResult {
     let link = id_link(
         ctx,
         window.limit,
         posts.first().map(|p| p.id.as_str()),
         posts.last().map(|p| p.id.as_str()),
     );
-    let statuses = render_statuses(ctx, &posts, false).await?;
-    Ok(paged(statuses, link))
+    let statuses = statuses_json(ctx, posts, full).await?;
+    Ok(paged_raw(&statuses, link))
 }
 
 /// `GET /api/v1/timelines/home`.
 pub async fn home(ctx: Ctx) -> JsonResult {
     ctx.require("read:statuses")?;
-    post_timeline(&ctx, "/api/v1/timelines/home", false).await
+    let Some(direct) = ctx.svc.direct.clone() else {
+        return post_timeline(&ctx, "/api/v1/timelines/home", false).await;
+    };
+    // In `rookery serve`: the posts service's timeline itself, full posts
+    // (what the route answers, without a request and its JSON parsed again).
+    let window = Window::parse(&ctx.query)?;
+    let viewer = native::direct_viewer(&ctx, direct.as_ref()).await?;
+    let direct = direct.as_ref();
+    let posts = window_of(
+        &window,
+        Post::id_num,
+        |_| true,
+        move |cursor: Option<String>, want: usize| async move {
+            let before = match cursor {
+                Some(c) => Some(
+                    decode_cursor(&c)
+                        .ok()
+                        .and_then(|key| key.parse::<i64>().ok())
+                        .ok_or_else(|| MastoError::bad_request("max_id must be a status id"))?,
+                ),
+                None => None,
+            };
+            let mut page = direct.home(viewer, before, want + 1).await?;
+            let next = (page.len() > want).then(|| {
+                page.truncate(want);
+                page.last().map(|p| encode_cursor(&p.id))
+            });
+            Ok((page, next.flatten()))
+        },
+    )
+    .await?;
+    statuses_page(&ctx, &window, &posts, true).await
 }
 
 /// `GET /api/v1/timelines/public` (every Rookery post is local: `remote`

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 pub use rookery_kernel::directory::Account;
 
+pub mod cached;
 pub mod dynamodb;
 pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+pub use cached::CachedVoteStore;
 pub use dynamodb::DynamoPollStore;
 pub use postgres::PostgresVoteStore;
 pub use sqlite::SqliteVoteStore;
