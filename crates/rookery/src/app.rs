@@ -259,7 +259,7 @@ pub async fn embedded_with_gateway(
     );
     let votes_events = rookery_votes::events::subscribe(bus.as_ref()).await?;
     tasks.spawn(rookery_votes::events::run_consumer(
-        votes.store.clone(),
+        vote_store.clone(),
         votes_events,
         shutdown.clone(),
     ));

@@ -10,7 +10,8 @@ use rookery_kernel::events::{OutboxSignal, OutboxSource};
 use rookery_kernel::ids::IdGenerator;
 use rookery_kernel::relations::{RelationChange, RelationKind};
 use rookery_votes::store::{
-    Account, Applied, Change, Direction, NewPoll, PostFacts, StoreError, postgres, sqlite,
+    Account, Applied, CachedVoteStore, Change, Direction, NewPoll, PostFacts, StoreError, postgres,
+    sqlite,
 };
 use rookery_votes::{DynamoPollStore, PollStore, PostgresVoteStore, SqliteVoteStore, VoteStore};
 use serde_json::json;
@@ -488,6 +489,100 @@ async fn sqlite_vote_store_suite() {
     let store = Arc::new(store);
     suite(store.clone(), Arc::new(db.clone())).await;
     poll_suite(store.polls()).await;
+    db.close().await;
+}
+
+/// The suite through `rookery serve`'s in-memory answers of the viewer's
+/// own votes: every answer must stay what the table says.
+#[tokio::test]
+async fn cached_vote_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "votes"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let inner = Arc::new(SqliteVoteStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    ));
+    suite(Arc::new(CachedVoteStore::new(inner)), Arc::new(db.clone())).await;
+    db.close().await;
+}
+
+/// Answers kept in memory follow the viewer's own votes, failed ones and
+/// deleted posts at once.
+#[tokio::test]
+async fn cached_votes_follow_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "votes"), &sqlite::MIGRATOR)
+        .await
+        .unwrap();
+    let inner = Arc::new(SqliteVoteStore::new(
+        db.clone(),
+        Arc::new(IdGenerator::new(1)),
+        OutboxSignal::default(),
+    ));
+    let store = CachedVoteStore::new(inner.clone());
+    let ids = IdGenerator::new(9);
+    let (p1, p2) = (201, 202);
+    for p in [p1, p2] {
+        apply(
+            &store,
+            ids.next(),
+            Change::PostSeen(facts(p, 1, None, None)),
+        )
+        .await;
+    }
+    let mine = async |store: &CachedVoteStore| {
+        let mut found = store.my_votes(10, &[p1, p2]).await.unwrap();
+        found.sort_by_key(|(post, _)| *post);
+        found
+    };
+    // Asked twice before any vote (the second from memory), then after each vote.
+    assert!(mine(&store).await.is_empty());
+    assert!(mine(&store).await.is_empty());
+    store.vote(10, p1, Some(Direction::Up)).await.unwrap();
+    assert_eq!(mine(&store).await, vec![(p1, Direction::Up)]);
+    store.vote(10, p1, Some(Direction::Down)).await.unwrap();
+    store.vote(10, p2, Some(Direction::Up)).await.unwrap();
+    assert_eq!(
+        mine(&store).await,
+        vec![(p1, Direction::Down), (p2, Direction::Up)]
+    );
+    store.vote(10, p1, None).await.unwrap();
+    assert_eq!(mine(&store).await, vec![(p2, Direction::Up)]);
+    // Another viewer's vote is not this one's.
+    store.vote(11, p1, Some(Direction::Up)).await.unwrap();
+    assert_eq!(mine(&store).await, vec![(p2, Direction::Up)]);
+    // A vote the table refuses (a block) leaves the answer as the table has it.
+    apply(
+        &store,
+        ids.next(),
+        Change::Relation(RelationChange {
+            kind: RelationKind::Block,
+            user_id: 1,
+            target_id: 10,
+            active: true,
+        }),
+    )
+    .await;
+    assert!(matches!(
+        store.vote(10, p1, Some(Direction::Up)).await,
+        Err(StoreError::Blocked)
+    ));
+    assert_eq!(mine(&store).await, vec![(p2, Direction::Up)]);
+    // A deleted post's vote leaves the answers.
+    apply(
+        &store,
+        ids.next(),
+        Change::PostDeleted(facts(p2, 1, None, None)),
+    )
+    .await;
+    assert!(mine(&store).await.is_empty());
+    assert_eq!(
+        mine(&store).await,
+        inner.my_votes(10, &[p1, p2]).await.unwrap()
+    );
     db.close().await;
 }
 

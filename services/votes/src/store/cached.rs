@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{
-    Account, Applied, Direction, Like, PollStore, PostFacts, Ranked, StoreResult, Tally, VoteStore,
+    Account, Applied, Change, Direction, Like, PollStore, PostFacts, Ranked, StoreResult, Tally,
+    VoteStore,
 };
 
 /// Viewers whose answers are kept (the least used are dropped first).
@@ -33,6 +34,9 @@ pub struct CachedVoteStore {
     /// vote, so its answer is used but not kept. Never evicted, unlike the
     /// answers, so no vote in flight can be missed by a read.
     generations: Box<[AtomicU64]>,
+    /// Moves before and after each deletion of posts is applied (a deleted
+    /// post's votes leave every answer), which then drops every answer.
+    deletions: AtomicU64,
 }
 
 impl CachedVoteStore {
@@ -41,6 +45,7 @@ impl CachedVoteStore {
             inner,
             viewers: quick_cache::sync::Cache::new(VIEWERS),
             generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            deletions: AtomicU64::new(0),
         }
     }
 
@@ -52,7 +57,17 @@ impl CachedVoteStore {
 #[async_trait]
 impl VoteStore for CachedVoteStore {
     async fn apply_events(&self, changes: &[Applied]) -> StoreResult<()> {
-        self.inner.apply_events(changes).await
+        let deleting = changes
+            .iter()
+            .any(|c| matches!(c.change, Change::PostDeleted(_)));
+        if !deleting {
+            return self.inner.apply_events(changes).await;
+        }
+        self.deletions.fetch_add(1, Ordering::SeqCst);
+        let applied = self.inner.apply_events(changes).await;
+        self.deletions.fetch_add(1, Ordering::SeqCst);
+        self.viewers.clear();
+        applied
     }
 
     async fn remember_post(&self, post: &PostFacts) -> StoreResult<()> {
@@ -114,7 +129,10 @@ impl VoteStore for CachedVoteStore {
             )
             .unwrap_or_else(|never| match never {});
         let generation = self.generation(viewer);
-        let before = generation.load(Ordering::SeqCst);
+        let before = (
+            generation.load(Ordering::SeqCst),
+            self.deletions.load(Ordering::SeqCst),
+        );
         let (mut found, missing) = {
             let known = known.lock().expect("votes cache lock");
             let mut found = Vec::new();
@@ -134,7 +152,11 @@ impl VoteStore for CachedVoteStore {
         let read = self.inner.my_votes(viewer, &missing).await?;
         {
             let mut known = known.lock().expect("votes cache lock");
-            if generation.load(Ordering::SeqCst) == before {
+            let now = (
+                generation.load(Ordering::SeqCst),
+                self.deletions.load(Ordering::SeqCst),
+            );
+            if now == before {
                 if known.len() + missing.len() > POSTS_PER_VIEWER {
                     known.clear();
                 }
