@@ -104,6 +104,39 @@ impl Masto {
         token["access_token"].as_str().unwrap().to_string()
     }
 
+    /// `POST /api/v1/statuses/{id}/{action}` (favourite, reblog, ...).
+    async fn act(&self, token: &str, id: &str, action: &str) -> Value {
+        self.ok(self.authed(
+            Method::POST,
+            &format!("/api/v1/statuses/{id}/{action}"),
+            token,
+        ))
+        .await
+    }
+
+    /// A vote for option `choice` of a poll, as Mastodon.py sends it.
+    async fn vote(&self, token: &str, poll_id: &str, choice: &str) -> Value {
+        self.ok(self
+            .authed(
+                Method::POST,
+                &format!("/api/v1/polls/{poll_id}/votes"),
+                token,
+            )
+            .form(&[("choices[]", choice)]))
+            .await
+    }
+
+    /// A status with a poll, as Mastodon.py's form encodes it.
+    async fn tea_or_coffee(&self, token: &str) -> Value {
+        self.ok(self.authed(Method::POST, "/api/v1/statuses", token).form(&[
+            ("status", "Tea or coffee?"),
+            ("poll[options][]", "tea"),
+            ("poll[options][]", "coffee"),
+            ("poll[expires_in]", "86400"),
+        ]))
+        .await
+    }
+
     async fn post(&self, token: &str, text: &str) -> Value {
         self.ok(self
             .authed(Method::POST, "/api/v1/statuses", token)
@@ -1005,27 +1038,12 @@ async fn search_polls_direct_statuses_and_relationships() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // A poll, as Mastodon.py's form encodes it.
-    let with_poll = m
-        .ok(m.authed(Method::POST, "/api/v1/statuses", &alice).form(&[
-            ("status", "Tea or coffee?"),
-            ("poll[options][]", "tea"),
-            ("poll[options][]", "coffee"),
-            ("poll[expires_in]", "86400"),
-        ]))
-        .await;
+    let with_poll = m.tea_or_coffee(&alice).await;
     let poll = &with_poll["poll"];
     assert_eq!(poll["options"][1]["title"], "coffee");
     assert_eq!(poll["voted"], false);
     let poll_id = poll["id"].as_str().unwrap();
-    let voted = m
-        .ok(m
-            .authed(
-                Method::POST,
-                &format!("/api/v1/polls/{poll_id}/votes"),
-                &bob,
-            )
-            .form(&[("choices[]", "1")]))
-        .await;
+    let voted = m.vote(&bob, poll_id, "1").await;
     assert_eq!(voted["voted"], true);
     assert_eq!(voted["own_votes"], json!([1]));
     assert_eq!(voted["options"][1]["votes_count"], 1);
@@ -1357,14 +1375,7 @@ async fn home_pages_show_every_change_at_once() {
             .authed(Method::POST, "/api/v1/statuses", &alice)
             .json(&json!({"status": "and a reply", "in_reply_to_id": id})))
         .await;
-    let with_poll = m
-        .ok(m.authed(Method::POST, "/api/v1/statuses", &alice).form(&[
-            ("status", "Tea or coffee?"),
-            ("poll[options][]", "tea"),
-            ("poll[options][]", "coffee"),
-            ("poll[expires_in]", "86400"),
-        ]))
-        .await;
+    let with_poll = m.tea_or_coffee(&alice).await;
 
     eventually("alice's statuses on bob's home", || async {
         home_matches_each_status(&m, &bob).await.len() == 3
@@ -1383,12 +1394,7 @@ async fn home_pages_show_every_change_at_once() {
 
     // A favourite, a reblog, an edit, a new follower, a poll vote: each
     // shows on the next page.
-    m.ok(m.authed(
-        Method::POST,
-        &format!("/api/v1/statuses/{id}/favourite"),
-        &bob,
-    ))
-    .await;
+    m.act(&bob, &id, "favourite").await;
     // The caller's own favourite at once; the count as the vote's event arrives.
     let page = home_matches_each_status(&m, &bob).await;
     assert_eq!(by_id(&page, &id)["favourited"], true);
@@ -1402,19 +1408,12 @@ async fn home_pages_show_every_change_at_once() {
     assert_eq!(by_id(&other_view, &id)["favourites_count"], 1);
     // Taken back and given again: each at once on the caller's page.
     for (action, shown) in [("unfavourite", false), ("favourite", true)] {
-        m.ok(m.authed(
-            Method::POST,
-            &format!("/api/v1/statuses/{id}/{action}"),
-            &bob,
-        ))
-        .await;
+        m.act(&bob, &id, action).await;
         let page = home_matches_each_status(&m, &bob).await;
         assert_eq!(by_id(&page, &id)["favourited"], shown, "after {action}");
     }
 
-    let reblog = m
-        .ok(m.authed(Method::POST, &format!("/api/v1/statuses/{id}/reblog"), &bob))
-        .await;
+    let reblog = m.act(&bob, &id, "reblog").await;
     let reblog_id = reblog["id"].as_str().unwrap();
     eventually("bob's reblog on his home", || async {
         let page = home_matches_each_status(&m, &bob).await;
@@ -1458,14 +1457,7 @@ async fn home_pages_show_every_change_at_once() {
     );
 
     let poll_id = with_poll["poll"]["id"].as_str().unwrap();
-    m.ok(m
-        .authed(
-            Method::POST,
-            &format!("/api/v1/polls/{poll_id}/votes"),
-            &bob,
-        )
-        .form(&[("choices[]", "1")]))
-        .await;
+    m.vote(&bob, poll_id, "1").await;
     let page = home_matches_each_status(&m, &bob).await;
     let poll = &by_id(&page, with_poll["id"].as_str().unwrap())["poll"];
     assert_eq!(poll["own_votes"], json!([1]));

@@ -475,10 +475,9 @@ async fn blocks_refuse_votes(store: &dyn VoteStore, ids: &IdGenerator) {
     store.vote(41, post, Some(Direction::Up)).await.unwrap();
 }
 
-#[tokio::test]
-async fn sqlite_vote_store_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "votes"), &sqlite::MIGRATOR)
+/// A SQLite vote store in `dir`, with its database.
+async fn sqlite_store(dir: &std::path::Path) -> (SqliteDb, Arc<SqliteVoteStore>) {
+    let db = SqliteDb::open(&sqlite_url_in(dir, "votes"), &sqlite::MIGRATOR)
         .await
         .unwrap();
     let store = SqliteVoteStore::new(
@@ -486,7 +485,13 @@ async fn sqlite_vote_store_suite() {
         Arc::new(IdGenerator::new(1)),
         OutboxSignal::default(),
     );
-    let store = Arc::new(store);
+    (db, Arc::new(store))
+}
+
+#[tokio::test]
+async fn sqlite_vote_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = sqlite_store(dir.path()).await;
     suite(store.clone(), Arc::new(db.clone())).await;
     poll_suite(store.polls()).await;
     db.close().await;
@@ -497,14 +502,7 @@ async fn sqlite_vote_store_suite() {
 #[tokio::test]
 async fn cached_vote_store_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "votes"), &sqlite::MIGRATOR)
-        .await
-        .unwrap();
-    let inner = Arc::new(SqliteVoteStore::new(
-        db.clone(),
-        Arc::new(IdGenerator::new(1)),
-        OutboxSignal::default(),
-    ));
+    let (db, inner) = sqlite_store(dir.path()).await;
     suite(Arc::new(CachedVoteStore::new(inner)), Arc::new(db.clone())).await;
     db.close().await;
 }
@@ -514,14 +512,7 @@ async fn cached_vote_store_suite() {
 #[tokio::test]
 async fn cached_votes_follow_each_change() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&sqlite_url_in(dir.path(), "votes"), &sqlite::MIGRATOR)
-        .await
-        .unwrap();
-    let inner = Arc::new(SqliteVoteStore::new(
-        db.clone(),
-        Arc::new(IdGenerator::new(1)),
-        OutboxSignal::default(),
-    ));
+    let (db, inner) = sqlite_store(dir.path()).await;
     let store = CachedVoteStore::new(inner.clone());
     let ids = IdGenerator::new(9);
     let (p1, p2) = (201, 202);
