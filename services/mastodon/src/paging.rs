@@ -92,6 +92,7 @@ pub async fn id_window<T: DeserializeOwned>(
         w,
         id,
         keep,
+        w.max_id.map(|m| encode_cursor(&m.to_string())),
         move |cursor: Option<String>, want: usize| async move {
             let mut pairs = vec![("limit", want.to_string())];
             if let Some(c) = cursor {
@@ -104,22 +105,23 @@ pub async fn id_window<T: DeserializeOwned>(
     .await
 }
 
-/// The window `w` of a list read a page at a time by `fetch(cursor, limit)`
-/// (the native API's opaque cursors: `None` is the newest page), which
-/// answers the page and the next page's cursor, if any.
-pub async fn window_of<T, Fetch, Fut>(
+/// The window `w` of a list read a page at a time by `fetch(cursor, limit)`,
+/// which answers the page and the next page's cursor, if any. `start` is
+/// the cursor of `w.max_id` (`None`: the newest page).
+pub async fn window_of<T, Cursor, Fetch, Fut>(
     w: &Window,
     id: impl Fn(&T) -> i64,
     keep: impl Fn(&T) -> bool,
+    start: Option<Cursor>,
     mut fetch: Fetch,
 ) -> MastoResult<Vec<T>>
 where
-    Fetch: FnMut(Option<String>, usize) -> Fut,
-    Fut: std::future::Future<Output = MastoResult<(Vec<T>, Option<String>)>>,
+    Fetch: FnMut(Option<Cursor>, usize) -> Fut,
+    Fut: std::future::Future<Output = MastoResult<(Vec<T>, Option<Cursor>)>>,
 {
     let lower = w.min_id.or(w.since_id);
     let scanning = w.min_id.is_some();
-    let mut cursor = w.max_id.map(|m| encode_cursor(&m.to_string()));
+    let mut cursor = start;
     let mut collected: Vec<T> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let want = if scanning {
@@ -204,7 +206,7 @@ pub fn paged_raw(items: &[String], link: Option<String>) -> Response {
         body.push_str(item);
     }
     body.push(']');
-    let mut response = (
+    let response = (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -212,18 +214,17 @@ pub fn paged_raw(items: &[String], link: Option<String>) -> Response {
         body,
     )
         .into_response();
-    if !items.is_empty()
-        && let Some(v) = link.and_then(|l| HeaderValue::from_str(&l).ok())
-    {
-        response.headers_mut().insert(header::LINK, v);
-    }
-    response
+    with_link(response, items.is_empty(), link)
 }
 
 /// A JSON array with its Link header (none on an empty page).
 pub fn paged<T: Serialize>(items: Vec<T>, link: Option<String>) -> Response {
     let empty = items.is_empty();
-    let mut response = Json(items).into_response();
+    with_link(Json(items).into_response(), empty, link)
+}
+
+/// `response` with the Link header, unless its page is `empty`.
+fn with_link(mut response: Response, empty: bool, link: Option<String>) -> Response {
     if !empty && let Some(v) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LINK, v);
     }

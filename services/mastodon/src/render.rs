@@ -112,16 +112,16 @@ async fn gather(
     // A post no one reposted (its count moves in the same transaction as
     // the reposts) is not the caller's repost either: for posts just read
     // (a page's), only the others are asked about.
-    let reposted: Vec<String> = shown
-        .iter()
-        .filter(|p| !just_read || p.repost_count > 0)
-        .map(|p| p.id.clone())
-        .collect();
     let reposts = async {
-        if viewer_state && !reposted.is_empty() {
-            native::my_reposts(ctx, &reposted).await
-        } else {
+        let reposted: Vec<String> = shown
+            .iter()
+            .filter(|p| viewer_state && (!just_read || p.repost_count > 0))
+            .map(|p| p.id.clone())
+            .collect();
+        if reposted.is_empty() {
             Ok(HashMap::new())
+        } else {
+            native::my_reposts(ctx, &reposted).await
         }
     };
     let polls = async {
@@ -232,16 +232,17 @@ impl Gathered {
     fn status_json(&self, memo: &StatusMemo, post: &Post, shown: &Post) -> MastoResult<String> {
         let viewer = self.viewer(shown);
         let mut out = String::with_capacity(4096);
-        if post.repost_of.is_some() {
-            let prefix = memo.prefix(post, self.author(&post.author), None, &self.links, || {
-                self.wrapper(post, None, ViewerState::default())
-            })?;
-            out.push_str(&prefix.json);
-            self.original_json(memo, shown, viewer, &mut out)?;
-        } else {
+        if post.repost_of.is_none() {
             self.original_json(memo, shown, viewer, &mut out)?;
             return Ok(out);
         }
+        // A repost: its own part, the original as its `reblog`, and the
+        // caller's state of the original again.
+        let prefix = memo.prefix(post, self.author(&post.author), None, &self.links, || {
+            self.wrapper(post, None, ViewerState::default())
+        })?;
+        out.push_str(&prefix.json);
+        self.original_json(memo, shown, viewer, &mut out)?;
         push_viewer(&mut out, viewer);
         Ok(out)
     }
@@ -341,7 +342,7 @@ pub struct StatusMemo {
 /// At most this many bytes of written statuses.
 const MEMO_BYTES: u64 = 32 << 20;
 
-pub struct Written {
+struct Written {
     post: Post,
     author: Option<native::User>,
     parent_author: Option<String>,

@@ -13,7 +13,6 @@ use crate::error::MastoError;
 use crate::native::{self, Message, Post, SearchResults};
 use crate::paging::{Window, id_link, id_window, limit, paged, paged_raw, window_of};
 use crate::render::{links, statuses as render_statuses, statuses_json};
-use rookery_kernel::pagination::{decode_cursor, encode_cursor};
 
 async fn post_timeline(ctx: &Ctx, path: &str, anonymous: bool) -> JsonResult {
     let window = Window::parse(&ctx.query)?;
@@ -44,24 +43,17 @@ pub async fn home(ctx: Ctx) -> JsonResult {
     let window = Window::parse(&ctx.query)?;
     let viewer = native::direct_viewer(&ctx, direct.as_ref()).await?;
     let direct = direct.as_ref();
+    // The timeline's own cursor is the id of a page's last post.
     let posts = window_of(
         &window,
         Post::id_num,
         |_| true,
-        move |cursor: Option<String>, want: usize| async move {
-            let before = match cursor {
-                Some(c) => Some(
-                    decode_cursor(&c)
-                        .ok()
-                        .and_then(|key| key.parse::<i64>().ok())
-                        .ok_or_else(|| MastoError::bad_request("max_id must be a status id"))?,
-                ),
-                None => None,
-            };
+        window.max_id,
+        move |before: Option<i64>, want: usize| async move {
             let mut page = direct.home(viewer, before, want + 1).await?;
             let next = (page.len() > want).then(|| {
                 page.truncate(want);
-                page.last().map(|p| encode_cursor(&p.id))
+                page.last().map(Post::id_num)
             });
             Ok((page, next.flatten()))
         },
